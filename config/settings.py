@@ -1,0 +1,227 @@
+"""Sentimeter settings: one file, driven by environment variables (12-factor).
+
+Every variable is listed with its default in README.md ("Configuration").
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a boolean environment variable ("1", "true", "yes", "on" are true)."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer environment variable, failing loudly on garbage."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated environment variable."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# Heroku sets DYNO in every dyno; it is how we know we are in production there.
+ON_HEROKU = "DYNO" in os.environ
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG:
+        # Only for a local try-out; `bin/run` sets DEBUG=1.
+        SECRET_KEY = "django-insecure-local-development-key-not-for-production-use"  # noqa: S105
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random string "
+            "(heroku config:set SECRET_KEY=...), or set DEBUG=1 for local development."
+        )
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [".herokuapp.com"]
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "web",
+    "worker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+# Postgres via DATABASE_URL in production; a SQLite file when unset, for a
+# quick local try. conn_max_age keeps connections across requests and
+# conn_health_checks drops ones the server closed (Heroku Postgres restarts).
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+        # Heroku Postgres requires SSL; locally the server usually has none.
+        ssl_require=env_bool("DATABASE_SSL_REQUIRE", default=ON_HEROKU),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and RQ ---------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+_redis_queue_config: dict = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env_int("JOB_TIMEOUT", 600)}
+if REDIS_URL.startswith("rediss://"):
+    # Heroku Key-Value Store presents a self-signed certificate on rediss://
+    # (devcenter.heroku.com/articles/connecting-heroku-redis#connecting-in-python).
+    _redis_queue_config["SSL_CERT_REQS"] = None
+
+RQ_QUEUES = {
+    "quick": dict(_redis_queue_config),
+    "bulk": dict(_redis_queue_config),
+}
+RQ = {
+    # Enqueue only once the transaction that created the Job row commits, so
+    # a worker can never pick up a job whose row it cannot see yet.
+    "COMMIT_MODE": "on_db_commit",
+}
+
+# --- Sentimeter -----------------------------------------------------------
+SENTIMETER = {
+    # Jobs with at most this many texts go to the `quick` queue.
+    "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
+    # Texts analyzed and committed together; also the resume granularity.
+    "CHUNK_SIZE": env_int("CHUNK_SIZE", 500),
+    "MAX_TEXTS_PER_JOB": env_int("MAX_TEXTS_PER_JOB", 100_000),
+    "MAX_TEXT_CHARS": env_int("MAX_TEXT_CHARS", 10_000),
+    # Largest JSON or form body accepted, in bytes.
+    "MAX_BODY_BYTES": env_int("MAX_BODY_BYTES", 10 * 1024 * 1024),
+    # Attempts for a job that fails for reasons not caused by its input.
+    "JOB_RETRIES": env_int("JOB_RETRIES", 3),
+    "DEFAULT_ANALYZER": os.environ.get("DEFAULT_ANALYZER", "vader"),
+    # Seconds a client should wait before polling a job again.
+    "POLL_INTERVAL": env_int("POLL_INTERVAL", 1),
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = SENTIMETER["MAX_BODY_BYTES"]
+
+# --- Sessions: jobs belong to the browser session that created them -------
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
+SESSION_SAVE_EVERY_REQUEST = False
+
+# --- Static files ---------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security -------------------------------------------------------------
+# The Heroku router terminates TLS and tells us the scheme in this header.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+# The "preload" token only makes the domain eligible; submitting it to
+# hstspreload.org is a separate, manual step (README "Security").
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Django's built-in CSP: our own static files only, no inline script.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# JSON error body under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "web.errors.csrf_failure"
+# --- Internationalization -------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging: everything to stdout, where Heroku's log router reads it ----
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "rq.worker": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

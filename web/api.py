@@ -1,0 +1,178 @@
+"""The JSON API: parse the request, call one service or selector, answer."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from web import selectors, services
+from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
+from web.models import Job
+from web.serializers import job_to_dict
+from web.sessions import session_key_ensure, session_key_get
+
+# Cells starting with these are run as formulas by spreadsheet programs
+# (OWASP "CSV Injection"); a leading apostrophe makes them plain text.
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def error_response(exc: SentimeterError, *, headers: dict | None = None) -> JsonResponse:
+    """Answer with the contract's error body."""
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message}}, status=exc.status, headers=headers
+    )
+
+
+def api_errors(view):
+    """Turn SentimeterError raised by a view into its JSON error response."""
+
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except SentimeterError as exc:
+            return error_response(exc)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def _poll_headers(job: Job) -> dict[str, str]:
+    return {} if job.is_final else {"Retry-After": str(settings.SENTIMETER["POLL_INTERVAL"])}
+
+
+def _json_body(request: HttpRequest) -> dict:
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send JSON (Content-Type: application/json), not {content_type or 'no content type'!r}."
+        )
+    limit = settings.SENTIMETER["MAX_BODY_BYTES"]
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise InputTooLarge(f"The request body is {declared:,} bytes; the limit is {limit:,}.")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise InputTooLarge(f"The request body is larger than the limit of {limit:,} bytes.") from None
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidInput('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
+    return body
+
+
+@require_http_methods(["GET", "POST"])
+@api_errors
+def jobs(request: HttpRequest) -> HttpResponse:
+    """List this session's jobs (GET) or submit a new one (POST)."""
+    if request.method == "GET":
+        jobs_ = selectors.job_list(session_key=session_key_get(request))
+        return JsonResponse({"jobs": [job_to_dict(j) for j in jobs_]})
+    body = _json_body(request)
+    if "texts" not in body:
+        raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
+    job = services.job_create(
+        session_key=session_key_ensure(request), texts=body["texts"], analyzer=body.get("analyzer")
+    )
+    data = job_to_dict(job)
+    return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
+
+
+@require_GET
+@api_errors
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Return one job; Retry-After while it has not finished."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    return JsonResponse(job_to_dict(job), headers=_poll_headers(job))
+
+
+@require_POST
+@api_errors
+def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Cancel a job (idempotent); 409 once it has succeeded or failed."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    job = services.job_cancel(job=job)
+    return JsonResponse(job_to_dict(job), status=202)
+
+
+@require_GET
+@api_errors
+def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Return one page of results: ?offset=&limit=&label=."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    page = selectors.results_page(
+        job=job,
+        offset=request.GET.get("offset"),
+        limit=request.GET.get("limit"),
+        label=request.GET.get("label"),
+    )
+    return JsonResponse(
+        {"count": page.count, "offset": page.offset, "limit": page.limit, "results": page.results}
+    )
+
+
+class _Echo:
+    """A file-like object whose write() returns what it was given (for csv.writer)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_safe(value: object) -> object:
+    """Neutralise a cell a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _download_name(job: Job, extension: str) -> str:
+    return f"sentimeter-{job.pk}.{extension}"
+
+
+@require_GET
+@api_errors
+def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Stream every result as CSV."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    writer = csv.writer(_Echo())
+
+    def rows() -> Iterator[str]:
+        # A BOM so Excel reads the UTF-8 correctly.
+        yield "\ufeff" + writer.writerow(selectors.RESULT_FIELDS)
+        for r in selectors.results_iter(job=job):
+            yield writer.writerow([csv_safe(r[f]) for f in selectors.RESULT_FIELDS])
+
+    return StreamingHttpResponse(
+        rows(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "csv")}"'},
+    )
+
+
+@require_GET
+@api_errors
+def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Stream every result as JSON Lines."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+
+    def lines() -> Iterator[str]:
+        for r in selectors.results_iter(job=job):
+            yield json.dumps(r, ensure_ascii=False) + "\n"
+
+    return StreamingHttpResponse(
+        lines(),
+        content_type="application/jsonl; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "jsonl")}"'},
+    )

@@ -1,0 +1,51 @@
+"""Error pages: JSON under /api/, HTML elsewhere (the contract's error body)."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+API_PREFIX = "/api/"
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _json_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    if _is_api(request):
+        return _json_error("not_found", "No such job or endpoint.", 404)
+    return defaults.page_not_found(request, exception, template_name="web/404.html")
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    if _is_api(request):
+        return _json_error("bad_request", "The request could not be understood.", 400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    if _is_api(request):
+        return _json_error("forbidden", "Permission denied.", 403)
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return _json_error("server_error", "Something went wrong on our side; please try again.", 500)
+    return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: say what is missing, in the API's shape under /api/."""
+    message = (
+        "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header "
+        f"(GET / first to receive the cookie). Reason: {reason}"
+    )
+    if _is_api(request):
+        return _json_error("csrf_failed", message, 403)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)

@@ -1,0 +1,109 @@
+"""Jobs, their raw input and their results: Postgres is the source of truth."""
+
+import uuid
+
+from django.db import models
+
+
+class JobQuerySet(models.QuerySet):
+    def owned_by(self, session_key: str | None) -> "JobQuerySet":
+        """Jobs that belong to this browser session (none without a session)."""
+        if not session_key:
+            return self.none()
+        return self.filter(session_key=session_key)
+
+    def active(self) -> "JobQuerySet":
+        """Jobs that have not reached a final state."""
+        return self.filter(status__in=Job.ACTIVE_STATUSES)
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session_key = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    analyzer = models.CharField(max_length=32)
+    queue = models.CharField(max_length=16)
+    # Null until the input has been counted (by the worker for uploads).
+    total = models.PositiveIntegerField(null=True, blank=True)
+    # Always equal to the number of stored Result rows (written in one transaction).
+    done = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["session_key", "-created_at"], name="job_session_recent")]
+
+    def __str__(self) -> str:
+        return f"Job {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def percent(self) -> float:
+        if self.status == self.Status.SUCCEEDED:
+            return 100.0
+        if not self.total:
+            return 0.0
+        return round(100.0 * self.done / self.total, 1)
+
+
+class JobInput(models.Model):
+    """The raw input of a job, kept in Postgres: web and worker dynos share no disk."""
+
+    class Format(models.TextChoices):
+        # A JSON array of strings (from the API or the paste box).
+        TEXTS = "texts"
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="input")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    data = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Input of job {self.job_id} ({self.format}, {self.size} bytes)"
+
+
+class Result(models.Model):
+    """One analyzed input text; `(job, idx)` is unique so retries cannot duplicate it."""
+
+    class Label(models.TextChoices):
+        POSITIVE = "positive"
+        NEUTRAL = "neutral"
+        NEGATIVE = "negative"
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results", db_index=False)
+    idx = models.PositiveIntegerField()
+    text = models.TextField()
+    label = models.CharField(max_length=8, choices=Label.choices)
+    compound = models.FloatField()
+    pos = models.FloatField()
+    neu = models.FloatField()
+    neg = models.FloatField()
+
+    class Meta:
+        ordering = ["job", "idx"]
+        constraints = [models.UniqueConstraint(fields=["job", "idx"], name="result_job_idx_unique")]
+
+    def __str__(self) -> str:
+        return f"Result {self.idx} of job {self.job_id}: {self.label}"

@@ -1,0 +1,40 @@
+"""The job as the JSON API shows it (DESIGN.md, "HTTP contract")."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from web.models import Job
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_links(job: Job) -> dict[str, str]:
+    """Return the URLs a client follows from a job."""
+    pk = str(job.pk)
+    return {
+        "self": reverse("api-job-detail", args=[pk]),
+        "page": reverse("job-detail", args=[pk]),
+        "cancel": reverse("api-job-cancel", args=[pk]),
+        "results": reverse("api-job-results", args=[pk]),
+        "csv": reverse("api-job-results-csv", args=[pk]),
+        "jsonl": reverse("api-job-results-jsonl", args=[pk]),
+    }
+
+
+def job_to_dict(job: Job) -> dict:
+    """Serialize a job for the API."""
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "analyzer": job.analyzer,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "progress": {"done": job.done, "total": job.total, "percent": job.percent},
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "summary": job.summary,
+        "links": job_links(job),
+    }

@@ -1,0 +1,117 @@
+"""Writes: creating and changing jobs. Views call these and nothing else writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.functions import Now
+
+from web.exceptions import InputTooLarge, InvalidInput, JobConflict
+from web.models import Job, JobInput
+from worker.analyzers import analyzer_names
+from worker.queues import job_enqueue, queue_for
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_texts: int
+    max_text_chars: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        conf = settings.SENTIMETER
+        return cls(max_texts=conf["MAX_TEXTS_PER_JOB"], max_text_chars=conf["MAX_TEXT_CHARS"])
+
+
+def analyzer_validate(analyzer: object) -> str:
+    """Return the analyzer name to use, or raise InvalidInput naming the choices."""
+    if analyzer is None or analyzer == "":
+        return settings.SENTIMETER["DEFAULT_ANALYZER"]
+    names = analyzer_names()
+    if not isinstance(analyzer, str) or analyzer not in names:
+        raise InvalidInput(
+            f"Unknown analyzer {analyzer!r}; choose one of: {', '.join(names)}.", code="unknown_analyzer"
+        )
+    return analyzer
+
+
+def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
+    """Check a list of texts against the limits; raise with the first problem found."""
+    limits = limits or Limits.from_settings()
+    if not isinstance(texts, list):
+        raise InvalidInput('"texts" must be a list of strings.', code="invalid_texts")
+    if not texts:
+        raise InvalidInput("There is no text to analyze: give at least one.", code="no_texts")
+    if len(texts) > limits.max_texts:
+        raise InputTooLarge(
+            f"{len(texts):,} texts is more than the limit of {limits.max_texts:,} per job; "
+            "split them into several jobs.",
+            code="too_many_texts",
+        )
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInput(f"texts[{i}] must be a string, not {_json_type(text)}.", code="invalid_texts")
+        if not text.strip():
+            raise InvalidInput(f"texts[{i}] is empty.", code="empty_text")
+        if len(text) > limits.max_text_chars:
+            raise InputTooLarge(
+                f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_text_chars:,}.",
+                code="text_too_long",
+            )
+        if "\x00" in text:
+            raise InvalidInput(f"texts[{i}] contains a NUL character.", code="invalid_texts")
+    return texts
+
+
+def texts_from_paste(pasted: str) -> list[str]:
+    """Split pasted text into one text per non-blank line."""
+    return [line.strip() for line in pasted.splitlines() if line.strip()]
+
+
+def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
+    """Store a job and its texts, and enqueue it once the transaction commits."""
+    texts = texts_validate(list(texts))
+    analyzer = analyzer_validate(analyzer)
+    data = json.dumps(texts, ensure_ascii=False).encode()
+    queue_name = queue_for(total=len(texts))
+    with transaction.atomic():
+        job = Job.objects.create(
+            session_key=session_key, analyzer=analyzer, queue=queue_name, total=len(texts)
+        )
+        JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=data, size=len(data))
+        job_enqueue(job_id=str(job.id), queue_name=queue_name)
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a queued or running job (idempotent); JobConflict if it already ended otherwise.
+
+    A running job stops at its next chunk boundary: the worker's progress
+    update is a compare-and-set on `running`, so cancel and finish cannot
+    both win. Results stored before the cancel stay, marked as partial.
+    """
+    Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE_STATUSES).update(
+        status=Job.Status.CANCELED, finished_at=Now()
+    )
+    job.refresh_from_db()
+    if job.status != Job.Status.CANCELED:
+        raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")
+    return job
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

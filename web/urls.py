@@ -1,0 +1,17 @@
+from django.urls import path
+
+from web import api, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("jobs/", views.jobs, name="job-list"),
+    path("jobs/<str:job_id>/", views.job_detail, name="job-detail"),
+    path("jobs/<str:job_id>/cancel/", views.job_cancel, name="job-cancel"),
+    path("api/jobs/", api.jobs, name="api-job-list"),
+    path("api/jobs/<str:job_id>/", api.job_detail, name="api-job-detail"),
+    path("api/jobs/<str:job_id>/cancel/", api.job_cancel, name="api-job-cancel"),
+    path("api/jobs/<str:job_id>/results/", api.job_results, name="api-job-results"),
+    path("api/jobs/<str:job_id>/results.csv", api.job_results_csv, name="api-job-results-csv"),
+    path("api/jobs/<str:job_id>/results.jsonl", api.job_results_jsonl, name="api-job-results-jsonl"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,38 @@
+"""RQ job functions: thin, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from rq import get_current_job
+
+from worker.pipeline import InputError, job_fail, job_process
+
+logger = logging.getLogger(__name__)
+
+
+def job_run(job_id: str) -> None:
+    """Process one sentiment job and record how it ended."""
+    pk = uuid.UUID(job_id)
+    try:
+        job_process(pk)
+    except InputError as exc:
+        logger.info("job %s: failed on its input: %s", job_id, exc.message)
+        job_fail(pk, code=exc.code, message=exc.message)
+    except Exception as exc:
+        rq_job = get_current_job()
+        if rq_job is not None and rq_job.retries_left:
+            logger.warning("job %s: attempt failed (%s); RQ will retry it", job_id, type(exc).__name__)
+            raise
+        logger.exception("job %s: failed", job_id)
+        job_fail(
+            pk,
+            code="internal_error",
+            message=(
+                "The analysis stopped because of an internal error "
+                f"({type(exc).__name__}). Please submit the job again; "
+                f"if it keeps failing, report job id {job_id}."
+            ),
+        )
+        raise
