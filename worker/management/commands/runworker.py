@@ -1,7 +1,8 @@
 """`python manage.py runworker`: the Procfile's `worker:` process."""
 
-from django.core.management.base import BaseCommand
-from django.db import connections
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django_rq import get_worker
 
 from worker.process import SentimeterWorker, analyzers_preload
@@ -17,8 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
 
     def handle(self, *args, burst: bool, name: str | None, max_jobs: int | None, **options):
+        self._database_check()
         analyzers_preload()
         worker = get_worker(*QUEUE_NAMES, worker_class=SentimeterWorker, name=name)
-        connections.close_all()
         # The scheduler runs delayed retries (RETRY_INTERVALS in worker/queues.py).
+        # Connections the parent opened are closed before each fork (worker/process.py).
         worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")
+
+    def _database_check(self) -> None:
+        """Refuse to start against an unreachable or unmigrated database."""
+        try:
+            executor = MigrationExecutor(connection)
+            pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except DatabaseError as exc:
+            raise CommandError(f"The database is not reachable: {exc}. Check DATABASE_URL.") from exc
+        if pending:
+            raise CommandError(
+                f"The database has {len(pending)} unapplied migration(s); "
+                "run `python manage.py migrate` first."
+            )
