@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "web.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -135,7 +136,8 @@ RQ_QUEUES = {
 }
 RQ = {
     # Enqueue only once the transaction that created the Job row commits, so
-    # a worker can never pick up a job whose row it cannot see yet.
+    # a worker can never pick up a job whose row it cannot see yet. Our own
+    # submit path does this explicitly (worker/queues.py: job_enqueue).
     "COMMIT_MODE": "on_db_commit",
 }
 
@@ -154,6 +156,12 @@ SENTIMETER = {
     "DEFAULT_ANALYZER": os.environ.get("DEFAULT_ANALYZER", "vader"),
     # Seconds a client should wait before polling a job again.
     "POLL_INTERVAL": env_int("POLL_INTERVAL", 1),
+    # Admission limits (0 turns one off). See web/limits.py.
+    "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
+    "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
+    "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # Behind Heroku's router the last X-Forwarded-For entry is the client.
+    "TRUST_X_FORWARDED_FOR": env_bool("TRUST_X_FORWARDED_FOR", default=ON_HEROKU),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = SENTIMETER["MAX_BODY_BYTES"]
 
@@ -213,11 +221,17 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "config.logcontext.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(levelname)s %(name)s [%(context)s] %(message)s"},
     },
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+            "filters": ["context"],
+        },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from web import selectors, services
+from web import limits, selectors, services
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
+from web.openapi import openapi_document
 from web.serializers import job_to_dict
 from web.sessions import session_key_ensure, session_key_get
 
@@ -22,25 +23,34 @@ from web.sessions import session_key_ensure, session_key_get
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def error_response(exc: SentimeterError, *, headers: dict | None = None) -> JsonResponse:
-    """Answer with the contract's error body."""
-    return JsonResponse(
-        {"error": {"code": exc.code, "message": exc.message}}, status=exc.status, headers=headers
-    )
+def error_response(exc: SentimeterError) -> JsonResponse:
+    """Answer with the contract's error body (and Retry-After when waiting helps)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    body = {"error": {"code": exc.code, "message": exc.message}}
+    return JsonResponse(body, status=exc.status, headers=headers)
 
 
-def api_errors(view):
-    """Turn SentimeterError raised by a view into its JSON error response."""
+def api_view(*methods: str):
+    """Allow only these methods (405 otherwise) and answer SentimeterError as JSON."""
 
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except SentimeterError as exc:
-            return error_response(exc)
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = JsonResponse(
+                    {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}},
+                    status=405,
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except SentimeterError as exc:
+                return error_response(exc)
 
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 def _poll_headers(job: Job) -> dict[str, str]:
@@ -68,13 +78,14 @@ def _json_body(request: HttpRequest) -> dict:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidInput("The body is nested too deeply to be read.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidInput('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
     return body
 
 
-@require_http_methods(["GET", "POST"])
-@api_errors
+@api_view("GET", "POST")
 def jobs(request: HttpRequest) -> HttpResponse:
     """List this session's jobs (GET) or submit a new one (POST)."""
     if request.method == "GET":
@@ -83,23 +94,21 @@ def jobs(request: HttpRequest) -> HttpResponse:
     body = _json_body(request)
     if "texts" not in body:
         raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
-    job = services.job_create(
-        session_key=session_key_ensure(request), texts=body["texts"], analyzer=body.get("analyzer")
-    )
+    session_key = session_key_ensure(request)
+    limits.job_admit(request, session_key=session_key)
+    job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
     data = job_to_dict(job)
     return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
 
 
-@require_GET
-@api_errors
+@api_view("GET")
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return one job; Retry-After while it has not finished."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
     return JsonResponse(job_to_dict(job), headers=_poll_headers(job))
 
 
-@require_POST
-@api_errors
+@api_view("POST")
 def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     """Cancel a job (idempotent); 409 once it has succeeded or failed."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -107,8 +116,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(job_to_dict(job), status=202)
 
 
-@require_GET
-@api_errors
+@api_view("GET")
 def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return one page of results: ?offset=&limit=&label=."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -141,8 +149,7 @@ def _download_name(job: Job, extension: str) -> str:
     return f"sentimeter-{job.pk}.{extension}"
 
 
-@require_GET
-@api_errors
+@api_view("GET")
 def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream every result as CSV."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -161,8 +168,7 @@ def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
     )
 
 
-@require_GET
-@api_errors
+@api_view("GET")
 def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream every result as JSON Lines."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -176,3 +182,9 @@ def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
         content_type="application/jsonl; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "jsonl")}"'},
     )
+
+
+@api_view("GET")
+def openapi(request: HttpRequest) -> HttpResponse:
+    """Serve the OpenAPI description of this API."""
+    return JsonResponse(openapi_document())

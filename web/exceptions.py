@@ -9,12 +9,16 @@ class SentimeterError(Exception):
 
     code = "error"
     status = 400
+    # Seconds after which trying again may succeed (sent as Retry-After).
+    retry_after: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class InvalidInput(SentimeterError):
@@ -40,3 +44,13 @@ class JobNotFound(SentimeterError):
 class JobConflict(SentimeterError):
     code = "conflict"
     status = 409
+
+
+class RateLimited(SentimeterError):
+    code = "rate_limited"
+    status = 429
+
+
+class Overloaded(SentimeterError):
+    code = "overloaded"
+    status = 503

@@ -64,6 +64,9 @@ def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
             )
         if "\x00" in text:
             raise InvalidInput(f"texts[{i}] contains a NUL character.", code="invalid_texts")
+        if not _is_encodable(text):
+            # JSON allows lone surrogates ("\ud800"); no database can store them.
+            raise InvalidInput(f"texts[{i}] is not valid Unicode text.", code="invalid_texts")
     return texts
 
 
@@ -101,6 +104,14 @@ def job_cancel(*, job: Job) -> Job:
     if job.status != Job.Status.CANCELED:
         raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")
     return job
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: object) -> str:

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from web import selectors, services
+from web import limits, selectors, services
 from web.exceptions import JobNotFound, SentimeterError
 from web.forms import PasteForm
 from web.models import Result
@@ -41,18 +41,27 @@ def jobs(request: HttpRequest) -> HttpResponse:
         jobs_ = selectors.job_list(session_key=session_key_get(request))
         return render(request, "web/job_list.html", {"jobs": jobs_})
     form = PasteForm(request.POST)
+    status, headers = 400, {}
     if form.is_valid():
         try:
+            session_key = session_key_ensure(request)
+            limits.job_admit(request, session_key=session_key)
             job = services.job_create(
-                session_key=session_key_ensure(request),
+                session_key=session_key,
                 texts=services.texts_from_paste(form.cleaned_data["texts"]),
                 analyzer=form.cleaned_data["analyzer"],
             )
         except SentimeterError as exc:
             form.add_error("texts", exc.message)
+            status = exc.status
+            if exc.retry_after:
+                headers["Retry-After"] = str(exc.retry_after)
         else:
             return redirect("job-detail", job_id=job.pk, permanent=False, status=303)
-    return render(request, "web/home.html", {"form": form, "limits": _limits()}, status=400)
+    response = render(request, "web/home.html", {"form": form, "limits": _limits()}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 @require_GET

@@ -6,12 +6,19 @@ to `quick` first, so a single sentence never waits behind a big upload.
 
 from __future__ import annotations
 
-from functools import cache
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import django_rq
 from django.conf import settings
+from django.db import transaction
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
+
+logger = logging.getLogger(__name__)
 
 QUICK = "quick"
 BULK = "bulk"
@@ -27,7 +34,7 @@ FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 3600
 
 
-@cache
+@functools.cache
 def get_redis() -> Redis:
     """Return the process's shared Redis connection (pooled, created on first use)."""
     return django_rq.get_connection(QUICK)
@@ -49,17 +56,62 @@ def job_enqueue(*, job_id: str, queue_name: str) -> None:
     """Put a job on its queue once the current transaction commits.
 
     The RQ job id is the Job's UUID, so enqueueing twice replaces rather
-    than duplicates it.
+    than duplicates it. If Redis fails at that moment the Job row is already
+    committed: it stays `queued` in Postgres and the error is logged, never
+    raised into the request that created it.
     """
+    transaction.on_commit(functools.partial(_enqueue_now, job_id=job_id, queue_name=queue_name))
+
+
+def _enqueue_now(*, job_id: str, queue_name: str) -> None:
     from worker.tasks import job_run
 
     retries = settings.SENTIMETER["JOB_RETRIES"]
-    get_queue(queue_name).enqueue(
-        job_run,
-        job_id,
-        job_id=job_id,
-        retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
-        result_ttl=RESULT_TTL,
-        failure_ttl=FAILURE_TTL,
-        description=f"sentiment job {job_id}",
-    )
+    try:
+        get_queue(queue_name).enqueue(
+            job_run,
+            job_id,
+            job_id=job_id,
+            retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=f"sentiment job {job_id}",
+        )
+    except RedisError:
+        logger.exception("job %s: not enqueued on %s; it stays queued in Postgres", job_id, queue_name)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    depth: int
+    oldest_age_seconds: float | None
+    running: int
+    failed: int
+
+
+def queue_stats(*, now: datetime | None = None) -> list[QueueStats]:
+    """Return depth, age of the oldest queued job, running and failed counts per queue."""
+    now = now or datetime.now(UTC)
+    stats = []
+    for name in QUEUE_NAMES:
+        queue = get_queue(name)
+        oldest_age = None
+        first_ids = queue.get_job_ids(0, 1)
+        if first_ids:
+            oldest = queue.fetch_job(first_ids[0])
+            if oldest is not None and oldest.enqueued_at is not None:
+                enqueued = oldest.enqueued_at
+                if enqueued.tzinfo is None:
+                    enqueued = enqueued.replace(tzinfo=UTC)
+                oldest_age = round(max(0.0, (now - enqueued).total_seconds()), 1)
+        stats.append(
+            QueueStats(
+                name=name,
+                depth=queue.count,
+                oldest_age_seconds=oldest_age,
+                running=queue.started_job_registry.count,
+                failed=queue.failed_job_registry.count,
+            )
+        )
+    return stats

@@ -1,0 +1,109 @@
+"""Admission control for new jobs: per-client rate, per-session active jobs, queue depth.
+
+Views call `job_admit` before `services.job_create`; the command line does
+not (an operator running `heroku run` is not a stranger on the internet).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from django.conf import settings
+from django.http import HttpRequest
+from redis.exceptions import RedisError
+
+from web.exceptions import Overloaded, RateLimited
+from web.models import Job
+from worker.queues import QUEUE_NAMES, get_queue, get_redis
+
+RATE_WINDOW_SECONDS = 60
+RATE_KEY_PREFIX = "sentimeter:rate:submit:"
+# How long an overloaded client should wait before trying again.
+OVERLOAD_RETRY_AFTER = 30
+UNKNOWN_CLIENT = "unknown"
+
+
+def client_ip(request: HttpRequest) -> str:
+    """Return the client's IP address, as the Heroku router saw it.
+
+    The router appends the address it saw to X-Forwarded-For, so the last
+    entry is the one we can trust; anything before it came from the client
+    (devcenter.heroku.com/articles/http-routing#heroku-headers). Without a
+    trusted proxy in front, REMOTE_ADDR is the client.
+    """
+    candidate = request.META.get("REMOTE_ADDR", "")
+    if settings.SENTIMETER["TRUST_X_FORWARDED_FOR"]:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded.strip():
+            candidate = forwarded.split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return UNKNOWN_CLIENT
+
+
+def submit_rate_check(*, ip: str, now: float | None = None) -> None:
+    """Count one submit for this client; raise RateLimited past the per-minute limit."""
+    limit = settings.SENTIMETER["SUBMITS_PER_MINUTE"]
+    if limit <= 0:
+        return
+    now = time.time() if now is None else now
+    window = int(now // RATE_WINDOW_SECONDS)
+    key = f"{RATE_KEY_PREFIX}{ip}:{window}"
+    pipe = get_redis().pipeline()
+    pipe.incr(key)
+    pipe.expire(key, RATE_WINDOW_SECONDS * 2)
+    count, _ = pipe.execute()
+    if count > limit:
+        retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
+        raise RateLimited(
+            f"Too many submissions: at most {limit} a minute from one address. Try again in {retry_after} s.",
+            retry_after=retry_after,
+        )
+
+
+def active_jobs_check(*, session_key: str | None) -> None:
+    """Raise RateLimited if this session already has the most active jobs allowed."""
+    limit = settings.SENTIMETER["MAX_ACTIVE_JOBS_PER_SESSION"]
+    if limit <= 0 or not session_key:
+        return
+    active = Job.objects.owned_by(session_key).active().count()
+    if active >= limit:
+        raise RateLimited(
+            f"You already have {active} unfinished jobs (the limit is {limit}). "
+            "Wait for one to finish, or cancel one.",
+            code="too_many_active_jobs",
+            retry_after=settings.SENTIMETER["POLL_INTERVAL"] * 5,
+        )
+
+
+def queue_depth_check() -> None:
+    """Raise Overloaded when the queues hold more jobs than the workers should face."""
+    cap = settings.SENTIMETER["MAX_QUEUE_DEPTH"]
+    if cap <= 0:
+        return
+    depth = sum(get_queue(name).count for name in QUEUE_NAMES)
+    if depth >= cap:
+        raise Overloaded(
+            "Sentimeter is busy right now; please try again in a little while.",
+            retry_after=OVERLOAD_RETRY_AFTER,
+        )
+
+
+def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
+    """Check every admission limit for a new job from this request; raise the first hit.
+
+    Redis holds the rate counters and the queues: if it does not answer, the
+    submit is refused with 503 and nothing is stored.
+    """
+    try:
+        submit_rate_check(ip=client_ip(request))
+        queue_depth_check()
+    except RedisError:
+        raise Overloaded(
+            "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
+            code="queue_unavailable",
+            retry_after=OVERLOAD_RETRY_AFTER,
+        ) from None
+    active_jobs_check(session_key=session_key)

@@ -1,0 +1,322 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json.
+
+Tests validate real responses against these schemas (tests/test_openapi.py),
+so a change to the API that is not made here too fails the suite.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from web.models import Job, Result
+
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _error_response(description: str, *, retry_after: bool = False) -> dict:
+    return _json("Error", description, retry_after=retry_after)
+
+
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The job's UUID.",
+    "schema": {"type": "string"},
+}
+
+SCHEMAS: dict = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "description": "Machine-readable, e.g. `too_many_texts`."},
+                    "message": {"type": "string", "description": "What went wrong and what to do, in words."},
+                },
+            }
+        },
+    },
+    "Progress": {
+        "type": "object",
+        "required": ["done", "total", "percent"],
+        "additionalProperties": False,
+        "properties": {
+            "done": {"type": "integer", "minimum": 0},
+            "total": {"type": ["integer", "null"], "minimum": 0, "description": "Null until counted."},
+            "percent": {"type": "number", "minimum": 0, "maximum": 100},
+        },
+    },
+    "HistogramBin": {
+        "type": "object",
+        "required": ["start", "end", "count"],
+        "additionalProperties": False,
+        "properties": {
+            "start": {"type": "number", "minimum": -1, "maximum": 1},
+            "end": {"type": "number", "minimum": -1, "maximum": 1},
+            "count": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Summary": {
+        "type": "object",
+        "required": ["count", "positive", "neutral", "negative", "mean_compound", "histogram"],
+        "additionalProperties": False,
+        "properties": {
+            "count": {"type": "integer", "minimum": 0},
+            "positive": {"type": "integer", "minimum": 0},
+            "neutral": {"type": "integer", "minimum": 0},
+            "negative": {"type": "integer", "minimum": 0},
+            "mean_compound": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
+            "histogram": {"type": "array", "items": {"$ref": "#/components/schemas/HistogramBin"}},
+        },
+    },
+    "JobError": {
+        "type": "object",
+        "required": ["code", "message"],
+        "additionalProperties": False,
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Job": {
+        "type": "object",
+        "required": [
+            "id",
+            "status",
+            "analyzer",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "progress",
+            "error",
+            "summary",
+            "links",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string", "enum": list(Job.Status.values)},
+            "analyzer": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": _NULLABLE_TIME,
+            "finished_at": _NULLABLE_TIME,
+            "progress": {"$ref": "#/components/schemas/Progress"},
+            "error": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/JobError"}]},
+            "summary": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Summary"}]},
+            "links": {
+                "type": "object",
+                "required": ["self", "page", "cancel", "results", "csv", "jsonl"],
+                "additionalProperties": {"type": "string"},
+            },
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs"],
+        "additionalProperties": False,
+        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
+    },
+    "JobSubmit": {
+        "type": "object",
+        "required": ["texts"],
+        "properties": {
+            "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            "analyzer": {"type": "string", "default": "vader"},
+        },
+    },
+    "Result": {
+        "type": "object",
+        "required": ["idx", "text", "label", "compound", "pos", "neu", "neg"],
+        "additionalProperties": False,
+        "properties": {
+            "idx": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Position of the text in the input, from 0.",
+            },
+            "text": {"type": "string"},
+            "label": {"type": "string", "enum": list(Result.Label.values)},
+            "compound": {"type": "number", "minimum": -1, "maximum": 1},
+            "pos": {"type": "number", "minimum": 0, "maximum": 1},
+            "neu": {"type": "number", "minimum": 0, "maximum": 1},
+            "neg": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    },
+    "ResultPage": {
+        "type": "object",
+        "required": ["count", "offset", "limit", "results"],
+        "additionalProperties": False,
+        "properties": {
+            "count": {"type": "integer", "minimum": 0},
+            "offset": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database", "redis"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unavailable"]},
+            "redis": {"type": "string", "enum": ["ok", "unavailable"]},
+        },
+    },
+}
+
+
+def _json(ref: str, description: str, *, retry_after: bool = False, location: bool = False) -> dict:
+    response: dict = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+    headers = {}
+    if retry_after:
+        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    if location:
+        headers["Location"] = {"description": "The job's API URL.", "schema": {"type": "string"}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_NOT_FOUND = _error_response("No such job (or another session's job: the same answer).")
+
+
+@cache
+def openapi_document() -> dict:
+    """Return the OpenAPI document of the JSON API."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sentimeter API",
+            "version": "1.0.0",
+            "description": (
+                "Submit texts for sentiment analysis and poll the job. Authentication is the session "
+                "cookie; every POST needs the `csrftoken` cookie's value in the `X-CSRFToken` header "
+                "(GET / first to receive it)."
+            ),
+        },
+        "paths": {
+            "/api/jobs/": {
+                "get": {
+                    "operationId": "jobList",
+                    "summary": "This session's jobs, newest first.",
+                    "responses": {"200": _json("JobList", "The jobs.")},
+                },
+                "post": {
+                    "operationId": "jobCreate",
+                    "summary": "Submit texts; answers at once with the queued job.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/JobSubmit"}}
+                        },
+                    },
+                    "responses": {
+                        "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
+                        "400": _error_response("Bad input: the message says which text and why."),
+                        "403": _error_response("CSRF token missing or wrong."),
+                        "413": _error_response(
+                            "Too large: too many texts, a text too long, or body too big."
+                        ),
+                        "415": _error_response("Not JSON."),
+                        "429": _error_response("Rate limited or too many active jobs.", retry_after=True),
+                        "503": _error_response(
+                            "Overloaded or queue unavailable; nothing stored.", retry_after=True
+                        ),
+                    },
+                },
+            },
+            "/api/jobs/{job_id}/": {
+                "parameters": [_JOB_ID],
+                "get": {
+                    "operationId": "jobGet",
+                    "summary": "One job; Retry-After while it has not finished.",
+                    "responses": {"200": _json("Job", "The job.", retry_after=True), "404": _NOT_FOUND},
+                },
+            },
+            "/api/jobs/{job_id}/cancel/": {
+                "parameters": [_JOB_ID],
+                "post": {
+                    "operationId": "jobCancel",
+                    "summary": "Cancel a queued or running job (idempotent).",
+                    "responses": {
+                        "202": _json("Job", "Canceled (results stored so far stay, as partial)."),
+                        "403": _error_response("CSRF token missing or wrong."),
+                        "404": _NOT_FOUND,
+                        "409": _error_response("The job already succeeded or failed."),
+                    },
+                },
+            },
+            "/api/jobs/{job_id}/results/": {
+                "parameters": [
+                    _JOB_ID,
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                    {
+                        "name": "label",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(Result.Label.values)},
+                    },
+                ],
+                "get": {
+                    "operationId": "jobResults",
+                    "summary": "One page of results, in input order.",
+                    "responses": {
+                        "200": _json("ResultPage", "The page."),
+                        "400": _error_response("Bad offset, limit or label."),
+                        "404": _NOT_FOUND,
+                    },
+                },
+            },
+            "/api/jobs/{job_id}/results.csv": {
+                "parameters": [_JOB_ID],
+                "get": {
+                    "operationId": "jobResultsCsv",
+                    "summary": "Every result as CSV (streamed).",
+                    "responses": {
+                        "200": {"description": "CSV with a header row.", "content": {"text/csv": {}}},
+                        "404": _NOT_FOUND,
+                    },
+                },
+            },
+            "/api/jobs/{job_id}/results.jsonl": {
+                "parameters": [_JOB_ID],
+                "get": {
+                    "operationId": "jobResultsJsonl",
+                    "summary": "Every result as JSON Lines (streamed).",
+                    "responses": {
+                        "200": {
+                            "description": "One Result object per line.",
+                            "content": {"application/jsonl": {}},
+                        },
+                        "404": _NOT_FOUND,
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "200 when Postgres and Redis answer, else 503.",
+                    "responses": {"200": _json("Health", "Healthy."), "503": _json("Health", "Unhealthy.")},
+                },
+            },
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before asking again.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        },
+    }
