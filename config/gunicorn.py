@@ -38,3 +38,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-i
 forwarded_allow_ips = "*"
 # Let the Heroku router (and any local proxy) tell us the scheme.
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+# Gunicorn 25+ opens a control socket at one fixed path per user; we do not
+# use `gunicornc`, and several instances on one machine (tests, benchmarks)
+# would fight over that path.
+control_socket_disable = True
