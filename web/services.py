@@ -42,8 +42,9 @@ def analyzer_validate(analyzer: object) -> str:
 def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
     """Check a list of texts against the limits; raise with the first problem found."""
     limits = limits or Limits.from_settings()
-    if not isinstance(texts, list):
+    if not isinstance(texts, list | tuple):
         raise InvalidInput('"texts" must be a list of strings.', code="invalid_texts")
+    texts = list(texts)
     if not texts:
         raise InvalidInput("There is no text to analyze: give at least one.", code="no_texts")
     if len(texts) > limits.max_texts:
@@ -77,7 +78,7 @@ def texts_from_paste(pasted: str) -> list[str]:
 
 def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
     """Store a job and its texts, and enqueue it once the transaction commits."""
-    texts = texts_validate(list(texts))
+    texts = texts_validate(texts)
     analyzer = analyzer_validate(analyzer)
     data = json.dumps(texts, ensure_ascii=False).encode()
     queue_name = queue_for(total=len(texts))

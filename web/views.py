@@ -7,8 +7,9 @@ import logging
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from web import limits, selectors, services
@@ -57,7 +58,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             if exc.retry_after:
                 headers["Retry-After"] = str(exc.retry_after)
         else:
-            return redirect("job-detail", job_id=job.pk, permanent=False, status=303)
+            return _see_other(job.pk)
     response = render(request, "web/home.html", {"form": form, "limits": _limits()}, status=status)
     for name, value in headers.items():
         response[name] = value
@@ -101,7 +102,14 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
         raise Http404("No such job.") from None
     except SentimeterError:
         pass  # Already finished: the page shows how.
-    return redirect("job-detail", job_id=job_id, permanent=False, status=303)
+    return _see_other(job_id)
+
+
+def _see_other(job_id) -> HttpResponseRedirect:
+    """Redirect to the job page with 303, so a reload does not post the form again."""
+    response = HttpResponseRedirect(reverse("job-detail", args=[str(job_id)]))
+    response.status_code = 303
+    return response
 
 
 def _label_shares(summary: dict | None) -> list[dict]:

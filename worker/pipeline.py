@@ -20,7 +20,7 @@ from django.db.models import Avg, Count, F, Q
 from django.db.models.functions import Coalesce, Now
 
 from web.models import Job, JobInput, Result
-from worker.analyzers import Scores, get_analyzer
+from worker.analyzers import Scores, UnknownAnalyzer, get_analyzer
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +135,19 @@ def summary_compute(job_id: uuid.UUID) -> dict:
     counts = [0] * HISTOGRAM_BINS
     width = 2.0 / HISTOGRAM_BINS
     table = Result._meta.db_table
+    # Bin i holds [-1 + i*width, -1 + (i+1)*width). Scores have 4 decimals,
+    # so a nudge far below that keeps -0.9 out of the bin below it despite
+    # float error; compound == 1.0 gives bin 20, folded into the last one.
+    if connection.vendor == "postgresql":
+        # Postgres rounds when casting float to integer: floor() first.
+        bin_expr, job_param = "CAST(FLOOR((compound + 1.0) * %s + 1e-9) AS INTEGER)", job_id
+    else:
+        # SQLite's CAST truncates, which is floor() for non-negative values.
+        bin_expr, job_param = "CAST((compound + 1.0) * %s + 1e-9 AS INTEGER)", job_id.hex
     with connection.cursor() as cursor:
-        # (compound + 1) is never negative, so CAST truncation is floor() on
-        # both Postgres and SQLite; compound == 1.0 lands in the last bin.
         cursor.execute(
-            f"SELECT CAST((compound + 1.0) / %s AS INTEGER) AS bin, COUNT(*) FROM {table} "  # noqa: S608
-            "WHERE job_id = %s GROUP BY bin",
-            [width, job_id if connection.vendor == "postgresql" else job_id.hex],
+            f"SELECT {bin_expr} AS bin, COUNT(*) FROM {table} WHERE job_id = %s GROUP BY bin",  # noqa: S608
+            [HISTOGRAM_BINS / 2.0, job_param],
         )
         for bin_index, n in cursor.fetchall():
             counts[min(max(int(bin_index), 0), HISTOGRAM_BINS - 1)] += n
@@ -188,7 +194,10 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None) -> None:
         logger.info("job %s: already ended, nothing to do", job_id)
         return
     chunk_size = chunk_size or settings.SENTIMETER["CHUNK_SIZE"]
-    analyzer = get_analyzer(job.analyzer)
+    try:
+        analyzer = get_analyzer(job.analyzer)
+    except UnknownAnalyzer as exc:
+        raise InputError(str(exc), code="unknown_analyzer") from None
     texts = input_texts(job)
     if job.total is None:
         Job.objects.filter(pk=job_id, total__isnull=True).update(total=len(texts))
