@@ -1,0 +1,87 @@
+"""Small builders for test data: jobs, their input and results, and browser-like clients."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+from django.test import Client
+
+from web.models import Job, JobInput, Result
+from web.sessions import OWNER_KEY
+from worker.analyzers import Scores, get_analyzer
+
+DEFAULT_TEXTS = ("I love this, it is wonderful!", "This is terrible and I hate it.", "The box is brown.")
+
+
+def make_job(*, texts: Sequence[str] = DEFAULT_TEXTS, data: bytes | None = None, **overrides) -> Job:
+    """Create a Job and its stored input directly (nothing is enqueued).
+
+    `data` replaces the JSON encoding of `texts` as the stored input (to build corrupt input).
+    """
+    fields = {
+        "session_key": f"session-{uuid.uuid4().hex}",
+        "analyzer": "vader",
+        "queue": "quick",
+        "total": len(texts),
+    }
+    fields.update(overrides)
+    job = Job.objects.create(**fields)
+    raw = json.dumps(list(texts), ensure_ascii=False).encode() if data is None else data
+    JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=raw, size=len(raw))
+    return job
+
+
+def vader(texts: Sequence[str]) -> list[Scores]:
+    """Score texts with the registered VADER analyzer."""
+    return get_analyzer("vader").analyze(texts)
+
+
+def make_results(job: Job, texts: Sequence[str], *, scores: Sequence[Scores] | None = None) -> list[Result]:
+    """Store results for `texts` (idx 0..n-1) through the ORM and count them in `job.done`."""
+    scores = vader(texts) if scores is None else scores
+    rows = Result.objects.bulk_create(
+        Result(job=job, idx=i, text=t, label=s.label, compound=s.compound, pos=s.pos, neu=s.neu, neg=s.neg)
+        for i, (t, s) in enumerate(zip(texts, scores, strict=True))
+    )
+    Job.objects.filter(pk=job.pk).update(done=len(rows))
+    job.refresh_from_db()
+    return rows
+
+
+def browser(**kwargs) -> Client:
+    """Return a test client with CSRF checks on that has fetched the home page (and its csrftoken)."""
+    client = Client(enforce_csrf_checks=True, **kwargs)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "csrftoken" in client.cookies
+    return client
+
+
+def csrf_token(client: Client) -> str:
+    return client.cookies["csrftoken"].value
+
+
+def csrf_headers(client: Client) -> dict[str, str]:
+    """The header the page's own script sends with every unsafe request."""
+    return {"X-CSRFToken": csrf_token(client)}
+
+
+def owner_session(client: Client) -> str:
+    """Give the client an owner session, as submitting a job would; return its key."""
+    session = client.session
+    session[OWNER_KEY] = 1
+    session.save()
+    return session.session_key
+
+
+def post_json(client: Client, path: str, body: object, **kwargs):
+    """POST a JSON body with the CSRF header."""
+    return client.post(
+        path,
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=csrf_headers(client),
+        **kwargs,
+    )

@@ -1,0 +1,304 @@
+"""Start the Procfile's processes for a test, and stop them however the test ends.
+
+A process runs exactly the command its Procfile line names (`sh -c`, as
+Heroku runs it), with the venv first on PATH, DATABASE_URL pointing at
+pytest-django's test database and REDIS_URL at the test Redis database.
+Each one leads a process group of its own, so stopping it reaches every
+child; RQ's work horses call setpgrp(), so they are also found by walking
+/proc and signalled by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROCFILE = PROJECT_DIR / "Procfile"
+VENV_BIN = PROJECT_DIR / ".venv" / "bin"
+
+# The machine is small and shared: waits are generous, and no test asserts on time.
+START_TIMEOUT = 60.0
+WAIT_TIMEOUT = 60.0
+POLL_INTERVAL = 0.1
+# Longer than HerokuWorker's 6 s "imminent shutdown" delay for a busy horse,
+# well under Heroku's own 30 s between SIGTERM and SIGKILL.
+STOP_GRACE = 10.0
+# RQ logs this once the worker has registered and is taking jobs.
+WORKER_READY = "Listening on"
+
+
+class WaitTimeout(AssertionError):
+    """A condition a test waited for did not come true in time."""
+
+
+def wait_for[T](
+    predicate: Callable[[], T],
+    *,
+    timeout: float = WAIT_TIMEOUT,
+    interval: float = POLL_INTERVAL,
+    what: str | Callable[[], str] = "the condition",
+) -> T:
+    """Call `predicate` until it returns something truthy, and return that; WaitTimeout after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            description = what() if callable(what) else what
+            raise WaitTimeout(f"gave up after {timeout:.0f} s waiting for {description}")
+        time.sleep(interval)
+
+
+def procfile_command(process_type: str, procfile: Path = PROCFILE) -> str:
+    """Return the command of one Procfile line (`web`, `worker`, `release`)."""
+    for line in procfile.read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == process_type:
+            return command.strip()
+    raise LookupError(f"{procfile} has no {process_type!r} line")
+
+
+def database_url(settings_dict: Mapping | None = None) -> str:
+    """Return a DATABASE_URL for the database Django is using now (the test database in a test)."""
+    conf = settings_dict or connection.settings_dict
+    if conf["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{conf['NAME']}"
+    if conf["ENGINE"] != "django.db.backends.postgresql":
+        raise ValueError(f"no DATABASE_URL scheme for {conf['ENGINE']}")
+    credentials = quote(conf.get("USER") or "", safe="")
+    if conf.get("PASSWORD"):
+        credentials += ":" + quote(conf["PASSWORD"], safe="")
+    host = conf.get("HOST") or "127.0.0.1"
+    port = conf.get("PORT") or "5432"
+    return f"postgres://{credentials}@{host}:{port}/{quote(conf['NAME'], safe='')}"
+
+
+def process_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """Return the environment for a child: ours, pointed at the test services, then `overrides`.
+
+    An override of None removes the variable (to get a setting's production default).
+    """
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DATABASE_URL"] = database_url()
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["PYTHONUNBUFFERED"] = "1"
+    for name in ("PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    for name, value in (overrides or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+def run(
+    args: list[str], *, env: Mapping[str, str], timeout: float = 120.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a short command (`python manage.py migrate`) in the project directory and capture its output."""
+    result = subprocess.run(
+        args, cwd=PROJECT_DIR, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    """Return `url` pointing at Redis database `db` (to keep one process family's keys apart)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _children_of(pid: int) -> Iterator[int]:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (2nd field) is in parentheses and may hold spaces.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            yield int(entry.name)
+
+
+def descendants(pid: int) -> list[int]:
+    """Return every live descendant of `pid` (Linux /proc; empty elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        for child in _children_of(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@dataclass
+class Proc:
+    """One started process (and its process group), with its log."""
+
+    name: str
+    command: str
+    popen: subprocess.Popen
+    log_path: Path
+    _log_file: IO[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        """Return everything the process wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def wait_for_log(self, text: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Wait until `text` appears in the log; fail early if the process exits."""
+
+        def seen() -> bool:
+            if text in self.log():
+                return True
+            if not self.alive():
+                raise AssertionError(
+                    f"{self.name} exited {self.popen.returncode} before logging {text!r}:\n{self.log_tail()}"
+                )
+            return False
+
+        wait_for(seen, timeout=timeout, what=lambda: f"{self.name} to log {text!r}; log:\n{self.log_tail()}")
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the whole process group (as Heroku signals every process of a dyno)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def stop(self, *, grace: float = STOP_GRACE) -> int | None:
+        """SIGTERM the group, SIGKILL whatever is left after `grace` s; return the exit code."""
+        # Collected first: once the leader is gone its children are reparented out of reach.
+        family = descendants(self.pid) if self.alive() else []
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=grace)
+        self.signal(signal.SIGKILL)
+        for pid in family + descendants(self.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=grace)
+        self._log_file.close()
+        return self.popen.returncode
+
+
+class ProcessRunner:
+    """Starts Procfile processes and stops every one of them on `stop_all()`."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[Proc] = []
+
+    def start(self, process_type: str, *, env: Mapping[str, str | None] | None = None) -> Proc:
+        """Start the Procfile's `process_type` line with `sh -c`, logging to a file."""
+        command = procfile_command(process_type)
+        name = f"{process_type}-{len(self.procs) + 1}"
+        log_path = self.log_dir / f"{name}.log"
+        log_file = log_path.open("wb")
+        popen = subprocess.Popen(
+            ["sh", "-c", command],
+            cwd=PROJECT_DIR,
+            env=process_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        proc = Proc(name=name, command=command, popen=popen, log_path=log_path, _log_file=log_file)
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(self, env: Mapping[str, str | None] | None = None) -> Proc:
+        """Start the Procfile worker and return once it is listening on its queues."""
+        proc = self.start("worker", env={"LOG_LEVEL": "INFO", **(env or {})})
+        proc.wait_for_log(WORKER_READY)
+        return proc
+
+    def start_web(self, env: Mapping[str, str | None] | None = None) -> tuple[Proc, int]:
+        """Start the Procfile web process on a free port; return it and the port once it accepts."""
+        port = free_port()
+        proc = self.start("web", env={"WEB_CONCURRENCY": "1", **(env or {}), "PORT": str(port)})
+
+        def listening() -> bool:
+            if not proc.alive():
+                raise AssertionError(f"{proc.name} exited {proc.popen.returncode}:\n{proc.log_tail()}")
+            return port_open(port)
+
+        wait_for(listening, timeout=START_TIMEOUT, what=lambda: f"{proc.name} to listen on {port}")
+        return proc, port
+
+    def stop_all(self) -> None:
+        """Stop every process started here, newest first."""
+        while self.procs:
+            self.procs.pop().stop()
+
+
+@pytest.fixture(name="procs")
+def procs_fixture(tmp_path) -> Iterator[ProcessRunner]:
+    """A ProcessRunner whose processes are all stopped when the test ends, passed or failed."""
+    runner = ProcessRunner(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.stop_all()
+
+
+@pytest.fixture(name="worker_proc")
+def worker_proc_fixture(procs) -> Callable[..., Proc]:
+    """Factory: `worker_proc(CHUNK_SIZE="100")` starts a listening Procfile worker with env overrides."""
+
+    def start(**env: str | None) -> Proc:
+        return procs.start_worker(env)
+
+    return start

@@ -1,0 +1,208 @@
+"""End to end over HTTP: the Procfile's web and worker processes with production settings.
+
+The client plays the Heroku router: it speaks plain HTTP to gunicorn and
+says `X-Forwarded-Proto: https`. The session and CSRF cookies are Secure,
+so it keeps them itself and sends the Cookie header by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import json
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from http.cookies import SimpleCookie
+
+import pytest
+from django.conf import settings
+from redis import Redis
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from tests.procs import ProcessRunner, process_env, redis_url_with_db, run, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# A Redis database of its own: the per-test flush of the test database
+# (tests/conftest.py) must not pull the queues from under a worker that
+# lives for the whole module.
+E2E_REDIS_DB = 13
+TEXTS = [
+    "I love this product, it is wonderful!",
+    "This is terrible. I hate it.",
+    "The box is brown.",
+    "Best purchase ever 😊",
+    "=SUM(A1:A3) is a great formula",
+    "좋아요, 정말 최고예요",
+    "Not bad at all :)",
+]
+SCORE_FIELDS = ("compound", "pos", "neu", "neg")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class RouterClient:
+    """A browser behind the Heroku router: HTTPS to the router, plain HTTP to the dyno."""
+
+    def __init__(self, port: int, host: str = "localhost") -> None:
+        self.port = port
+        self.host = f"{host}:{port}"
+        self.origin = f"https://{self.host}"
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self, method: str, path: str, *, json_body: object = None, forwarded: bool = True
+    ) -> Response:
+        headers = {"Host": self.host, "Accept": "application/json, text/html"}
+        if forwarded:
+            headers["X-Forwarded-Proto"] = "https"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if method not in ("GET", "HEAD"):
+            headers["Referer"] = self.origin + "/"
+            if "csrftoken" in self.cookies:
+                headers["X-CSRFToken"] = self.cookies["csrftoken"]
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            raw = conn.getresponse()
+            response = Response(status=raw.status, headers=raw.headers, body=raw.read())
+        finally:
+            conn.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return response
+
+    def get(self, path: str, **kwargs) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> Response:
+        return self.request("POST", path, **kwargs)
+
+
+@dataclass(frozen=True)
+class Site:
+    port: int
+    runner: ProcessRunner
+
+    def client(self) -> RouterClient:
+        return RouterClient(self.port)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.log_tail()}" for p in self.runner.procs)
+
+
+@pytest.fixture(scope="module")
+def site(django_db_setup, tmp_path_factory) -> Iterator[Site]:
+    """Procfile web and worker with production settings, for the whole module."""
+    redis_url = redis_url_with_db(settings.REDIS_URL, E2E_REDIS_DB)
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    production = {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "SECURE_SSL_REDIRECT": None,
+        "REDIS_URL": redis_url,
+    }
+    # Production serves static files from WhiteNoise's manifest (STATIC_ROOT, git-ignored).
+    run(["python", "manage.py", "collectstatic", "--noinput", "-v", "0"], env=process_env(production))
+    runner = ProcessRunner(tmp_path_factory.mktemp("e2e-logs"))
+    try:
+        runner.start_worker(production)
+        _, port = runner.start_web(production)
+        yield Site(port=port, runner=runner)
+    finally:
+        runner.stop_all()
+        redis.flushdb()
+        redis.close()
+
+
+def test_pages_carry_the_security_headers_and_plain_http_is_redirected(site):
+    client = site.client()
+
+    home = client.get("/")
+    assert home.status == 200, site.logs()
+    assert "default-src 'self'" in home.headers["Content-Security-Policy"]
+    assert home.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert home.headers["X-Frame-Options"] == "DENY"
+    assert "csrftoken" in client.cookies
+    # The manifest's hashed name, served by WhiteNoise.
+    stylesheet = re.search(rb'href="(/static/web/app\.[0-9a-f]{12}\.css)"', home.body)
+    assert stylesheet, home.body[:2000]
+    assert client.get(stylesheet.group(1).decode()).status == 200
+
+    insecure = client.get("/", forwarded=False)
+    assert insecure.status == 301
+    assert insecure.headers["Location"] == f"https://localhost:{site.port}/"
+
+
+def test_healthz_answers_behind_the_router_and_without_it(site):
+    client = site.client()
+    for forwarded in (True, False):
+        response = client.get("/healthz", forwarded=forwarded)
+        assert response.status == 200, response.body
+        assert response.json()["status"] == "ok"
+
+
+def test_json_job_round_trip_matches_vader(site):
+    client = site.client()
+    assert client.get("/").status == 200
+
+    submitted = client.post("/api/jobs/", json_body={"texts": TEXTS})
+    assert submitted.status == 202, submitted.body
+    job = submitted.json()
+    assert submitted.headers["Location"] == f"/api/jobs/{job['id']}/"
+    assert int(submitted.headers["Retry-After"]) >= 1
+    assert job["status"] in ("queued", "running")
+    assert "sessionid" in client.cookies
+
+    def finished() -> dict | None:
+        polled = client.get(submitted.headers["Location"])
+        assert polled.status == 200, polled.body
+        body = polled.json()
+        return body if body["status"] not in ("queued", "running") else None
+
+    job = wait_for(finished, interval=0.25, what=lambda: f"job {job['id']} to finish\n{site.logs()}")
+    assert job["status"] == "succeeded", job["error"]
+    assert job["progress"] == {"done": len(TEXTS), "total": len(TEXTS), "percent": 100.0}
+    assert job["summary"]["count"] == len(TEXTS)
+
+    sia = SentimentIntensityAnalyzer()
+    expected = [{f: sia.polarity_scores(t)[f] for f in SCORE_FIELDS} for t in TEXTS]
+    page = client.get(f"/api/jobs/{job['id']}/results/?limit=500")
+    assert page.status == 200
+    results = page.json()
+    assert results["count"] == len(TEXTS)
+    assert [r["idx"] for r in results["results"]] == list(range(len(TEXTS)))
+    assert [r["text"] for r in results["results"]] == TEXTS
+    assert [{f: r[f] for f in SCORE_FIELDS} for r in results["results"]] == expected
+
+    download = client.get(f"/api/jobs/{job['id']}/results.csv")
+    assert download.status == 200
+    assert download.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in download.headers["Content-Disposition"]
+    text = download.body.decode("utf-8")
+    assert text.startswith("\ufeff")
+    header, *rows = list(csv.reader(io.StringIO(text[1:])))
+    assert header == ["idx", "text", "label", "compound", "pos", "neu", "neg"]
+    assert len(rows) == len(TEXTS)
+    assert [row[1] for row in rows] == ["'" + t if t.startswith("=") else t for t in TEXTS]
+    assert [{f: float(row[3 + i]) for i, f in enumerate(SCORE_FIELDS)} for row in rows] == expected

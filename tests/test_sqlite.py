@@ -1,0 +1,86 @@
+"""Smoke run of the local try-out: SQLite, DEBUG=1, the Procfile worker, the quick path.
+
+Everything happens in child processes (`manage.py migrate`, `shell -c`,
+the worker), so this test never touches pytest-django's database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from redis import Redis
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from tests.procs import WAIT_TIMEOUT, ProcessRunner, process_env, redis_url_with_db, run
+
+pytestmark = pytest.mark.slow
+
+# Apart from the test database (tests/conftest.py flushes it around each test).
+SQLITE_REDIS_DB = 14
+TEXTS = ["I love this product, it is wonderful!", "This is terrible. I hate it.", "The box is brown."]
+
+SUBMIT = """
+from web.services import job_create
+job = job_create(session_key="smoke", texts={texts!r})
+print("JOB", job.id)
+"""
+# Polls in one process (a Django start-up per poll is slow on a busy machine).
+STATUS = """
+import json, time
+from web.models import Job
+deadline = time.monotonic() + {timeout}
+while True:
+    job = Job.objects.get(pk={job_id!r})
+    if job.status not in ("queued", "running") or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+results = list(job.results.order_by("idx").values_list("text", "compound"))
+print("STATUS", json.dumps({{"status": job.status, "done": job.done, "results": results}}))
+"""
+
+
+def shell(code: str, *, env: dict[str, str], tag: str) -> str:
+    """Run `manage.py shell -c code` and return the text after the line starting with `tag`."""
+    out = run(["python", "manage.py", "shell", "-v", "0", "-c", code], env=env).stdout
+    for line in out.splitlines():
+        if line.startswith(tag + " "):
+            return line.removeprefix(tag + " ")
+    raise AssertionError(f"no {tag!r} line in:\n{out}")
+
+
+@pytest.fixture
+def sqlite_env(tmp_path) -> Iterator[dict[str, str]]:
+    """Environment of a local try-out: a fresh SQLite file, DEBUG=1, a Redis database of its own."""
+    redis_url = redis_url_with_db(settings.REDIS_URL, SQLITE_REDIS_DB)
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    try:
+        yield process_env(
+            {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DEBUG": "1", "REDIS_URL": redis_url}
+        )
+    finally:
+        redis.flushdb()
+        redis.close()
+
+
+def test_quick_job_on_sqlite(sqlite_env, tmp_path):
+    run(["python", "manage.py", "migrate", "--noinput", "-v", "0"], env=sqlite_env)
+    assert (tmp_path / "db.sqlite3").is_file()
+    runner = ProcessRunner(tmp_path)
+    try:
+        worker = runner.start_worker(sqlite_env)
+        job_id = shell(SUBMIT.format(texts=TEXTS), env=sqlite_env, tag="JOB")
+
+        state = json.loads(
+            shell(STATUS.format(job_id=job_id, timeout=WAIT_TIMEOUT), env=sqlite_env, tag="STATUS")
+        )
+    finally:
+        runner.stop_all()
+
+    assert state["status"] == "succeeded", (state, worker.log_tail())
+    assert state["done"] == len(state["results"]) == len(TEXTS)
+    assert [text for text, _ in state["results"]] == TEXTS
+    assert state["results"][0][1] == SentimentIntensityAnalyzer().polarity_scores(TEXTS[0])["compound"]

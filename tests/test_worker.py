@@ -1,0 +1,226 @@
+"""The worker as a process: the Procfile's `worker:` command against real Postgres and Redis.
+
+Tests are transactional so the rows they create are committed and visible
+to the worker process (and its forked work horses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from django.db import connections
+from rq.job import Job as RQJob
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from tests.procs import procs_fixture, wait_for, worker_proc_fixture  # noqa: F401 - fixtures
+from web import services
+from web.models import Job, JobInput, Result
+from worker import tasks
+from worker.process import SentimeterWorker
+from worker.queues import BULK, QUICK, get_queue, get_redis, job_enqueue
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+PHRASES = (
+    "I love this product, it is wonderful!",
+    "This is terrible. I hate it.",
+    "The box is brown.",
+    "Not bad at all :)",
+    "The service was VERY slow and the food was cold",
+    "Absolutely fantastic experience!!!",
+    "meh",
+    "I don't think it's good, but the price is fair.",
+    "Great value, though the battery dies fast.",
+    "Best purchase ever 😊",
+    "Worst. Support. Ever.",
+    "좋아요, 정말 최고예요",
+)
+SCORE_FIELDS = ("compound", "pos", "neu", "neg")
+# Strings that mean the parent's database connection broke in a work horse.
+BROKEN_CONNECTION_SIGNS = ("InterfaceError", "SSL", "OperationalError", "Traceback")
+
+
+def texts_sample(count: int, *, tag: str = "review") -> list[str]:
+    """Return `count` distinct texts cycling through PHRASES."""
+    return [f"{PHRASES[i % len(PHRASES)]} ({tag} {i})" for i in range(count)]
+
+
+def vader_expected(texts: list[str]) -> list[dict]:
+    sia = SentimentIntensityAnalyzer()
+    return [{f: sia.polarity_scores(t)[f] for f in SCORE_FIELDS} for t in texts]
+
+
+def label_of(compound: float) -> str:
+    # VADER's convention, written out again so the test does not trust worker.analyzers.
+    return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+
+
+def jobs_wait_final(job_ids: list, *, worker) -> list[Job]:
+    """Wait until every job has reached a final state; return them in the given order."""
+
+    def all_final():
+        jobs = Job.objects.in_bulk(job_ids)
+        return len(jobs) == len(job_ids) and all(j.is_final for j in jobs.values()) and jobs
+
+    def pending() -> str:
+        statuses = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "status"))
+        waiting = {str(pk): s for pk, s in statuses.items() if s in Job.ACTIVE_STATUSES}
+        return f"jobs {waiting} to finish; worker log:\n{worker.log_tail()}"
+
+    jobs = wait_for(all_final, what=pending)
+    return [jobs[pk] for pk in job_ids]
+
+
+def assert_results_are_vader(job: Job, texts: list[str]) -> None:
+    rows = list(Result.objects.filter(job=job).order_by("idx").values("idx", "text", "label", *SCORE_FIELDS))
+    assert [r["idx"] for r in rows] == list(range(len(texts)))
+    assert [r["text"] for r in rows] == texts
+    assert [{f: r[f] for f in SCORE_FIELDS} for r in rows] == vader_expected(texts)
+    assert [r["label"] for r in rows] == [label_of(r["compound"]) for r in rows]
+
+
+@pytest.mark.slow
+def test_worker_runs_quick_and_bulk_jobs_to_vader_results(worker_proc, sentimeter_settings):
+    worker = worker_proc(CHUNK_SIZE="100")
+    quick_texts = texts_sample(7, tag="quick")
+    bulk_texts = texts_sample(sentimeter_settings["QUICK_MAX_TEXTS"] + 250, tag="bulk")  # 5 chunks of 100
+
+    quick = services.job_create(session_key="s-quick", texts=quick_texts)
+    bulk = services.job_create(session_key="s-bulk", texts=bulk_texts)
+    assert (quick.queue, bulk.queue) == (QUICK, BULK)
+
+    jobs = jobs_wait_final([quick.pk, bulk.pk], worker=worker)
+    for job, texts in zip(jobs, [quick_texts, bulk_texts], strict=True):
+        assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
+        assert job.done == job.total == len(texts)
+        assert job.started_at is not None and job.finished_at is not None
+        assert job.error_message == ""
+        assert_results_are_vader(job, texts)
+
+        expected = vader_expected(texts)
+        labels = [label_of(s["compound"]) for s in expected]
+        summary = job.summary
+        assert summary["count"] == len(texts)
+        assert {k: summary[k] for k in ("positive", "neutral", "negative")} == {
+            label: labels.count(label) for label in ("positive", "neutral", "negative")
+        }
+        mean = sum(s["compound"] for s in expected) / len(expected)
+        assert summary["mean_compound"] == pytest.approx(mean, abs=1e-4)
+        assert sum(b["count"] for b in summary["histogram"]) == len(texts)
+
+
+@pytest.mark.slow
+def test_worker_finds_the_row_of_every_job_submitted_in_a_burst(worker_proc):
+    worker = worker_proc()
+    batches = [texts_sample(1 + i % 3, tag=f"burst {i}") for i in range(20)]
+
+    job_ids = [services.job_create(session_key="s-burst", texts=texts).pk for texts in batches]
+
+    jobs = jobs_wait_final(job_ids, worker=worker)
+    failures = {str(j.pk): (j.error_code, j.error_message) for j in jobs if j.status != Job.Status.SUCCEEDED}
+    assert failures == {}
+    for job, texts in zip(jobs, batches, strict=True):
+        assert Result.objects.filter(job=job).count() == job.done == len(texts)
+    log = worker.log()
+    assert "DoesNotExist" not in log
+    assert "missing" not in log.lower()
+
+
+@pytest.mark.slow
+def test_fifty_jobs_in_a_row_through_one_worker_never_break_its_connection(worker_proc):
+    worker = worker_proc()
+    batches = [texts_sample(2, tag=f"row {i}") for i in range(50)]
+
+    job_ids = [services.job_create(session_key="s-fifty", texts=texts).pk for texts in batches]
+
+    jobs = jobs_wait_final(job_ids, worker=worker)
+    assert [j.status for j in jobs] == [Job.Status.SUCCEEDED] * 50, [j.error_message for j in jobs]
+    assert Result.objects.filter(job_id__in=job_ids).count() == 100
+    log = worker.log()
+    assert [sign for sign in BROKEN_CONNECTION_SIGNS if sign in log] == [], worker.log_tail()
+
+
+def test_fork_work_horse_closes_every_database_connection_before_forking(monkeypatch):
+    connections["default"].ensure_connection()
+    assert connections["default"].connection is not None
+    open_at_fork = []
+
+    def fork_recording_open_connections() -> int:
+        open_at_fork.extend(c.alias for c in connections.all(initialized_only=True) if c.connection)
+        return 2**22 + 1  # The parent's side of a fork; no child exists.
+
+    # fork_work_horse writes these into os.environ; monkeypatch restores them.
+    monkeypatch.setenv("RQ_WORKER_ID", "")
+    monkeypatch.setenv("RQ_JOB_ID", "")
+    monkeypatch.setattr(os, "fork", fork_recording_open_connections)
+    worker = SentimeterWorker([get_queue(QUICK)], connection=get_redis())
+    monkeypatch.setattr(worker, "procline", lambda message: None)  # keep pytest's process title
+    rq_job = RQJob.create(print, connection=get_redis(), id="fork-check")
+
+    worker.fork_work_horse(rq_job, get_queue(QUICK))
+
+    assert worker.horse_pid == 2**22 + 1  # the patched fork really ran
+    assert open_at_fork == []
+
+
+@pytest.mark.slow
+def test_job_that_cannot_run_fails_with_a_readable_message(worker_proc, sentimeter_settings):
+    # RQ retries are attached at enqueue time: none, so the failure is final at once.
+    sentimeter_settings["JOB_RETRIES"] = 0
+    unknown = Job.objects.create(session_key="s-fail", analyzer="nope", queue=QUICK, total=2)
+    data = json.dumps(texts_sample(2)).encode()
+    JobInput.objects.create(job=unknown, format=JobInput.Format.TEXTS, data=data, size=len(data))
+    corrupt = Job.objects.create(session_key="s-fail", analyzer="vader", queue=QUICK, total=2)
+    JobInput.objects.create(job=corrupt, format=JobInput.Format.TEXTS, data=b"[not json", size=9)
+    for job in (unknown, corrupt):
+        job_enqueue(job_id=str(job.pk), queue_name=QUICK)  # outside a transaction: at once
+
+    worker = worker_proc(JOB_RETRIES="0")
+    unknown, corrupt = jobs_wait_final([unknown.pk, corrupt.pk], worker=worker)
+
+    for job in (unknown, corrupt):
+        assert job.status == Job.Status.FAILED
+        assert job.error_code
+        assert job.error_message.strip()
+        assert "Traceback" not in job.error_message
+        assert 'File "' not in job.error_message
+        assert "\n" not in job.error_message
+        assert job.finished_at is not None
+        assert not Result.objects.filter(job=job).exists()
+    assert unknown.error_code == "unknown_analyzer"
+    assert "'nope'" in unknown.error_message and "vader" in unknown.error_message
+    assert corrupt.error_code == "invalid_input"
+    assert "not valid JSON" in corrupt.error_message
+
+
+def test_unknown_analyzer_fails_the_job_on_its_input_at_once():
+    job = Job.objects.create(session_key="s-fail", analyzer="nope", queue=QUICK, total=1)
+    data = json.dumps(texts_sample(1)).encode()
+    JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=data, size=len(data))
+
+    tasks.job_run(str(job.pk))  # returns: a failure on the input is final, not retried
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "unknown_analyzer")
+    assert "'nope'" in job.error_message
+
+
+@pytest.mark.slow
+def test_job_canceled_while_queued_is_never_processed(worker_proc):
+    canceled = services.job_create(session_key="s-cancel", texts=texts_sample(3))
+    services.job_cancel(job=canceled)
+    # Same queue, enqueued after: once it has run, the worker has dequeued the canceled job.
+    marker = services.job_create(session_key="s-cancel", texts=texts_sample(1))
+    assert canceled.queue == marker.queue == QUICK
+
+    worker = worker_proc()
+    (marker,) = jobs_wait_final([marker.pk], worker=worker)
+
+    assert marker.status == Job.Status.SUCCEEDED
+    assert get_queue(QUICK).count == 0
+    canceled.refresh_from_db()
+    assert canceled.status == Job.Status.CANCELED
+    assert (canceled.done, canceled.attempts, canceled.started_at) == (0, 0, None)
+    assert not Result.objects.filter(job=canceled).exists()
