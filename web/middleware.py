@@ -1,21 +1,30 @@
 """Request-scoped logging context."""
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 from config.logcontext import request_id_clean, request_id_var
 
 
 class RequestIDMiddleware:
-    """Tag this request's log lines with Heroku's X-Request-ID and echo it back."""
+    """Tag this request's log lines with Heroku's X-Request-ID and echo it back.
+
+    The id stays set until the response is closed (request_finished), because
+    Django logs 4xx/5xx responses after the middleware chain has returned.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         request_id = request_id_clean(request.META.get("HTTP_X_REQUEST_ID"))
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         if request_id:
             response["X-Request-ID"] = request_id
         return response
+
+
+@receiver(request_finished, dispatch_uid="sentimeter-request-id-clear")
+def _request_id_clear(sender, **kwargs) -> None:
+    request_id_var.set(None)

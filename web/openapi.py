@@ -302,6 +302,18 @@ def openapi_document() -> dict:
                     },
                 },
             },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document.",
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                },
+            },
             "/healthz": {
                 "get": {
                     "operationId": "health",
