@@ -145,8 +145,17 @@ RQ = {
 SENTIMETER = {
     # Jobs with at most this many texts go to the `quick` queue.
     "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
-    # Texts analyzed and committed together; also the resume granularity.
-    "CHUNK_SIZE": env_int("CHUNK_SIZE", 500),
+    # A chunk (analyzed and committed together, on any worker) holds at most
+    # CHUNK_SIZE texts or CHUNK_CHARS characters: about a second of VADER on
+    # one core, so fork, Redis and commit stay a few percent of the work.
+    "CHUNK_SIZE": env_int("CHUNK_SIZE", 5000),
+    "CHUNK_CHARS": env_int("CHUNK_CHARS", 500_000),
+    # Chunks of one job waiting on the bulk queue at once (at least twice the
+    # number of workers): big jobs take turns instead of one after the other.
+    "CHUNK_WINDOW": env_int("CHUNK_WINDOW", 4),
+    # Largest file upload, in bytes.
+    "MAX_UPLOAD_BYTES": env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+    # Texts in one pasted or JSON job (uploads are bounded by MAX_UPLOAD_BYTES).
     "MAX_TEXTS_PER_JOB": env_int("MAX_TEXTS_PER_JOB", 100_000),
     "MAX_TEXT_CHARS": env_int("MAX_TEXT_CHARS", 10_000),
     # Largest JSON or form body accepted, in bytes.
@@ -164,6 +173,13 @@ SENTIMETER = {
     "TRUST_X_FORWARDED_FOR": env_bool("TRUST_X_FORWARDED_FOR", default=ON_HEROKU),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = SENTIMETER["MAX_BODY_BYTES"]
+# One file per request; its size is checked while it streams in (web/uploads.py).
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+FILE_UPLOAD_HANDLERS = [
+    "web.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Sessions: jobs belong to the browser session that created them -------
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90

@@ -61,7 +61,8 @@ def _json_body(request: HttpRequest) -> dict:
     content_type = request.content_type or ""
     if content_type != "application/json":
         raise UnsupportedMediaType(
-            f"Send JSON (Content-Type: application/json), not {content_type or 'no content type'!r}."
+            "Send JSON (Content-Type: application/json) or a file (multipart/form-data), "
+            f"not {content_type or 'no content type'!r}."
         )
     limit = settings.SENTIMETER["MAX_BODY_BYTES"]
     try:
@@ -91,12 +92,26 @@ def jobs(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         jobs_ = selectors.job_list(session_key=session_key_get(request))
         return JsonResponse({"jobs": [job_to_dict(j) for j in jobs_]})
-    body = _json_body(request)
-    if "texts" not in body:
-        raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
-    session_key = session_key_ensure(request)
-    limits.job_admit(request, session_key=session_key)
-    job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
+    if request.content_type == "multipart/form-data":
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput('Send the file in a form field named "file".', code="no_file")
+        session_key = session_key_ensure(request)
+        limits.job_admit(request, session_key=session_key)
+        job = services.job_create_from_upload(
+            session_key=session_key,
+            upload=upload,
+            column=request.POST.get("column"),
+            encoding=request.POST.get("encoding"),
+            analyzer=request.POST.get("analyzer"),
+        )
+    else:
+        body = _json_body(request)
+        if "texts" not in body:
+            raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
+        session_key = session_key_ensure(request)
+        limits.job_admit(request, session_key=session_key)
+        job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
     data = job_to_dict(job)
     return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
 

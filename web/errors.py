@@ -1,7 +1,11 @@
 """Error pages: JSON under /api/, HTML elsewhere (the contract's error body)."""
 
+from django.core.exceptions import TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views import defaults
+
+from web.uploads import UploadTooLarge
 
 API_PREFIX = "/api/"
 
@@ -21,9 +25,20 @@ def not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    """400s Django raises itself while reading the body; uploads get their own words."""
+    if isinstance(exception, UploadTooLarge):
+        code, message, status = "too_large", str(exception), 413
+    elif isinstance(exception, TooManyFilesSent):
+        code, message, status = "too_many_files", "Send one file per request.", 400
+    elif isinstance(exception, MultiPartParserError):
+        code, message, status = "bad_request", f"The upload could not be read: {exception}.", 400
+    else:
+        code, message, status = "bad_request", "The request could not be understood.", 400
     if _is_api(request):
-        return _json_error("bad_request", "The request could not be understood.", 400)
-    return defaults.bad_request(request, exception)
+        return _json_error(code, message, status)
+    response = defaults.bad_request(request, exception)
+    response.status_code = status
+    return response
 
 
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:

@@ -1,23 +1,52 @@
-"""The submit form on the home page."""
+"""The submit form on the home page: paste texts, or upload a file."""
 
 from django import forms
 from django.conf import settings
 
 from worker.analyzers import analyzer_names
 
+ACCEPT = ".csv,.tsv,.txt,.jsonl,.ndjson,text/csv,text/plain,text/tab-separated-values"
+ENCODING_CHOICES = [
+    ("auto", "Detect automatically"),
+    ("utf-8", "UTF-8"),
+    ("utf-16", "UTF-16"),
+    ("windows-1252", "Windows-1252 (Western European)"),
+    ("cp949", "CP949 / EUC-KR (Korean)"),
+    ("latin-1", "Latin-1"),
+]
 
-class PasteForm(forms.Form):
+
+class SubmitForm(forms.Form):
     texts = forms.CharField(
         label="Texts, one per line",
+        required=False,
         widget=forms.Textarea(
             attrs={"rows": 10, "placeholder": "I loved it!\nThe delivery was late and the box was crushed."}
         ),
         strip=False,
-        error_messages={"required": "Paste at least one text, one per line."},
     )
+    file = forms.FileField(
+        label="Or upload a file",
+        required=False,
+        help_text="CSV, TSV, plain text (one text per line) or JSON Lines.",
+        widget=forms.FileInput(attrs={"accept": ACCEPT}),
+    )
+    column = forms.CharField(
+        label="Column with the text",
+        required=False,
+        max_length=200,
+        help_text="Empty: the column named like text, review or comment, else the first text column.",
+    )
+    encoding = forms.ChoiceField(label="Encoding", choices=ENCODING_CHOICES, required=False, initial="auto")
     analyzer = forms.ChoiceField(label="Analyzer", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["analyzer"].choices = [(name, name.upper()) for name in analyzer_names()]
         self.fields["analyzer"].initial = settings.SENTIMETER["DEFAULT_ANALYZER"]
+
+    def clean(self):
+        data = super().clean()
+        if "file" not in self.errors and not data.get("file") and not (data.get("texts") or "").strip():
+            self.add_error("texts", "Paste at least one text, one per line, or choose a file.")
+        return data

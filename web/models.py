@@ -41,6 +41,13 @@ class Job(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Rows of an upload with no usable text: how many, and the first few
+    # as {"row": spreadsheet row number, "reason": "..."}.
+    skipped = models.PositiveIntegerField(default=0)
+    skipped_examples = models.JSONField(default=list, blank=True)
+    # Fan-out: null until the input has been split (0 when processed inline).
+    chunks_total = models.PositiveIntegerField(null=True, blank=True)
+    chunks_done = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -73,11 +80,21 @@ class JobInput(models.Model):
     class Format(models.TextChoices):
         # A JSON array of strings (from the API or the paste box).
         TEXTS = "texts"
+        CSV = "csv"
+        TSV = "tsv"
+        TXT = "txt"
+        JSONL = "jsonl"
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="input")
     format = models.CharField(max_length=16, choices=Format.choices)
+    # Stored uncompressed (STORAGE EXTERNAL, migration 0002) so the worker can
+    # read it in slices without Postgres decompressing the whole value each time.
     data = models.BinaryField()
     size = models.PositiveBigIntegerField()
+    filename = models.CharField(max_length=255, blank=True)
+    # How to read an upload, as worker.inputs.inspect() decided: encoding,
+    # delimiter, column, column_index, has_header.
+    options = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"Input of job {self.job_id} ({self.format}, {self.size} bytes)"
@@ -107,3 +124,27 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"Result {self.idx} of job {self.job_id}: {self.label}"
+
+
+class JobChunk(models.Model):
+    """A slice of a big job's texts that any worker can analyze (fan-out)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # written, waiting for a queue slot
+        QUEUED = "queued"  # on the bulk queue
+        DONE = "done"  # results stored; its texts were dropped
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks", db_index=False)
+    seq = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # [[idx, text], ...]; emptied once the chunk is done.
+    rows = models.JSONField(default=list)
+    size = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="chunk_job_seq_unique")]
+        indexes = [models.Index(fields=["job", "status", "seq"], name="chunk_job_status_seq")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of job {self.job_id} ({self.status})"

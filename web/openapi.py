@@ -93,6 +93,7 @@ SCHEMAS: dict = {
             "progress",
             "error",
             "summary",
+            "skipped",
             "links",
         ],
         "additionalProperties": False,
@@ -106,6 +107,23 @@ SCHEMAS: dict = {
             "progress": {"$ref": "#/components/schemas/Progress"},
             "error": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/JobError"}]},
             "summary": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Summary"}]},
+            "skipped": {
+                "type": "object",
+                "description": "Rows of an upload with no usable text: skipped, not failed.",
+                "required": ["count", "examples"],
+                "additionalProperties": False,
+                "properties": {
+                    "count": {"type": "integer", "minimum": 0},
+                    "examples": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["row", "reason"],
+                            "properties": {"row": {"type": "integer"}, "reason": {"type": "string"}},
+                        },
+                    },
+                },
+            },
             "links": {
                 "type": "object",
                 "required": ["self", "page", "cancel", "results", "csv", "jsonl"],
@@ -124,6 +142,23 @@ SCHEMAS: dict = {
         "required": ["texts"],
         "properties": {
             "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            "analyzer": {"type": "string", "default": "vader"},
+        },
+    },
+    "JobUpload": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": "CSV, TSV, plain text (one text per line) or JSON Lines; one file.",
+            },
+            "column": {"type": "string", "description": "The column (or JSON field) holding the text."},
+            "encoding": {
+                "type": "string",
+                "description": "auto (default), utf-8, utf-16, windows-1252, latin-1, cp949 or euc-kr.",
+            },
             "analyzer": {"type": "string", "default": "vader"},
         },
     },
@@ -213,7 +248,8 @@ def openapi_document() -> dict:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/JobSubmit"}}
+                            "application/json": {"schema": {"$ref": "#/components/schemas/JobSubmit"}},
+                            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobUpload"}},
                         },
                     },
                     "responses": {

@@ -36,5 +36,6 @@ def job_to_dict(job: Job) -> dict:
         "progress": {"done": job.done, "total": job.total, "percent": job.percent},
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "summary": job.summary,
+        "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
         "links": job_links(job),
     }

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from web import limits, selectors, services
 from web.exceptions import JobNotFound, SentimeterError
-from web.forms import PasteForm
+from web.forms import SubmitForm
 from web.models import Result
 from web.sessions import session_key_ensure, session_key_get
 from worker.queues import get_redis
@@ -26,13 +26,17 @@ RESULTS_PER_PAGE = 50
 
 def _limits() -> dict:
     conf = settings.SENTIMETER
-    return {"max_texts": conf["MAX_TEXTS_PER_JOB"], "max_text_chars": conf["MAX_TEXT_CHARS"]}
+    return {
+        "max_texts": conf["MAX_TEXTS_PER_JOB"],
+        "max_text_chars": conf["MAX_TEXT_CHARS"],
+        "max_upload_mb": conf["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+    }
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """Show the submit form."""
-    return render(request, "web/home.html", {"form": PasteForm(), "limits": _limits()})
+    return render(request, "web/home.html", {"form": SubmitForm(), "limits": _limits()})
 
 
 @require_http_methods(["GET", "POST"])
@@ -41,19 +45,29 @@ def jobs(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         jobs_ = selectors.job_list(session_key=session_key_get(request))
         return render(request, "web/job_list.html", {"jobs": jobs_})
-    form = PasteForm(request.POST)
+    form = SubmitForm(request.POST, request.FILES)
     status, headers = 400, {}
     if form.is_valid():
+        data = form.cleaned_data
         try:
             session_key = session_key_ensure(request)
             limits.job_admit(request, session_key=session_key)
-            job = services.job_create(
-                session_key=session_key,
-                texts=services.texts_from_paste(form.cleaned_data["texts"]),
-                analyzer=form.cleaned_data["analyzer"],
-            )
+            if data["file"]:
+                job = services.job_create_from_upload(
+                    session_key=session_key,
+                    upload=data["file"],
+                    column=data["column"],
+                    encoding=data["encoding"],
+                    analyzer=data["analyzer"],
+                )
+            else:
+                job = services.job_create(
+                    session_key=session_key,
+                    texts=services.texts_from_paste(data["texts"]),
+                    analyzer=data["analyzer"],
+                )
         except SentimeterError as exc:
-            form.add_error("texts", exc.message)
+            form.add_error("file" if data["file"] else "texts", exc.message)
             status = exc.status
             if exc.retry_after:
                 headers["Retry-After"] = str(exc.retry_after)

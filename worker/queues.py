@@ -63,22 +63,54 @@ def job_enqueue(*, job_id: str, queue_name: str) -> None:
     transaction.on_commit(functools.partial(_enqueue_now, job_id=job_id, queue_name=queue_name))
 
 
+def chunk_enqueue(*, job_id: str, seq: int) -> None:
+    """Put one chunk of a big job on the bulk queue once the current transaction commits."""
+    transaction.on_commit(functools.partial(_chunk_enqueue_now, job_id=job_id, seq=seq))
+
+
+def chunk_rq_id(job_id: str, seq: int) -> str:
+    """Return the RQ job id of a chunk: stable, so a re-enqueue replaces it."""
+    return f"{job_id}_chunk{seq}"
+
+
+def _retry() -> Retry | None:
+    retries = settings.SENTIMETER["JOB_RETRIES"]
+    return Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None
+
+
 def _enqueue_now(*, job_id: str, queue_name: str) -> None:
     from worker.tasks import job_run
 
-    retries = settings.SENTIMETER["JOB_RETRIES"]
     try:
         get_queue(queue_name).enqueue(
             job_run,
             job_id,
             job_id=job_id,
-            retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
+            retry=_retry(),
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             description=f"sentiment job {job_id}",
         )
     except RedisError:
         logger.exception("job %s: not enqueued on %s; it stays queued in Postgres", job_id, queue_name)
+
+
+def _chunk_enqueue_now(*, job_id: str, seq: int) -> None:
+    from worker.tasks import chunk_run
+
+    try:
+        get_queue(BULK).enqueue(
+            chunk_run,
+            job_id,
+            seq,
+            job_id=chunk_rq_id(job_id, seq),
+            retry=_retry(),
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=f"chunk {seq} of sentiment job {job_id}",
+        )
+    except RedisError:
+        logger.exception("job %s: chunk %d not enqueued; it stays queued in Postgres", job_id, seq)
 
 
 @dataclass(frozen=True, slots=True)

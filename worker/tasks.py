@@ -7,16 +7,26 @@ import uuid
 
 from rq import get_current_job
 
-from worker.pipeline import InputError, job_fail, job_process
+from worker.pipeline import InputError, chunk_process, job_fail, job_process
 
 logger = logging.getLogger(__name__)
 
 
 def job_run(job_id: str) -> None:
-    """Process one sentiment job and record how it ended."""
+    """Process one sentiment job (or split it into chunks) and record how it ended."""
+    _run(job_id, job_process)
+
+
+def chunk_run(job_id: str, seq: int) -> None:
+    """Process one chunk of a big job; the last one finalizes the job."""
+    _run(job_id, lambda pk: chunk_process(pk, seq))
+
+
+def _run(job_id: str, work) -> None:
+    """Run work for a job; fail the job with a readable message when it cannot succeed."""
     pk = uuid.UUID(job_id)
     try:
-        job_process(pk)
+        work(pk)
     except InputError as exc:
         logger.info("job %s: failed on its input: %s", job_id, exc.message)
         job_fail(pk, code=exc.code, message=exc.message)

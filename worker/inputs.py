@@ -1,0 +1,441 @@
+"""Reading uploaded files: detect, check a sample, then stream every text.
+
+Pure Python, no Django: the web process calls `inspect()` on the first few
+KB of an upload to refuse an obviously wrong file at once; the worker calls
+`iter_rows()` on the whole stored file as a stream, so memory stays bounded
+whatever the file's size.
+
+Formats: CSV and TSV (one column holds the text), plain text (one text per
+line) and JSON Lines (each line a string, or an object with a text field).
+Encodings: UTF-8 with or without BOM, UTF-16 with BOM, and the legacy
+encodings spreadsheets write (Windows-1252; CP949/EUC-KR from Korean Excel).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+# Bytes of an upload the web process reads to check it (and to detect its
+# encoding and columns) before storing it.
+SAMPLE_BYTES = 64 * 1024
+
+FORMATS = ("csv", "tsv", "txt", "jsonl")
+
+# Encodings a user may choose, by the names people know them by.
+ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8-sig",
+    "utf-16": "utf-16",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+    "latin-1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "cp949": "cp949",
+    "euc-kr": "cp949",  # CP949 is a superset of EUC-KR: what Korean Excel writes
+}
+# Legacy encodings detection chooses between when a file is not UTF-8.
+LEGACY_CANDIDATES = ["cp1252", "cp949"]
+
+# Column names that mean "the text", in order of preference.
+TEXT_COLUMN_NAMES = ("text", "review", "comment", "content", "body", "message", "review_text", "feedback")
+
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt", ".text": "txt", ".jsonl": "jsonl"}
+_EXTENSIONS[".ndjson"] = "jsonl"
+_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
+# csv's default field limit (128 KiB) is below what a long review may need;
+# rows longer than the per-text limit are skipped with a reason anyway.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class InputProblem(ValueError):
+    """The file cannot be read as asked; the message says what to do."""
+
+    def __init__(self, message: str, *, code: str = "invalid_file") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """How to read a file: what `inspect()` decided from its first bytes."""
+
+    format: str
+    encoding: str
+    delimiter: str = ","  # CSV/TSV only
+    column: str | None = None  # header name of the text column (CSV/TSV, JSON Lines objects)
+    column_index: int | None = None  # CSV/TSV only
+    has_header: bool = True
+    headers: tuple[str, ...] = ()
+    # Bytes that are not UTF-8 in a file detected as UTF-8 are read as
+    # Windows-1252 instead of failing the job.
+    lenient: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data row: its 0-based index among data rows and its text (or why it has none)."""
+
+    idx: int
+    row_number: int  # as a spreadsheet shows it: the header is row 1
+    text: str | None
+    problem: str | None = None
+
+
+def encoding_normalize(name: str | None) -> str | None:
+    """Return the codec for a user's encoding name, None for "detect"; raise if unknown."""
+    if name is None or not name.strip() or name.strip().lower() in {"auto", "detect"}:
+        return None
+    key = name.strip().lower().replace("_", "-")
+    if key not in ENCODINGS:
+        choices = ", ".join(sorted(k for k in ENCODINGS if k not in {"cp1252", "iso-8859-1", "utf-8-sig"}))
+        raise InputProblem(f"Unknown encoding {name!r}; choose one of: {choices}.", code="unknown_encoding")
+    return ENCODINGS[key]
+
+
+def encoding_detect(sample: bytes, *, at_eof: bool = True) -> str:
+    """Guess the encoding of a file from its first bytes."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # The sample may end inside a multi-byte character: decode incrementally.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if not at_eof and b"\n" in sample:
+        # Judge whole lines only: the cut may fall inside a two-byte character.
+        sample = sample[: sample.rindex(b"\n") + 1]
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=LEGACY_CANDIDATES).best()
+    if best is None:
+        # Short files with many accents look "chaotic" to charset-normalizer's
+        # default threshold; any legacy candidate that decodes them will do.
+        best = from_bytes(sample, cp_isolation=LEGACY_CANDIDATES, threshold=1.0).best()
+    if best is not None:
+        return best.encoding
+    for candidate in LEGACY_CANDIDATES:
+        try:
+            sample.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        return candidate
+    raise InputProblem(
+        "Could not tell the file's text encoding; save it as UTF-8, or choose its encoding.",
+        code="undecodable",
+    )
+
+
+def _looks_like_jsonl(sample_text: str) -> bool:
+    for line in sample_text.lstrip("\ufeff").split("\n"):
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), str | dict)
+            except (ValueError, RecursionError):
+                return False
+    return False
+
+
+def format_detect(filename: str, sample_text: str) -> str:
+    """Choose the format from the file name, else from the content."""
+    lower = filename.lower()
+    for extension, fmt in _EXTENSIONS.items():
+        if lower.endswith(extension):
+            return fmt
+    if sample_text.lstrip("\ufeff").lstrip()[:1] in {"{", '"'} and _looks_like_jsonl(sample_text):
+        return "jsonl"
+    first_line = sample_text.split("\n", 1)[0]
+    if "\t" in first_line:
+        return "tsv"
+    if "," in first_line or ";" in first_line:
+        return "csv"
+    return "txt"
+
+
+def _decode_sample(sample: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        return decoder.decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise InputProblem(
+            f"The file is not valid {encoding} text (byte {exc.start + 1}); save it as UTF-8, "
+            "or choose the encoding it was saved with.",
+            code="undecodable",
+        ) from None
+
+
+def _csv_dialect(fmt: str, sample_text: str) -> dict:
+    if fmt == "tsv":
+        return {"delimiter": "\t"}
+    first_line = sample_text.split("\n", 1)[0]
+    # European spreadsheets write ';' where the decimal separator is ','.
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    return {"delimiter": delimiter}
+
+
+def _complete_lines(sample_text: str, *, at_eof: bool) -> str:
+    """Drop a last line the sample may have cut in half."""
+    if at_eof or "\n" not in sample_text:
+        return sample_text
+    return sample_text[: sample_text.rindex("\n") + 1]
+
+
+def _looks_textual(values: list[str]) -> bool:
+    filled = [v for v in values if v.strip()]
+    return bool(filled) and sum(1 for v in filled if not _NUMBER.match(v)) > len(filled) / 2
+
+
+def _column_choose(headers: list[str], rows: list[list[str]], wanted: str | None) -> tuple[int, str]:
+    names = [h.strip() for h in headers]
+    if wanted:
+        folded = [n.casefold() for n in names]
+        if wanted.strip().casefold() in folded:
+            index = folded.index(wanted.strip().casefold())
+            return index, names[index]
+        raise InputProblem(
+            f"There is no column {wanted!r}; the columns are: {', '.join(repr(n) for n in names)}.",
+            code="no_such_column",
+        )
+    for candidate in TEXT_COLUMN_NAMES:
+        for index, name in enumerate(names):
+            if name.casefold() == candidate:
+                return index, name
+    for index, name in enumerate(names):
+        if _looks_textual([row[index] for row in rows if index < len(row)]):
+            return index, name
+    raise InputProblem(
+        "No column holds text; choose the column to analyze.",
+        code="no_text_column",
+    )
+
+
+def inspect(
+    sample: bytes, *, filename: str = "", encoding: str | None = None, column: str | None = None, at_eof: bool
+) -> InputSpec:
+    """Check the first bytes of a file and decide how to read all of it.
+
+    `at_eof` says whether the sample is the whole file. Raises InputProblem
+    for a file that is empty, binary, undecodable or lacks the asked column.
+    """
+    if not sample.strip():
+        raise InputProblem("The file is empty.", code="empty_file")
+    chosen = encoding_normalize(encoding)
+    has_bom16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    utf16 = has_bom16 or (chosen or "").startswith("utf-16")
+    if b"\x00" in sample and not utf16:
+        raise InputProblem(
+            "This looks like a binary file (it contains NUL bytes), not text. "
+            "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'.",
+            code="binary_file",
+        )
+    codec = chosen or encoding_detect(sample, at_eof=at_eof)
+    # A detected UTF-8 may meet a stray legacy byte past the sample: read it
+    # as Windows-1252 rather than fail (a chosen encoding is kept strict).
+    lenient = chosen is None and codec == "utf-8"
+    text = _decode_sample(sample, codec)
+    if not text.strip("\ufeff \t\r\n"):
+        raise InputProblem("The file is empty.", code="empty_file")
+    fmt = format_detect(filename, text)
+    text = _complete_lines(text, at_eof=at_eof)
+    return replace(_inspect_text(text, fmt, codec, column=column, at_eof=at_eof), lenient=lenient)
+
+
+def _inspect_text(text: str, fmt: str, codec: str, *, column: str | None, at_eof: bool) -> InputSpec:
+    if fmt in {"csv", "tsv"}:
+        dialect = _csv_dialect(fmt, text)
+        rows = _sample_records(text, dialect["delimiter"], fmt=fmt, at_eof=at_eof)
+        rows = [r for r in rows if any(cell.strip() for cell in r)]
+        if not rows:
+            raise InputProblem("The file is empty.", code="empty_file")
+        headers = rows[0]
+        index, name = _column_choose(headers, rows[1:], column)
+        return InputSpec(
+            format=fmt,
+            encoding=codec,
+            delimiter=dialect["delimiter"],
+            column=name,
+            column_index=index,
+            headers=tuple(h.strip() for h in headers),
+        )
+    if fmt == "jsonl":
+        return _inspect_jsonl(text, codec, column)
+    return InputSpec(format="txt", encoding=codec, has_header=False)
+
+
+def _sample_records(text: str, delimiter: str, *, fmt: str, at_eof: bool) -> list[list[str]]:
+    """Parse the sample's records; an error in a record the sample cut off is not the file's."""
+    rows: list[list[str]] = []
+    try:
+        for record in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, strict=True):
+            rows.append(record)
+    except csv.Error as exc:
+        if at_eof or not rows:
+            raise InputProblem(
+                f"Row {len(rows) + 1}: the file is not valid {fmt.upper()} ({exc}). "
+                "Check for an unclosed quote.",
+                code="malformed_csv",
+            ) from None
+    return rows
+
+
+def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends.
+    for line_number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
+        if not line.strip():
+            continue
+        value = _json_line(line, line_number)
+        if isinstance(value, str):
+            return InputSpec(format="jsonl", encoding=codec, has_header=False)
+        if isinstance(value, dict):
+            keys = [k for k, v in value.items() if isinstance(v, str)]
+            if column:
+                if column not in value:
+                    raise InputProblem(
+                        f"Line {line_number} has no field {column!r}; its fields are: {', '.join(value)}.",
+                        code="no_such_column",
+                    )
+                return InputSpec(format="jsonl", encoding=codec, column=column, has_header=False)
+            for candidate in TEXT_COLUMN_NAMES:
+                if candidate in keys:
+                    return InputSpec(format="jsonl", encoding=codec, column=candidate, has_header=False)
+            if keys:
+                return InputSpec(format="jsonl", encoding=codec, column=keys[0], has_header=False)
+        raise InputProblem(
+            f'Line {line_number}: each line must be a JSON string or an object like {{"text": "..."}}.',
+            code="malformed_jsonl",
+        )
+    raise InputProblem("The file is empty.", code="empty_file")
+
+
+def _json_line(line: str, line_number: int) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise InputProblem(f"Line {line_number} is not valid JSON: {exc}.", code="malformed_jsonl") from None
+
+
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    return exc.object[exc.start : exc.end].decode("cp1252", errors="replace"), exc.end
+
+
+codecs.register_error("sentimeter-cp1252", _cp1252_for_bad_bytes)
+
+
+def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
+    """Resolve bytes the decoder could not read: Windows-1252 if lenient, else name the row."""
+    if text is None or not _ESCAPED_BYTES.search(text):
+        return text
+    if spec.lenient:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "sentimeter-cp1252")
+    raise InputProblem(
+        f"Row {row_number}: the file is not valid {spec.encoding} text; save it as UTF-8, "
+        "or choose the encoding it was saved with.",
+        code="undecodable",
+    )
+
+
+def _row_text(text: str | None, row_number: int, idx: int, max_chars: int, what: str) -> Row:
+    if text is None or not text.strip():
+        return Row(idx=idx, row_number=row_number, text=None, problem=f"no text {what}")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+        if not text.strip():
+            return Row(idx=idx, row_number=row_number, text=None, problem=f"no text {what}")
+    if len(text) > max_chars:
+        return Row(
+            idx=idx,
+            row_number=row_number,
+            text=None,
+            problem=f"{len(text):,} characters, over the limit of {max_chars:,}",
+        )
+    return Row(idx=idx, row_number=row_number, text=text.strip())
+
+
+def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[Row]:
+    """Yield every data row of a stored file, in order, streaming.
+
+    A row without usable text comes with `problem` set (the caller skips
+    and reports it). Raises InputProblem, naming the row, when the file
+    cannot be read past some point.
+    """
+    # surrogateescape keeps undecodable bytes as U+DC80..U+DCFF, so the row
+    # that holds them is known exactly (a strict decoder fails a block early).
+    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="surrogateescape", newline="")
+    row_number = 0
+    try:
+        if spec.format in {"csv", "tsv"}:
+            records = csv.reader(_strip_bom(reader), delimiter=spec.delimiter, strict=True)
+            what = f"in column {spec.column!r}"
+            idx = 0
+            header_seen = False
+            for record in records:
+                # Rows are records, numbered as a spreadsheet does (the header is row 1).
+                row_number += 1
+                if not any(cell.strip() for cell in record):
+                    continue
+                if not header_seen:
+                    header_seen = True
+                    continue
+                cell = record[spec.column_index] if spec.column_index < len(record) else None
+                yield _row_text(_decoded(cell, spec, row_number), row_number, idx, max_chars, what)
+                idx += 1
+        elif spec.format == "jsonl":
+            idx = 0
+            for line in _strip_bom(reader):
+                row_number += 1
+                if not line.strip():
+                    continue
+                value = _json_line(line, row_number)
+                if spec.column is None:
+                    text = value if isinstance(value, str) else None
+                    what = "(expected a JSON string)"
+                else:
+                    text = value.get(spec.column) if isinstance(value, dict) else None
+                    text = text if isinstance(text, str) else None
+                    what = f"in field {spec.column!r}"
+                yield _row_text(_decoded(text, spec, row_number), row_number, idx, max_chars, what)
+                idx += 1
+        else:
+            idx = 0
+            for line in _strip_bom(reader):
+                row_number += 1
+                if not line.strip():
+                    continue
+                text = _decoded(line.rstrip("\r\n"), spec, row_number)
+                yield _row_text(text, row_number, idx, max_chars, "on the line")
+                idx += 1
+    except csv.Error as exc:
+        raise InputProblem(
+            f"Row {row_number + 1}: the file is not valid CSV ({exc}). Check for an unclosed quote.",
+            code="malformed_csv",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputProblem(
+            f"After row {row_number}: the file is not valid {spec.encoding} text ({exc.reason}); "
+            "save it as UTF-8, or choose the encoding it was saved with.",
+            code="undecodable",
+        ) from None
+    finally:
+        reader.detach()
+
+
+def _strip_bom(lines: io.TextIOWrapper) -> Iterator[str]:
+    first = True
+    for line in lines:
+        if first:
+            line = line.lstrip("\ufeff")
+            first = False
+        yield line
