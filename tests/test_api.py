@@ -28,6 +28,7 @@ JOB_KEYS = {
     "progress",
     "error",
     "summary",
+    "skipped",
     "links",
 }
 RESULT_KEYS = {"idx", "text", "label", "compound", "pos", "neu", "neg"}
@@ -62,7 +63,7 @@ def other(db):
 def finished_job(api):
     """A job of this session, processed in-process by the real pipeline."""
     job = make_job(session_key=owner_session(api), texts=TEXTS)
-    pipeline.job_process(job.pk, chunk_size=3)
+    pipeline.job_process(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     return job

@@ -87,7 +87,7 @@ def test_submit_form_redirects_to_the_job_page_with_303(page):
     ("texts", "message"),
     [
         pytest.param("", "Paste at least one text", id="empty"),
-        pytest.param(" \r\n\t\r\n ", "There is no text to analyze", id="only-blank-lines"),
+        pytest.param(" \r\n\t\r\n ", "Paste at least one text", id="only-blank-lines"),
     ],
 )
 def test_submit_form_without_text_is_400_with_the_message(page, texts, message):
