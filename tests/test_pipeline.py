@@ -1,16 +1,25 @@
-"""worker/pipeline.py in-process, against the real Postgres: results, summary, exactly-once, resume."""
+"""worker/pipeline.py in-process, against the real Postgres: results, summary, fan-out, exactly-once, resume.
+
+No worker runs here: a chunk job is run by calling `chunk_process` directly,
+taking its RQ job off the bulk queue first as a worker would (`chunk_take`).
+tests/test_fanout.py runs the same pipeline in real worker processes.
+"""
 
 import statistics
+import threading
 
 import pytest
+from django.db import OperationalError, connections
+from rq import Worker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import make_job, make_results, vader
 from web import services
-from web.models import Job, JobInput, Result
+from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline
 from worker.analyzers import Scores, get_analyzer, label_for
-from worker.tasks import job_run
+from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
+from worker.tasks import chunk_run, job_run
 
 # Commits matter here: the pipeline's own transactions and row locks must really commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,6 +35,16 @@ TEXTS = [
     "Great value 😀",
     "It arrived.",
 ]
+ALL = list(range(len(TEXTS)))
+# How a job is run end to end: inline (it fits one chunk) or fanned out into chunks of 3.
+MODES = ("inline", "fanout")
+CSV_OPTIONS = {
+    "encoding": "utf-8",
+    "delimiter": ",",
+    "column": "review",
+    "column_index": 1,
+    "has_header": True,
+}
 
 
 def scores_with(*compounds: float) -> list[Scores]:
@@ -33,7 +52,103 @@ def scores_with(*compounds: float) -> list[Scores]:
 
 
 def running_job(texts=TEXTS, **overrides) -> Job:
-    return make_job(texts=texts, status=Job.Status.RUNNING, **overrides)
+    """A job a worker has claimed and counted, to be processed inline (no chunks)."""
+    return make_job(texts=texts, status=Job.Status.RUNNING, chunks_total=0, **overrides)
+
+
+def store(job: Job, idxs: list[int], scores: list[Scores] | None = None) -> int:
+    texts = [TEXTS[i] for i in idxs]
+    return pipeline.results_store(
+        job_id=job.pk, idxs=idxs, texts=texts, scores=vader(texts) if scores is None else scores
+    )
+
+
+def make_csv_job(data: bytes) -> Job:
+    """A job whose input is an uploaded CSV with the texts in its `review` column."""
+    job = make_job(texts=[], total=None, queue=BULK)
+    JobInput.objects.filter(job=job).update(
+        format=JobInput.Format.CSV, data=data, size=len(data), options=CSV_OPTIONS
+    )
+    return job
+
+
+def chunk_statuses(job: Job) -> list[str]:
+    return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("status", flat=True))
+
+
+def queued_seqs(job: Job) -> list[int]:
+    chunks = JobChunk.objects.filter(job=job, status=JobChunk.Status.QUEUED).order_by("seq")
+    return list(chunks.values_list("seq", flat=True))
+
+
+def bulk_ids() -> list[str]:
+    return get_queue(BULK).job_ids
+
+
+def rq_ids(job: Job, seqs) -> list[str]:
+    return [chunk_rq_id(str(job.pk), seq) for seq in seqs]
+
+
+def chunk_take(job: Job, seq: int) -> None:
+    """Run one chunk as a worker does: take its RQ job off the bulk queue, then process it."""
+    get_queue(BULK).remove(chunk_rq_id(str(job.pk), seq))
+    pipeline.chunk_process(job.pk, seq)
+
+
+def chunks_drain(job: Job, *, pick=min) -> list[int]:
+    """Run queued chunks one at a time (the `pick`ed one first) until none is queued; return their seqs."""
+    ran: list[int] = []
+    while seqs := queued_seqs(job):
+        seq = pick(seqs)
+        assert seq not in ran, f"chunk {seq} is still queued after it ran"
+        chunk_take(job, seq)
+        ran.append(seq)
+    return ran
+
+
+def job_run_mode(job: Job, mode: str) -> None:
+    if mode == "inline":
+        pipeline.job_process(job.pk)
+    else:
+        pipeline.job_process(job.pk, chunk_size=3)
+        chunks_drain(job)
+
+
+def stored(job: Job, *fields: str) -> list:
+    rows = Result.objects.filter(job=job).order_by("idx")
+    return list(rows.values_list(*fields, flat=True) if len(fields) == 1 else rows.values_list(*fields))
+
+
+def assert_one_result_per_text(job: Job, texts=TEXTS) -> None:
+    job.refresh_from_db()
+    assert stored(job, "idx") == list(range(len(texts)))
+    assert stored(job, "text") == list(texts)
+    assert job.done == job.total == Result.objects.filter(job=job).count() == len(texts)
+
+
+def run_concurrently(*calls) -> None:
+    """Run each call in a thread of its own (its own DB connection), all inside analyze() at once.
+
+    The shared analyzer waits until every thread is in it, so each has read
+    its chunk as not done before any of them commits: a real race.
+    """
+    errors: list[BaseException] = []
+
+    def target(call):
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
 
 
 @pytest.fixture
@@ -51,16 +166,35 @@ def analyze_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def analyze_together(monkeypatch):
+    """Make analyze() wait at a barrier: `analyze_together(n)` before starting n racing threads."""
+    analyzer = get_analyzer("vader")
+    real = analyzer.analyze
+
+    def arm(parties: int) -> None:
+        barrier = threading.Barrier(parties, timeout=30)
+
+        def wait_then_analyze(texts):
+            barrier.wait()
+            return real(texts)
+
+        monkeypatch.setattr(analyzer, "analyze", wait_then_analyze)
+
+    return arm
+
+
 # --- a whole job ----------------------------------------------------------
 
 
-def test_job_process_stores_one_result_per_text_with_exact_scores():
+@pytest.mark.parametrize("mode", MODES)
+def test_job_stores_one_result_per_text_with_exact_scores(mode):
     job = make_job(texts=TEXTS)
 
-    pipeline.job_process(job.pk, chunk_size=3)
+    job_run_mode(job, mode)
 
     results = list(Result.objects.filter(job=job).order_by("idx"))
-    assert [r.idx for r in results] == list(range(len(TEXTS)))
+    assert [r.idx for r in results] == ALL
     assert [r.text for r in results] == TEXTS
     for r, text in zip(results, TEXTS, strict=True):
         expected = REFERENCE.polarity_scores(text)
@@ -73,54 +207,167 @@ def test_job_process_stores_one_result_per_text_with_exact_scores():
         assert r.label == label_for(expected["compound"])
 
 
-def test_job_process_marks_the_job_succeeded():
+@pytest.mark.parametrize(("mode", "chunks"), [("inline", 0), ("fanout", 3)])
+def test_job_is_marked_succeeded(mode, chunks):
     job = make_job(texts=TEXTS)
 
-    pipeline.job_process(job.pk, chunk_size=3)
+    job_run_mode(job, mode)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.done == job.total == len(TEXTS)
+    assert job.chunks_done == job.chunks_total == chunks
+    assert job.percent == 100.0
     assert job.attempts == 1
     assert job.started_at is not None
     assert job.finished_at is not None and job.finished_at >= job.started_at
     assert job.error_code == "" and job.error_message == ""
+    assert job.summary["count"] == len(TEXTS)
 
 
-def test_job_process_counts_an_uncounted_input():
+@pytest.mark.parametrize("mode", MODES)
+def test_job_process_counts_an_uncounted_input(mode):
     job = make_job(texts=TEXTS, total=None)
 
-    pipeline.job_process(job.pk)
+    job_run_mode(job, mode)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.total == job.done == len(TEXTS)
 
 
-def test_job_process_analyzes_in_chunks_of_the_given_size(analyze_calls):
-    job = make_job(texts=TEXTS)
-
-    pipeline.job_process(job.pk, chunk_size=3)
-
-    assert analyze_calls == [TEXTS[0:3], TEXTS[3:6], TEXTS[6:7]]
-
-
-def test_job_process_uses_the_chunk_size_setting(analyze_calls, sentimeter_settings):
-    sentimeter_settings["CHUNK_SIZE"] = 4
+def test_a_job_that_fits_one_chunk_is_analyzed_inline_in_one_batch(analyze_calls):
     job = make_job(texts=TEXTS)
 
     pipeline.job_process(job.pk)
 
+    assert analyze_calls == [TEXTS]
+    assert not JobChunk.objects.filter(job=job).exists()
+    assert bulk_ids() == []
+    assert Job.objects.get(pk=job.pk).chunks_total == 0
+
+
+def test_exactly_one_full_chunk_is_still_inline(analyze_calls):
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk, chunk_size=len(TEXTS))
+
+    assert analyze_calls == [TEXTS]
+    assert not JobChunk.objects.filter(job=job).exists()
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_a_bigger_job_is_split_into_chunks_and_analyzes_nothing_itself(analyze_calls):
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk, chunk_size=3)
+
+    assert analyze_calls == []
+    chunks = list(JobChunk.objects.filter(job=job).order_by("seq"))
+    assert [c.seq for c in chunks] == [0, 1, 2]
+    assert [c.size for c in chunks] == [3, 3, 1]
+    assert [c.rows for c in chunks] == [
+        [[0, TEXTS[0]], [1, TEXTS[1]], [2, TEXTS[2]]],
+        [[3, TEXTS[3]], [4, TEXTS[4]], [5, TEXTS[5]]],
+        [[6, TEXTS[6]]],
+    ]
+    job.refresh_from_db()
+    assert (job.status, job.total, job.chunks_total, job.chunks_done, job.done) == (
+        Job.Status.RUNNING,
+        len(TEXTS),
+        3,
+        0,
+        0,
+    )
+    assert job.summary is None
+    assert not Result.objects.filter(job=job).exists()
+
+
+def test_each_chunk_is_analyzed_once_in_one_batch(analyze_calls):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+
+    chunks_drain(job)
+
+    assert analyze_calls == [TEXTS[0:3], TEXTS[3:6], TEXTS[6:7]]
+    assert chunk_statuses(job) == [JobChunk.Status.DONE] * 3
+    # A done chunk drops its texts: they live in the results now.
+    assert list(JobChunk.objects.filter(job=job).values_list("rows", flat=True)) == [[], [], []]
+
+
+def test_the_chunk_size_setting_splits_the_job(analyze_calls, sentimeter_settings):
+    sentimeter_settings["CHUNK_SIZE"] = 4
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk)
+    chunks_drain(job)
+
     assert analyze_calls == [TEXTS[0:4], TEXTS[4:7]]
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_the_chunk_chars_setting_splits_the_job(sentimeter_settings):
+    # A chunk closes once it holds CHUNK_CHARS characters.
+    sentimeter_settings["CHUNK_CHARS"] = len(TEXTS[0]) + len(TEXTS[1])
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk)
+
+    sizes = list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True))
+    assert sizes[0] == 2
+    assert len(sizes) > 1 and sum(sizes) == len(TEXTS)
+
+
+def test_the_chunk_chars_argument_wins_over_the_setting():
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk, chunk_chars=1)  # every text fills a chunk
+
+    assert list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True)) == [1] * 7
+
+
+def test_chunks_processed_in_any_order_finalize_with_the_last_one():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)
+
+    ran = chunks_drain(job, pick=max)
+
+    assert ran == [3, 2, 1, 0]
+    assert_one_result_per_text(job)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.summary["count"] == len(TEXTS)
+
+
+def test_fanout_of_an_upload_keeps_row_indexes_and_reports_skipped_rows():
+    data = b"id,review\n1,I love it\n2,\n3,Awful.\n4,   \n5,It is fine\n6,Great!\n7,Meh\n"
+    job = make_csv_job(data)
+
+    pipeline.job_process(job.pk, chunk_size=2)
+    chunks_drain(job)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    # Data rows 2 and 4 (spreadsheet rows 3 and 5) have no text.
+    assert stored(job, "idx") == [0, 2, 4, 5, 6]
+    assert stored(job, "text") == ["I love it", "Awful.", "It is fine", "Great!", "Meh"]
+    assert job.done == job.total == 5
+    assert job.skipped == 2
+    assert job.skipped_examples == [
+        {"row": 3, "reason": "no text in column 'review'"},
+        {"row": 5, "reason": "no text in column 'review'"},
+    ]
+    assert job.chunks_total == job.chunks_done == 3
 
 
 # --- summary --------------------------------------------------------------
 
 
-def test_summary_counts_labels_and_mean():
+@pytest.mark.parametrize("mode", MODES)
+def test_summary_counts_labels_and_mean(mode):
     job = make_job(texts=TEXTS)
 
-    pipeline.job_process(job.pk, chunk_size=2)
+    job_run_mode(job, mode)
 
     summary = Job.objects.get(pk=job.pk).summary
     compounds = [REFERENCE.polarity_scores(t)["compound"] for t in TEXTS]
@@ -149,13 +396,8 @@ def test_summary_histogram_has_20_bins_covering_minus_one_to_one():
 
 
 def test_summary_histogram_puts_the_extremes_in_the_edge_bins():
-    job = running_job(texts=["a", "b", "c", "d", "e"])
-    pipeline.results_store(
-        job_id=job.pk,
-        start=0,
-        texts=["a", "b", "c", "d", "e"],
-        scores=scores_with(1.0, -1.0, 0.999, -0.999, 0.0),
-    )
+    job = running_job()
+    store(job, [0, 1, 2, 3, 4], scores_with(1.0, -1.0, 0.999, -0.999, 0.0))
 
     summary = pipeline.summary_compute(job.pk)
 
@@ -168,10 +410,10 @@ def test_summary_histogram_puts_the_extremes_in_the_edge_bins():
     assert (summary["positive"], summary["neutral"], summary["negative"]) == (2, 1, 2)
 
 
-@pytest.mark.parametrize("compound", [-0.94, -0.74, 0.07, 0.68])
+@pytest.mark.parametrize("compound", [-0.94, -0.9, -0.74, -0.05, 0.0, 0.07, 0.68, 0.9])
 def test_summary_histogram_bin_contains_its_compound(compound):
-    job = running_job(texts=["a"])
-    pipeline.results_store(job_id=job.pk, start=0, texts=["a"], scores=scores_with(compound))
+    job = running_job()
+    store(job, [0], scores_with(compound))
 
     histogram = pipeline.summary_compute(job.pk)["histogram"]
 
@@ -189,109 +431,309 @@ def test_summary_of_a_job_without_results():
     assert [b["count"] for b in summary["histogram"]] == [0] * 20
 
 
-# --- exactly once ---------------------------------------------------------
+# --- exactly once: results_store -------------------------------------------
 
 
-def test_results_store_twice_stores_the_chunk_once():
+def test_results_store_twice_stores_the_rows_once():
     job = running_job()
-    chunk = TEXTS[:3]
 
-    first = pipeline.results_store(job_id=job.pk, start=0, texts=chunk, scores=vader(chunk))
-    second = pipeline.results_store(job_id=job.pk, start=0, texts=chunk, scores=vader(chunk))
+    first = store(job, [0, 1, 2])
+    second = store(job, [0, 1, 2])
 
     assert (first, second) == (3, 0)
     assert Result.objects.filter(job=job).count() == 3
     assert Job.objects.get(pk=job.pk).done == 3
 
 
-def test_results_store_with_an_overlapping_chunk_counts_only_new_rows():
+def test_results_store_with_overlapping_rows_counts_only_new_ones():
     job = running_job()
 
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[0:3], scores=vader(TEXTS[0:3]))
-    added = pipeline.results_store(job_id=job.pk, start=2, texts=TEXTS[2:5], scores=vader(TEXTS[2:5]))
+    store(job, [0, 1, 2])
+    added = store(job, [2, 3, 4])
 
     assert added == 2
     assert Job.objects.get(pk=job.pk).done == Result.objects.filter(job=job).count() == 5
-    assert list(Result.objects.filter(job=job).values_list("idx", flat=True)) == [0, 1, 2, 3, 4]
+    assert stored(job, "idx") == [0, 1, 2, 3, 4]
+
+
+def test_results_store_uses_the_given_row_indexes():
+    job = running_job()
+
+    store(job, [6, 3])
+
+    assert stored(job, "idx", "text") == [(3, TEXTS[3]), (6, TEXTS[6])]
 
 
 def test_results_store_keeps_the_first_stored_row():
     job = running_job()
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[:1], scores=scores_with(0.5))
+    store(job, [0], scores_with(0.5))
 
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[:1], scores=scores_with(-0.5))
+    store(job, [0], scores_with(-0.5))
 
     assert Result.objects.get(job=job, idx=0).compound == 0.5
 
 
-def test_job_process_twice_is_harmless():
+def test_results_store_on_a_canceled_job_stores_nothing():
+    job = running_job()
+    store(job, [0, 1])
+    services.job_cancel(job=job)
+
+    with pytest.raises(pipeline.JobStopped):
+        store(job, [2, 3])
+
+    assert Result.objects.filter(job=job).count() == 2
+    assert Job.objects.get(pk=job.pk).done == 2
+
+
+# --- exactly once: job_process and chunk_process ------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_job_process_twice_after_success_is_harmless(mode, analyze_calls):
     job = make_job(texts=TEXTS)
-    pipeline.job_process(job.pk, chunk_size=3)
+    job_run_mode(job, mode)
     before = Job.objects.get(pk=job.pk)
-    rows_before = list(Result.objects.filter(job=job).values_list("idx", "compound"))
+    rows_before = stored(job, "idx", "compound")
+    calls_before = len(analyze_calls)
 
     pipeline.job_process(job.pk, chunk_size=3)
 
     after = Job.objects.get(pk=job.pk)
     assert after.status == Job.Status.SUCCEEDED
-    assert (after.done, after.attempts, after.finished_at, after.summary) == (
+    assert (after.done, after.attempts, after.finished_at, after.summary, after.chunks_total) == (
         before.done,
         before.attempts,
         before.finished_at,
         before.summary,
+        before.chunks_total,
     )
-    assert list(Result.objects.filter(job=job).values_list("idx", "compound")) == rows_before
+    assert stored(job, "idx", "compound") == rows_before
+    assert len(analyze_calls) == calls_before
+    assert bulk_ids() == []
 
 
-def test_done_equals_the_result_count_after_every_chunk(monkeypatch):
+def test_splitting_twice_writes_and_queues_each_chunk_once():
     job = make_job(texts=TEXTS)
-    observed = []
-    real_store = pipeline.results_store
+    pipeline.job_process(job.pk, chunk_size=3)
+    queued_before = bulk_ids()
 
-    def store_and_observe(**kwargs):
-        stored = real_store(**kwargs)
-        observed.append((Job.objects.get(pk=job.pk).done, Result.objects.filter(job=job).count()))
-        return stored
+    pipeline.job_process(job.pk, chunk_size=3)
 
-    monkeypatch.setattr(pipeline, "results_store", store_and_observe)
+    assert JobChunk.objects.filter(job=job).count() == 3
+    assert bulk_ids() == queued_before == rq_ids(job, [0, 1, 2])
+    chunks_drain(job)
+    assert_one_result_per_text(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
 
+
+def test_done_equals_the_result_count_after_every_chunk():
+    job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=2)
+    observed = []
 
-    assert observed == [(2, 2), (4, 4), (6, 6), (7, 7)]
+    for seq in [0, 1, 2, 3]:
+        chunk_take(job, seq)
+        job.refresh_from_db()
+        observed.append((job.done, Result.objects.filter(job=job).count(), job.chunks_done))
+
+    assert observed == [(2, 2, 1), (4, 4, 2), (6, 6, 3), (7, 7, 4)]
+
+
+def test_a_chunk_processed_twice_is_stored_once(analyze_calls):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunk_take(job, 1)
+    before = Job.objects.get(pk=job.pk)
+
+    pipeline.chunk_process(job.pk, 1)
+
+    after = Job.objects.get(pk=job.pk)
+    assert analyze_calls == [TEXTS[3:6]]
+    assert (after.done, after.chunks_done) == (before.done, before.chunks_done) == (3, 1)
+    assert stored(job, "idx") == [3, 4, 5]
+    chunks_drain(job)
+    assert_one_result_per_text(job)
+
+
+def test_a_chunk_run_again_after_the_job_succeeded_changes_nothing():
+    job = make_job(texts=TEXTS)
+    job_run_mode(job, "fanout")
+    before = Job.objects.get(pk=job.pk)
+
+    for seq in [0, 1, 2, 99]:
+        chunk_run(str(job.pk), seq)
+
+    after = Job.objects.get(pk=job.pk)
+    assert (after.status, after.done, after.chunks_done, after.finished_at, after.summary) == (
+        before.status,
+        before.done,
+        before.chunks_done,
+        before.finished_at,
+        before.summary,
+    )
+    assert_one_result_per_text(job)
+
+
+def test_two_deliveries_of_one_chunk_racing_store_it_once(analyze_together):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    analyze_together(2)
+
+    run_concurrently(lambda: pipeline.chunk_process(job.pk, 0), lambda: pipeline.chunk_process(job.pk, 0))
+
+    job.refresh_from_db()
+    assert stored(job, "idx") == [0, 1, 2]
+    assert (job.done, job.chunks_done) == (3, 1)
+    assert chunk_statuses(job) == [JobChunk.Status.DONE, JobChunk.Status.QUEUED, JobChunk.Status.QUEUED]
+
+
+def test_the_last_two_chunks_finishing_at_once_finalize_the_job_once(analyze_together):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunk_take(job, 0)
+    analyze_together(4)
+
+    # Chunks 1 and 2, each delivered twice, all in flight together.
+    run_concurrently(*(lambda seq=seq: pipeline.chunk_process(job.pk, seq) for seq in (1, 2, 1, 2)))
+
+    assert_one_result_per_text(job)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.chunks_done == job.chunks_total == 3
+    assert job.summary["count"] == len(TEXTS)
+
+
+def test_a_chunk_retried_after_a_crash_past_its_commit_still_finalizes_the_job(monkeypatch):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunk_take(job, 0)
+    chunk_take(job, 1)
+    real_finalize = pipeline.job_finalize
+
+    def connection_lost(job_id):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pipeline, "job_finalize", connection_lost)
+    with pytest.raises(OperationalError):
+        pipeline.chunk_process(job.pk, 2)  # its results and counters are committed
+    monkeypatch.setattr(pipeline, "job_finalize", real_finalize)
+
+    pipeline.chunk_process(job.pk, 2)  # RQ's retry of the same chunk job
+
+    assert_one_result_per_text(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+# --- the window of queued chunks ------------------------------------------
+
+
+def test_refill_keeps_at_most_the_window_of_chunks_queued(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    assert pipeline.chunks_window() == 2
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks
+
+    assert chunk_statuses(job) == ["queued", "queued"] + ["pending"] * 5
+    assert bulk_ids() == rq_ids(job, [0, 1])
+    chunk_take(job, 0)
+    assert queued_seqs(job) == [1, 2]
+    assert bulk_ids() == rq_ids(job, [1, 2])
+    while seqs := queued_seqs(job):
+        assert len(seqs) <= 2
+        assert sorted(bulk_ids()) == sorted(rq_ids(job, seqs))
+        chunk_take(job, seqs[-1])
+    assert chunk_statuses(job) == ["done"] * 7
+    assert bulk_ids() == []
+    assert_one_result_per_text(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_the_window_grows_with_the_number_of_workers(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    for i in range(3):
+        Worker([get_queue(BULK)], connection=get_redis(), name=f"window-test-{i}").register_birth()
+
+    assert pipeline.chunks_window() == 6
+
+
+def test_refill_of_a_job_that_is_not_running_queues_nothing(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=1)
+    services.job_cancel(job=job)
+    get_queue(BULK).empty()
+
+    assert pipeline.chunks_refill(job.pk) is False
+
+    assert chunk_statuses(job) == ["queued", "queued"] + ["pending"] * 5
+    assert bulk_ids() == []
 
 
 # --- resume ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [Job.Status.QUEUED, Job.Status.RUNNING])
-def test_job_process_resumes_after_the_last_committed_chunk(analyze_calls, status):
-    job = running_job()
-    # Two chunks were committed before the worker died (scores marked so a redo would show).
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[0:2], scores=scores_with(0.9, 0.9))
-    pipeline.results_store(job_id=job.pk, start=2, texts=TEXTS[2:4], scores=scores_with(0.9, 0.9))
+def test_a_fanout_job_resumes_with_its_done_chunks_kept(analyze_calls, status):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)
+    chunk_take(job, 0)
+    chunk_take(job, 2)
+    # The worker died; the job is run again (as RQ's retry or a re-enqueue would).
     Job.objects.filter(pk=job.pk).update(status=status)
 
     pipeline.job_process(job.pk, chunk_size=2)
+    chunks_drain(job)
 
-    assert analyze_calls == [TEXTS[4:6], TEXTS[6:7]]
+    assert sorted(analyze_calls) == sorted([TEXTS[0:2], TEXTS[2:4], TEXTS[4:6], TEXTS[6:7]])
+    assert_one_result_per_text(job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
-    assert job.done == Result.objects.filter(job=job).count() == len(TEXTS)
-    assert job.attempts == 1
-    stored = list(Result.objects.filter(job=job).order_by("idx").values_list("compound", flat=True))
-    assert stored[:4] == [0.9] * 4
-    assert stored[4:] == [REFERENCE.polarity_scores(t)["compound"] for t in TEXTS[4:]]
+    assert job.attempts == 2
+    assert JobChunk.objects.filter(job=job).count() == 4
+    assert job.chunks_done == job.chunks_total == 4
     assert job.summary["count"] == len(TEXTS)
+    assert stored(job, "compound") == [REFERENCE.polarity_scores(t)["compound"] for t in TEXTS]
 
 
-def test_job_process_resumes_with_a_different_chunk_size(analyze_calls):
-    job = running_job()
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[0:3], scores=scores_with(0.1, 0.1, 0.1))
+def test_a_job_split_again_after_all_chunks_ran_succeeds():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)
+    # Every chunk ran, but the job was never finalized (say its last finalize crashed).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "job_finalize", lambda job_id: False)
+        chunks_drain(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
 
     pipeline.job_process(job.pk, chunk_size=2)
 
-    assert analyze_calls == [TEXTS[3:5], TEXTS[5:7]]
+    assert_one_result_per_text(job)
     assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_a_fanout_job_resumes_with_a_different_chunk_size():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)  # seqs 0..3 hold idx 0-1, 2-3, 4-5, 6
+    chunk_take(job, 0)
+    chunk_take(job, 1)
+
+    pipeline.job_process(job.pk, chunk_size=1)  # CHUNK_SIZE changed by a deploy in between
+    chunks_drain(job)
+
+    assert_one_result_per_text(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_running_a_job_again_after_redis_lost_its_chunks_puts_them_back():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)
+    chunk_take(job, 0)
+    get_redis().flushdb()  # Redis lost everything
+
+    pipeline.job_process(job.pk, chunk_size=2)  # what a reconciler does for a running job
+
+    assert sorted(bulk_ids()) == sorted(rq_ids(job, queued_seqs(job)))
+    assert queued_seqs(job) == [1, 2, 3]
 
 
 def test_job_process_keeps_the_first_start_time_when_resuming():
@@ -306,36 +748,12 @@ def test_job_process_keeps_the_first_start_time_when_resuming():
     assert job.attempts == 2
 
 
-# --- cancel ---------------------------------------------------------------
-
-
-def test_results_store_on_a_canceled_job_stores_nothing():
-    job = running_job()
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[0:2], scores=vader(TEXTS[0:2]))
-    services.job_cancel(job=job)
-
-    with pytest.raises(pipeline.JobStopped):
-        pipeline.results_store(job_id=job.pk, start=2, texts=TEXTS[2:4], scores=vader(TEXTS[2:4]))
-
-    assert Result.objects.filter(job=job).count() == 2
-    assert Job.objects.get(pk=job.pk).done == 2
-
-
-def test_job_finalize_does_not_finish_a_canceled_job():
-    job = running_job(texts=TEXTS[:2])
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[:2], scores=vader(TEXTS[:2]))
-    services.job_cancel(job=job)
-
-    assert pipeline.job_finalize(job.pk) is False
-
-    job.refresh_from_db()
-    assert job.status == Job.Status.CANCELED
-    assert job.summary is None
+# --- finalize ---------------------------------------------------------------
 
 
 def test_job_finalize_finishes_a_complete_running_job():
     job = running_job(texts=TEXTS[:2])
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[:2], scores=vader(TEXTS[:2]))
+    store(job, [0, 1])
 
     assert pipeline.job_finalize(job.pk) is True
     assert pipeline.job_finalize(job.pk) is False
@@ -345,9 +763,41 @@ def test_job_finalize_finishes_a_complete_running_job():
     assert job.summary["count"] == 2
 
 
-def test_job_finalize_refuses_an_incomplete_job():
+def test_job_finalize_does_not_finish_a_canceled_job():
+    job = running_job(texts=TEXTS[:2])
+    store(job, [0, 1])
+    services.job_cancel(job=job)
+
+    assert pipeline.job_finalize(job.pk) is False
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert job.summary is None
+
+
+def test_job_finalize_waits_until_every_chunk_is_done():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)
+    for seq in [0, 1, 3]:
+        chunk_take(job, seq)
+
+    assert pipeline.job_finalize(job.pk) is False
+
+    job.refresh_from_db()
+    assert (job.status, job.chunks_done, job.chunks_total, job.summary) == (Job.Status.RUNNING, 3, 4, None)
+
+
+def test_job_finalize_waits_until_the_input_is_counted():
+    job = make_job(texts=TEXTS, total=None, status=Job.Status.RUNNING)
+
+    assert pipeline.job_finalize(job.pk) is False
+
+    assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+def test_job_finalize_refuses_a_job_whose_counts_disagree():
     job = running_job()
-    pipeline.results_store(job_id=job.pk, start=0, texts=TEXTS[:2], scores=vader(TEXTS[:2]))
+    store(job, [0, 1])
 
     with pytest.raises(RuntimeError, match="2 results stored, 7 expected"):
         pipeline.job_finalize(job.pk)
@@ -355,39 +805,111 @@ def test_job_finalize_refuses_an_incomplete_job():
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
 
 
-def test_cancel_during_processing_stops_at_the_chunk_boundary(monkeypatch):
+# --- cancel ---------------------------------------------------------------
+
+
+def test_cancel_during_fanout_stores_nothing_more(sentimeter_settings, analyze_calls):
+    sentimeter_settings["CHUNK_WINDOW"] = 4
     job = make_job(texts=TEXTS)
-    analyzer = get_analyzer("vader")
-    real = analyzer.analyze
-    calls = []
+    pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks, 4 of them queued
+    chunk_take(job, 0)
+    chunk_take(job, 1)
+    services.job_cancel(job=Job.objects.get(pk=job.pk))
+    queued_after_cancel = sorted(bulk_ids())
 
-    def analyze_then_cancel(texts):
-        calls.append(list(texts))
-        if len(calls) == 2:
-            services.job_cancel(job=Job.objects.get(pk=job.pk))
-        return real(texts)
+    for seq in range(7):
+        chunk_take(job, seq)
 
-    monkeypatch.setattr(analyzer, "analyze", analyze_then_cancel)
-
-    pipeline.job_process(job.pk, chunk_size=2)
-
-    assert len(calls) == 2
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED
     assert job.summary is None
     assert job.done == Result.objects.filter(job=job).count() == 2
+    assert stored(job, "idx") == [0, 1]
+    assert job.chunks_done == 2
+    assert len(analyze_calls) == 2
+    assert chunk_statuses(job) == ["done", "done", "queued", "queued", "queued", "queued", "pending"]
+    # Nothing new was queued after the cancel.
+    assert sorted(queued_after_cancel) == sorted(rq_ids(job, [2, 3, 4, 5]))
+    assert bulk_ids() == []
+    assert job.percent == pytest.approx(100 * 2 / 7, abs=0.1)
+
+
+def test_cancel_while_a_chunk_is_analyzed_stores_nothing_of_it(monkeypatch):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunk_take(job, 0)
+    analyzer = get_analyzer("vader")
+    real = analyzer.analyze
+
+    def cancel_then_analyze(texts):
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+        return real(texts)
+
+    monkeypatch.setattr(analyzer, "analyze", cancel_then_analyze)
+
+    chunk_take(job, 1)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert job.done == Result.objects.filter(job=job).count() == 3
+    assert job.chunks_done == 1
+    assert chunk_statuses(job) == ["done", "queued", "queued"]
+
+
+def test_cancel_while_an_inline_job_is_analyzed_stores_nothing(monkeypatch):
+    job = make_job(texts=TEXTS)
+    analyzer = get_analyzer("vader")
+    real = analyzer.analyze
+
+    def cancel_then_analyze(texts):
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+        return real(texts)
+
+    monkeypatch.setattr(analyzer, "analyze", cancel_then_analyze)
+
+    pipeline.job_process(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert job.summary is None
+    assert job.done == 0
+    assert not Result.objects.filter(job=job).exists()
+
+
+def test_cancel_while_splitting_stops_the_split(monkeypatch, sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    real_refill = pipeline.chunks_refill
+    refills = []
+
+    def cancel_on_second_refill(job_id):
+        refills.append(job_id)
+        if len(refills) == 2:
+            services.job_cancel(job=Job.objects.get(pk=job_id))
+        return real_refill(job_id)
+
+    monkeypatch.setattr(pipeline, "chunks_refill", cancel_on_second_refill)
+
+    pipeline.job_process(job.pk, chunk_size=1)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert JobChunk.objects.filter(job=job).count() == 2  # it stopped after the second chunk
+    assert job.chunks_total is None
+    assert bulk_ids() == rq_ids(job, [0])
 
 
 def test_job_process_on_a_canceled_job_does_nothing(analyze_calls):
     job = make_job(texts=TEXTS, status=Job.Status.CANCELED)
 
-    pipeline.job_process(job.pk)
+    pipeline.job_process(job.pk, chunk_size=2)
 
     assert analyze_calls == []
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED
     assert job.attempts == 0
     assert not Result.objects.filter(job=job).exists()
+    assert not JobChunk.objects.filter(job=job).exists()
 
 
 def test_job_fail_does_not_overwrite_a_finished_job():
@@ -397,7 +919,7 @@ def test_job_fail_does_not_overwrite_a_finished_job():
     assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
 
 
-# --- the RQ job function --------------------------------------------------
+# --- the RQ job functions -------------------------------------------------
 
 
 def test_job_run_processes_a_job():
@@ -408,6 +930,30 @@ def test_job_run_processes_a_job():
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.done == len(TEXTS)
+
+
+def test_job_run_and_chunk_run_process_a_fanout_job(sentimeter_settings):
+    sentimeter_settings["CHUNK_SIZE"] = 2
+    job = make_job(texts=TEXTS)
+
+    job_run(str(job.pk))
+    while seqs := queued_seqs(job):
+        get_queue(BULK).remove(chunk_rq_id(str(job.pk), seqs[0]))
+        chunk_run(str(job.pk), seqs[0])
+
+    assert_one_result_per_text(job)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def assert_failed_readably(job: Job, *, code: str, message: str) -> None:
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == code
+    assert message in job.error_message
+    assert "Traceback" not in job.error_message
+    assert 'File "' not in job.error_message
+    assert "\n" not in job.error_message
+    assert job.finished_at is not None
 
 
 @pytest.mark.parametrize(
@@ -425,15 +971,40 @@ def test_job_run_fails_a_job_with_corrupt_input_readably(data, message):
 
     job_run(str(job.pk))
 
+    assert_failed_readably(job, code="invalid_input", message=message)
+    assert "please submit" in job.error_message
+    assert not Result.objects.filter(job=job).exists()
+
+
+def test_job_run_fails_an_upload_that_breaks_midway_and_its_chunks_store_nothing(sentimeter_settings):
+    sentimeter_settings["CHUNK_SIZE"] = 100
+    # Far enough in (past the reader's first blocks) that chunks are written before the bad row.
+    good = b"".join(b"%d,Nice thing number %d\n" % (i, i) for i in range(1, 1001))
+    job = make_csv_job(b"id,review\n" + good + b"1001,caf\xe9 \xff\xfe\n1002,never read\n")
+
+    job_run(str(job.pk))
+
+    # Data row 1001 is spreadsheet row 1002 (the header is row 1).
+    assert_failed_readably(job, code="undecodable", message="Row 1002")
+    assert "utf-8" in job.error_message.lower()
+    # Chunks written before the bad row was reached may still be delivered: they store nothing.
+    written = list(JobChunk.objects.filter(job=job).values_list("seq", flat=True))
+    assert written
+    for seq in written:
+        chunk_run(str(job.pk), seq)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert job.error_code == "invalid_input"
-    assert message in job.error_message
-    assert "please submit" in job.error_message
-    assert "Traceback" not in job.error_message
-    assert 'File "' not in job.error_message
-    assert job.finished_at is not None
+    assert job.done == 0
     assert not Result.objects.filter(job=job).exists()
+
+
+def test_job_run_fails_an_upload_without_any_text_naming_a_row():
+    job = make_csv_job(b"id,review\n1,\n2,  \n")
+
+    job_run(str(job.pk))
+
+    assert_failed_readably(job, code="no_texts", message="all 2 rows were skipped")
+    assert "row 2: no text in column 'review'" in job.error_message
 
 
 def test_job_run_fails_a_job_whose_input_is_missing():
@@ -442,10 +1013,7 @@ def test_job_run_fails_a_job_whose_input_is_missing():
 
     job_run(str(job.pk))
 
-    job.refresh_from_db()
-    assert job.status == Job.Status.FAILED
-    assert job.error_code == "input_missing"
-    assert "submit it again" in job.error_message
+    assert_failed_readably(job, code="input_missing", message="submit it again")
 
 
 def test_job_run_leaves_a_finished_job_alone():

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, Q
+from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Now
 
 from web.models import Job, JobChunk, JobInput, Result
 from worker.analyzers import Analyzer, Scores, UnknownAnalyzer, get_analyzer
 from worker.inputs import InputProblem, InputSpec, Row, iter_rows
-from worker.queues import chunk_enqueue, get_redis
+from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -352,25 +352,28 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
     analyzer = _analyzer_for(job)
     skips = _Skips()
     rows = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
+    # A split interrupted earlier resumes after the texts its chunks cover
+    # (whatever the chunk settings are now), numbering on from its last chunk.
+    written = JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
+    covered = written["texts"] or 0
     chunks = _chunks(
-        rows,
+        _texts_skip(rows, covered),
         skips,
         max_texts=chunk_size or conf["CHUNK_SIZE"],
         max_chars=chunk_chars or conf["CHUNK_CHARS"],
     )
     try:
-        first = next(chunks, None)
-        second = next(chunks, None) if first is not None else None
-        if second is None:
-            total = len(first) if first else 0
-            _job_counted(job, total=total, chunks_total=0, skips=skips)
-            if first:
-                texts = [r.text for r in first]
-                results_store(
-                    job_id=job_id, idxs=[r.idx for r in first], texts=texts, scores=analyzer.analyze(texts)
-                )
+        if written["count"]:
+            logger.info("job %s: resuming the split after %d chunks", job_id, written["count"])
+            chunks_requeue_lost(job_id)
+            _job_split(job, chunks, skips=skips, first_seq=written["count"], covered=covered)
         else:
-            _job_split(job, itertools.chain([first, second], chunks), skips=skips)
+            first = next(chunks, None)
+            second = next(chunks, None) if first is not None else None
+            if second is None:
+                _job_inline(job, first or [], analyzer=analyzer, skips=skips)
+            else:
+                _job_split(job, itertools.chain([first, second], chunks), skips=skips)
     except InputProblem as exc:
         raise InputError(exc.message, code=exc.code) from None
     except JobStopped:
@@ -397,11 +400,30 @@ def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> N
         raise JobStopped(str(job.pk))
 
 
-def _job_split(job: Job, chunks: Iterator[list[Row]], *, skips: _Skips) -> None:
+def _texts_skip(rows: Iterator[Row], covered: int) -> Iterator[Row]:
+    """Pass rows on, except the first `covered` rows with text (skipped rows still count)."""
+    for row in rows:
+        if row.text is not None and covered > 0:
+            covered -= 1
+            continue
+        yield row
+
+
+def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: _Skips) -> None:
+    """Analyze and store a job that fits in one chunk, right here."""
+    _job_counted(job, total=len(rows), chunks_total=0, skips=skips)
+    if rows:
+        texts = [r.text for r in rows]
+        results_store(job_id=job.pk, idxs=[r.idx for r in rows], texts=texts, scores=analyzer.analyze(texts))
+
+
+def _job_split(
+    job: Job, chunks: Iterator[list[Row]], *, skips: _Skips, first_seq: int = 0, covered: int = 0
+) -> None:
     """Write each chunk as a JobChunk row and keep a window of them queued."""
-    total = 0
-    seq = 0
-    for seq, chunk in enumerate(chunks):
+    total = covered
+    seq = first_seq - 1
+    for seq, chunk in enumerate(chunks, start=first_seq):
         total += len(chunk)
         JobChunk.objects.bulk_create(
             [JobChunk(job_id=job.pk, seq=seq, rows=[[r.idx, r.text] for r in chunk], size=len(chunk))],
@@ -411,10 +433,23 @@ def _job_split(job: Job, chunks: Iterator[list[Row]], *, skips: _Skips) -> None:
             if not chunks_refill(job.pk):
                 raise JobStopped(str(job.pk))
     _job_counted(job, total=total, chunks_total=seq + 1, skips=skips)
-    logger.info(
-        "job %s: split into %d chunks, %d texts, %d rows skipped", job.pk, seq + 1, total, skips.count
-    )
+    logger.info("job %s: %d chunks, %d texts, %d rows skipped", job.pk, seq + 1, total, skips.count)
     chunks_refill(job.pk)
+
+
+def chunks_requeue_lost(job_id: uuid.UUID) -> int:
+    """Enqueue again the job's queued chunks whose RQ job Redis no longer has."""
+    from rq.job import Job as RQJob
+
+    lost = 0
+    seqs = JobChunk.objects.filter(job_id=job_id, status=JobChunk.Status.QUEUED).values_list("seq", flat=True)
+    for seq in seqs:
+        if not RQJob.exists(chunk_rq_id(str(job_id), seq), connection=get_redis()):
+            chunk_enqueue(job_id=str(job_id), seq=seq)
+            lost += 1
+    if lost:
+        logger.warning("job %s: %d queued chunks were missing from Redis; enqueued again", job_id, lost)
+    return lost
 
 
 def chunks_window() -> int:
@@ -452,7 +487,13 @@ def chunks_refill(job_id: uuid.UUID) -> bool:
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
     chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).first()
-    if chunk is None or chunk.status == JobChunk.Status.DONE:
+    if chunk is None:
+        return
+    if chunk.status == JobChunk.Status.DONE:
+        # Stored by an earlier run that may have died before these steps:
+        # both are idempotent, so a retry still moves the job on.
+        chunks_refill(job_id)
+        job_finalize(job_id)
         return
     job = Job.objects.only("status", "analyzer").get(pk=job_id)
     if job.status != Job.Status.RUNNING:
