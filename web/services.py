@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
@@ -133,16 +134,29 @@ def job_create_from_upload(
     }
     with transaction.atomic():
         job = Job.objects.create(session_key=session_key, analyzer=analyzer, queue=queue_name)
-        JobInput.objects.create(
+        job_input = JobInput.objects.create(
             job=job,
             format=spec.format,
-            data=data,
+            data=b"" if connection.vendor == "postgresql" else data,
             size=len(data),
             filename=(upload.name or "")[:255],
             options=options,
         )
+        if connection.vendor == "postgresql":
+            _input_data_write(job_input, data)
         job_enqueue(job_id=str(job.id), queue_name=queue_name)
     return job
+
+
+def _input_data_write(job_input: JobInput, data: bytes) -> None:
+    """Send the file as a binary parameter: Django's client-side binding would
+    quote 50 MB of bytea as text (twice the size, and several times slower)."""
+    table = JobInput._meta.db_table
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET data = %b WHERE job_id = %s",  # noqa: S608 - our table name
+            [data, job_input.pk],
+        )
 
 
 def job_cancel(*, job: Job) -> Job:

@@ -71,37 +71,50 @@ def job_claim(job_id: uuid.UUID) -> Job | None:
 
 
 class InputReader(io.RawIOBase):
-    """Read a stored input as a stream, a slice at a time (bounded memory)."""
+    """Read a stored input as a stream, one slice per query (bounded memory).
+
+    It keeps the last slice itself: callers (TextIOWrapper through a
+    BufferedReader) ask for 8 KB at a time, which would be a query each.
+    """
 
     def __init__(self, job_id: uuid.UUID, size: int, *, slice_bytes: int = READ_SLICE_BYTES) -> None:
         super().__init__()
         self._job_id = job_id
         self._size = size
-        self._offset = 0
+        self._offset = 0  # of the next slice to fetch
         self._slice = slice_bytes
+        self._buffer = b""
+        self._position = 0  # in _buffer
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        if self._position >= len(self._buffer):
+            self._buffer, self._position = self._fetch(), 0
+            if not self._buffer:
+                return 0
+        n = min(len(buffer), len(self._buffer) - self._position)
+        buffer[:n] = self._buffer[self._position : self._position + n]
+        self._position += n
+        return n
+
+    def _fetch(self) -> bytes:
         if self._offset >= self._size:
-            return 0
-        n = min(len(buffer), self._slice, self._size - self._offset)
+            return b""
         table = JobInput._meta.db_table
         job_param = self._job_id if connection.vendor == "postgresql" else self._job_id.hex
         with connection.cursor() as cursor:
-            # substring() is 1-based; both Postgres and SQLite have it for bytes.
+            # substr() is 1-based; Postgres and SQLite both slice bytes with it,
+            # and Postgres reads only the slice of an uncompressed value.
             cursor.execute(
                 f"SELECT substr(data, %s, %s) FROM {table} WHERE job_id = %s",  # noqa: S608
-                [self._offset + 1, n, job_param],
+                [self._offset + 1, self._slice, job_param],
             )
             row = cursor.fetchone()
         data = bytes(row[0]) if row and row[0] is not None else b""
-        if not data:
-            return 0
-        buffer[: len(data)] = data
         self._offset += len(data)
-        return len(data)
+        return data
 
 
 def input_get(job: Job) -> JobInput:
@@ -138,7 +151,7 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> Iterator[Row]:
         )
     except KeyError:
         raise InputError("The stored file has no reading options; please upload it again.") from None
-    stream = io.BufferedReader(InputReader(job_input.pk, job_input.size), buffer_size=READ_SLICE_BYTES)
+    stream = io.BufferedReader(InputReader(job_input.pk, job_input.size))
     return iter_rows(stream, spec, max_chars=max_chars)
 
 
