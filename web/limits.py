@@ -7,6 +7,8 @@ not (an operator running `heroku run` is not a stranger on the internet).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import secrets
 import time
 
 from django.conf import settings
@@ -17,7 +19,10 @@ from web.exceptions import Overloaded, RateLimited
 from web.models import Job
 from worker.queues import QUEUE_NAMES, get_queue, get_redis
 
+logger = logging.getLogger(__name__)
+
 RATE_WINDOW_SECONDS = 60
+RETRY_JITTER = 10
 RATE_KEY_PREFIX = "sentimeter:rate:submit:"
 # How long an overloaded client should wait before trying again.
 OVERLOAD_RETRY_AFTER = 30
@@ -56,7 +61,10 @@ def submit_rate_check(*, ip: str, now: float | None = None) -> None:
     pipe.expire(key, RATE_WINDOW_SECONDS * 2)
     count, _ = pipe.execute()
     if count > limit:
-        retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
+        # The window's end, plus a few seconds of jitter: otherwise every
+        # refused client comes back in the same second when the minute turns.
+        window_left = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
+        retry_after = window_left + secrets.randbelow(RETRY_JITTER)
         raise RateLimited(
             f"Too many submissions: at most {limit} a minute from one address. Try again in {retry_after} s.",
             retry_after=retry_after,
@@ -100,7 +108,10 @@ def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
     try:
         submit_rate_check(ip=client_ip(request))
         queue_depth_check()
-    except RedisError:
+    except (RedisError, OSError, ValueError):
+        # OSError/ValueError: redis-py has surfaced a socket closed under it as
+        # "Bad file descriptor" / "I/O operation on closed file" under heavy load.
+        logger.exception("admission: Redis did not answer")
         raise Overloaded(
             "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
             code="queue_unavailable",
