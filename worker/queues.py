@@ -81,36 +81,29 @@ def _retry() -> Retry | None:
 def _enqueue_now(*, job_id: str, queue_name: str) -> None:
     from worker.tasks import job_run
 
-    try:
-        get_queue(queue_name).enqueue(
-            job_run,
-            job_id,
-            job_id=job_id,
-            retry=_retry(),
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            description=f"sentiment job {job_id}",
-        )
-    except RedisError:
-        logger.exception("job %s: not enqueued on %s; it stays queued in Postgres", job_id, queue_name)
+    _enqueue(queue_name, job_run, (job_id,), rq_id=job_id, description=f"sentiment job {job_id}")
 
 
 def _chunk_enqueue_now(*, job_id: str, seq: int) -> None:
     from worker.tasks import chunk_run
 
+    description = f"chunk {seq} of sentiment job {job_id}"
+    _enqueue(BULK, chunk_run, (job_id, seq), rq_id=chunk_rq_id(job_id, seq), description=description)
+
+
+def _enqueue(queue_name: str, func, args: tuple, *, rq_id: str, description: str) -> None:
     try:
-        get_queue(BULK).enqueue(
-            chunk_run,
-            job_id,
-            seq,
-            job_id=chunk_rq_id(job_id, seq),
+        get_queue(queue_name).enqueue(
+            func,
+            *args,
+            job_id=rq_id,
             retry=_retry(),
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
-            description=f"chunk {seq} of sentiment job {job_id}",
+            description=description,
         )
     except RedisError:
-        logger.exception("job %s: chunk %d not enqueued; it stays queued in Postgres", job_id, seq)
+        logger.exception("%s: not enqueued on %s; it stays queued in Postgres", description, queue_name)
 
 
 @dataclass(frozen=True, slots=True)
