@@ -1,5 +1,6 @@
 """Jobs, their raw input and their results: Postgres is the source of truth."""
 
+import json
 import uuid
 
 from django.db import models
@@ -138,8 +139,10 @@ class JobChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     seq = models.PositiveIntegerField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    # [[idx, text], ...]; emptied once the chunk is done.
-    rows = models.JSONField(default=list)
+    # UTF-8 JSON of [[idx, text], ...], emptied once the chunk is done. Bytes,
+    # not jsonb: the splitter writes a whole upload again as chunks, and
+    # Postgres parsing and compressing jsonb made that the slow part.
+    data = models.BinaryField(default=b"")
     size = models.PositiveIntegerField()
 
     class Meta:
@@ -148,3 +151,8 @@ class JobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Chunk {self.seq} of job {self.job_id} ({self.status})"
+
+    @property
+    def rows(self) -> list[list]:
+        """The chunk's [idx, text] pairs ([] once done)."""
+        return json.loads(bytes(self.data)) if self.data else []

@@ -120,7 +120,8 @@ def job_create_from_upload(
         )
     except inputs.InputProblem as exc:
         raise InvalidInput(exc.message, code=exc.code) from None
-    data = sample + upload.read()
+    upload.seek(0)
+    data = upload.read()
     # A small file is as quick as a short paste: give it the quick queue.
     rows_at_most = sample.count(b"\n") + 1 if at_eof else None
     queue_name = queue_for(total=rows_at_most)
@@ -152,6 +153,7 @@ def _input_data_write(job_input: JobInput, data: bytes) -> None:
     """Send the file as a binary parameter: Django's client-side binding would
     quote 50 MB of bytea as text (twice the size, and several times slower)."""
     table = JobInput._meta.db_table
+    connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
             f"UPDATE {table} SET data = %b WHERE job_id = %s",  # noqa: S608 - our table name

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Q, Sum
@@ -438,10 +439,7 @@ def _job_split(
     seq = first_seq - 1
     for seq, chunk in enumerate(chunks, start=first_seq):
         total += len(chunk)
-        JobChunk.objects.bulk_create(
-            [JobChunk(job_id=job.pk, seq=seq, rows=[[r.idx, r.text] for r in chunk], size=len(chunk))],
-            ignore_conflicts=True,
-        )
+        _chunk_write(job.pk, seq, chunk)
         if seq < SPLIT_REFILL_EVERY or seq % SPLIT_REFILL_EVERY == 0:
             if not chunks_refill(job.pk):
                 raise JobStopped(str(job.pk))
@@ -463,6 +461,24 @@ def chunks_requeue_lost(job_id: uuid.UUID) -> int:
     if lost:
         logger.warning("job %s: %d queued chunks were missing from Redis; enqueued again", job_id, lost)
     return lost
+
+
+def _chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
+    """Store one chunk's texts (kept if a resumed split writes it again)."""
+    data = json.dumps([[r.idx, r.text] for r in rows], ensure_ascii=False).encode()
+    if connection.vendor != "postgresql":
+        JobChunk.objects.bulk_create(
+            [JobChunk(job_id=job_id, seq=seq, data=data, size=len(rows))], ignore_conflicts=True
+        )
+        return
+    # A binary parameter: client-side binding would quote the bytes as hex text.
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"INSERT INTO {JobChunk._meta.db_table} (job_id, seq, status, data, size) "  # noqa: S608
+            "VALUES (%s, %s, %s, %b, %s) ON CONFLICT (job_id, seq) DO NOTHING",
+            [job_id, seq, JobChunk.Status.PENDING, data, len(rows)],
+        )
 
 
 def chunks_window() -> int:
@@ -511,13 +527,14 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     job = Job.objects.only("status", "analyzer").get(pk=job_id)
     if job.status != Job.Status.RUNNING:
         return
-    idxs = [idx for idx, _ in chunk.rows]
-    texts = [text for _, text in chunk.rows]
+    rows = chunk.rows
+    idxs = [idx for idx, _ in rows]
+    texts = [text for _, text in rows]
     scores = _analyzer_for(job).analyze(texts)
     with transaction.atomic():
         # Compare-and-set on the chunk: of two deliveries, exactly one stores it.
         won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
-        if not won.update(status=JobChunk.Status.DONE, rows=[]):
+        if not won.update(status=JobChunk.Status.DONE, data=b""):
             return
         inserted = _results_copy(job_id=job_id, idxs=idxs, texts=texts, scores=scores)
         counted = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
