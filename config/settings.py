@@ -146,10 +146,12 @@ SENTIMETER = {
     # Jobs with at most this many texts go to the `quick` queue.
     "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
     # A chunk (analyzed and committed together, on any worker) holds at most
-    # CHUNK_SIZE texts or CHUNK_CHARS characters: about a second of VADER on
-    # one core, so fork, Redis and commit stay a few percent of the work.
+    # CHUNK_SIZE texts or CHUNK_CHARS characters: about 2 s of VADER on one
+    # core for reviews. Each chunk costs ~0.1 s besides analysis (fork, a new
+    # database connection, Redis, commit: tests/benchmarks/bench_throughput.py),
+    # and a cancel waits for the chunk in hand, so neither much smaller nor larger.
     "CHUNK_SIZE": env_int("CHUNK_SIZE", 5000),
-    "CHUNK_CHARS": env_int("CHUNK_CHARS", 500_000),
+    "CHUNK_CHARS": env_int("CHUNK_CHARS", 1_000_000),
     # Chunks of one job waiting on the bulk queue at once (at least twice the
     # number of workers): big jobs take turns instead of one after the other.
     "CHUNK_WINDOW": env_int("CHUNK_WINDOW", 4),

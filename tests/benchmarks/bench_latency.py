@@ -31,19 +31,16 @@ one: compare medians. The target is a median submit -> succeeded of at most
 anything that breaks (a failed job, a process that dies, an unexpected HTTP
 status) exits 1.
 
-The file name does not start with `test_`, so pytest does not collect it.
+The process, database, Redis and session helpers are shared with the other
+benchmarks in harness.py, beside this file. The file name does not start with
+`test_`, so pytest does not collect it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,24 +48,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
-from typing import IO
 
-import psycopg
-import redis
+import harness
 import requests
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+from harness import BenchError, Process
 
 DB_NAME = "sentimeter_bench"
-PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+DATABASE_URL = harness.database_url(DB_NAME)
+REDIS_URL = f"{harness.REDIS_SERVER_URL}/12"
 TARGET_MEDIAN_MS = 150.0
-
-STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
-STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 
 REVIEWS = [
     "Great product, works exactly as described.",
@@ -84,10 +72,6 @@ REVIEWS = [
 ]
 
 
-class BenchError(Exception):
-    """Something broke: the benchmark cannot give a figure."""
-
-
 @dataclass
 class Sample:
     total_ms: float  # just before the POST -> the poll answer showing `succeeded`
@@ -95,187 +79,6 @@ class Sample:
     queued_ms: float  # server: created_at -> started_at
     server_ms: float  # server: created_at -> finished_at
     polls: int
-
-
-# --- processes ------------------------------------------------------------
-
-
-class Process:
-    """One Procfile line run with `sh -c` in its own session, logging to a file."""
-
-    def __init__(self, name: str, command: str, *, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.command = command
-        self.log_path = log_dir / f"{name}.log"
-        self._log: IO[bytes] = self.log_path.open("wb")
-        self.popen = subprocess.Popen(  # noqa: S603 - runs the project's own Procfile line
-            ["sh", "-c", command],  # noqa: S607 - sh from PATH, as a Procfile runner does
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        code = self.popen.poll()
-        if code is not None:
-            raise BenchError(
-                f"{self.name} exited with code {code}; last lines of {self.log_path}:\n{self.log_tail()}"
-            )
-
-    def stop(self) -> None:
-        """SIGTERM the process group, wait for all of it to exit, then SIGKILL whatever is left.
-
-        `sh -c` (dash) does not exec the command, so the shell dies at once on
-        SIGTERM: wait for the whole group, not just the shell, or gunicorn and
-        the RQ worker never get to shut down gracefully.
-        """
-        pgid = self.popen.pid  # start_new_session: the leader's pid is the group id
-        _killpg(pgid, signal.SIGTERM)
-        if not _group_wait(pgid, self.popen, STOP_TIMEOUT):
-            print(f"  {self.name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM; SIGKILL", flush=True)
-        # Also kills stragglers (a work horse, a gunicorn worker) that outlived the others.
-        _killpg(pgid, signal.SIGKILL)
-        if not _group_wait(pgid, self.popen, STOP_TIMEOUT):
-            print(f"  {self.name} (group {pgid}) still running after SIGKILL", file=sys.stderr, flush=True)
-        self._log.close()
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # Fields after the command name, which is in parentheses: state, ppid, pgrp, ...
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # the process exited while we looked
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _group_wait(pgid: int, leader: subprocess.Popen, timeout: float) -> bool:
-    """Wait until no process of the group runs; reap the leader. False on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        leader.poll()
-        if not _group_alive(pgid):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-def procfile_commands() -> dict[str, str]:
-    commands = {}
-    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not name.startswith("#"):
-            commands[name.strip()] = command.strip()
-    for needed in ("web", "worker"):
-        if needed not in commands:
-            raise BenchError(f"Procfile has no `{needed}:` line")
-    return commands
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def app_env(port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DYNO", None)  # not on Heroku: no forced database SSL
-    env.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        VIRTUAL_ENV=str(ROOT / ".venv"),
-        DATABASE_URL=DATABASE_URL,
-        REDIS_URL=REDIS_URL,
-        DEBUG="1",
-        SECRET_KEY="bench-secret-key-not-used-in-production-0123456789abcdefghij",  # noqa: S106
-        PORT=str(port),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="INFO",  # RQ's "Successfully completed ... in X s" lines
-        # One client submits every few hundred ms: lift the per-address rate limit
-        # (30 a minute by default) so it never answers 429, but keep the check and its
-        # Redis round trip in the measured path (0 would skip it).
-        SUBMITS_PER_MINUTE="1000000",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def wait_until_ready(web: Process, worker: Process, base_url: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    worker_ready = web_ready = False
-    while not (worker_ready and web_ready):
-        if time.monotonic() > deadline:
-            waiting = [p.name for p, ready in ((web, web_ready), (worker, worker_ready)) if not ready]
-            tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in (web, worker))
-            raise BenchError(f"not ready after {STARTUP_TIMEOUT:.0f} s: {', '.join(waiting)}\n{tails}")
-        web.check_alive()
-        worker.check_alive()
-        worker_ready = worker_ready or "Listening on" in worker.log_text()
-        if not web_ready:
-            try:
-                web_ready = requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                pass
-        time.sleep(0.1)
-
-
-# --- database and Redis ---------------------------------------------------
-
-
-def database_recreate() -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def migrate(env: dict[str, str], log_dir: Path) -> None:
-    log_path = log_dir / "migrate.log"
-    with log_path.open("wb") as log:
-        code = subprocess.call(  # noqa: S603 - the project's own manage.py
-            [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if code != 0:
-        raise BenchError(f"migrate failed with code {code}:\n{log_path.read_text(errors='replace')}")
-
-
-def redis_flush() -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 # --- the client -----------------------------------------------------------
@@ -391,23 +194,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def bench(args: argparse.Namespace) -> None:
-    commands = procfile_commands()
-    port = free_port()
+    commands = harness.procfile_commands()
+    port = harness.free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = app_env(port)
+    env = harness.app_env(port, database_url=DATABASE_URL, redis_url=REDIS_URL)
     log_dir = Path(tempfile.mkdtemp(prefix="sentimeter-bench-"))
 
     print("Sentimeter latency benchmark")
-    print(
-        f"machine: nproc={len(os.sched_getaffinity(0))}, python {platform.python_version()} "
-        f"({sys.executable}), {platform.system()} {platform.release()}, "
-        f"loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(harness.machine_line())
     print(
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
         f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, 1 text per job, 1 worker, "
@@ -417,22 +212,19 @@ def bench(args: argparse.Namespace) -> None:
     print(f"web:    {commands['web']}\nworker: {commands['worker']}")
     print(f"logs:   {log_dir}", flush=True)
 
-    database_recreate()
-    migrate(env, log_dir)
-    redis_flush()
+    harness.database_recreate(DB_NAME)
+    harness.migrate(env, log_dir)
+    harness.redis_flush(REDIS_URL)
     processes: list[Process] = []
     try:
         web = Process("web", commands["web"], env=env, log_dir=log_dir)
         processes.append(web)
         worker = Process("worker", commands["worker"], env=env, log_dir=log_dir)
         processes.append(worker)
-        wait_until_ready(web, worker, base_url)
+        harness.wait_until_ready(base_url, web, [worker])
 
-        with requests.Session() as session:
-            home = session.get(f"{base_url}/", timeout=10)
-            csrf = session.cookies.get("csrftoken")
-            if home.status_code != 200 or not csrf:
-                raise BenchError(f"GET / answered {home.status_code} with no csrftoken cookie")
+        session, csrf = harness.session_open(base_url)
+        with session:
             samples = []
             for i in range(args.warmup + args.runs):
                 try:
@@ -453,31 +245,12 @@ def bench(args: argparse.Namespace) -> None:
                 time.sleep(args.pause)
         report(samples)
     finally:
-        # A second Ctrl-C must not cut the cleanup short and leave web or worker running.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print("\nstopping web and worker ...", flush=True)
-        for process in reversed(processes):
-            process.stop()
-        try:
-            redis_flush()
-        except redis.RedisError as exc:
-            print(f"could not flush {REDIS_URL}: {exc}", file=sys.stderr)
-        print(f"logs kept in {log_dir}", flush=True)
+        harness.shutdown(processes, redis_url=REDIS_URL, log_dir=log_dir, what="web and worker")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
-        bench(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (BenchError, OSError, psycopg.Error, redis.RedisError, requests.RequestException) as exc:
-        print(f"\nBENCHMARK BROKE: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return harness.run_main(lambda: bench(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,993 @@
+"""Load benchmark: many concurrent clients submitting single texts and polling, for a fixed time.
+
+Runs the real app: the Procfile's `web:` (gunicorn, config/gunicorn.py) and
+`worker:` (ONE RQ worker) lines, against PostgreSQL and Redis, and drives it
+over HTTP the way the page's own script does (session cookie + CSRF token,
+JSON API, polling with Retry-After).
+
+Run it from the project root:
+
+    .venv/bin/python tests/benchmarks/bench_load.py [--clients 200 --duration 60]
+
+Options worth knowing (all optional; see --help):
+
+    --submits-per-minute N --max-active-jobs N --max-queue-depth N   app limits (env overrides)
+    --web-concurrency N --threads N                                   gunicorn workers / threads
+    --env NAME=VALUE                                                  any other app env variable
+    --redis-url URL | --private-redis                                 where Redis is (see below)
+
+What it does:
+
+- drops and re-creates the database `sentimeter_load` (on postgres://postgres@127.0.0.1:5432)
+  and runs `python manage.py migrate` against it; the database is left behind
+  for inspection and dropped again by the next run;
+- uses Redis database 11 (redis://127.0.0.1:6379/11, --redis-url), flushed
+  before and after. If another process flushes it during the run (a test
+  suite pointed at the same database), the rate counters and queued jobs
+  vanish and the figures mean nothing: a sentinel key catches that and the run
+  exits 1. --private-redis starts a throwaway redis-server on a free port
+  instead, out of everyone else's reach;
+- starts web and worker with DEBUG=1 on a free port, logs in a temporary
+  directory (printed, kept: web.log holds gunicorn's access log with each
+  request's server time), and always stops both (SIGTERM, then SIGKILL of
+  each process group and of any RQ work horse, which leaves the group), also
+  on Ctrl-C, SIGTERM or error;
+- runs one warm-up job end to end first (it warms the worker up, takes one
+  of the first minute's submits, and stops the run with exit 1 if the app
+  cannot even do that);
+- keeps the app's own limits ON unless a flag overrides them. Every client
+  comes from 127.0.0.1, so the per-address limit (SUBMITS_PER_MINUTE, 30 by
+  default, per calendar minute) answers most submits 429 by design: they are
+  counted apart from errors, and the client waits Retry-After (capped by
+  --max-wait, 5 s) and tries again;
+- opens --clients virtual clients in one asyncio process, each with its own
+  cookie jar and keep-alive connection (its own httpx.AsyncClient and
+  transport; --shared-pool puts them all on one pool instead, which costs the
+  client more CPU: httpcore scans every pooled connection on each request).
+  Each GETs / once for the csrftoken cookie (the "setup" burst, outside the
+  measured time), waits a random 0..--ramp s (default 5 s, the capped
+  Retry-After) so that, like real browsers, the clients do not move in
+  lockstep: started together, all 200 would retry their 429s in the same
+  instant every 5 s, a burst no real crowd makes. Then it loops for
+  --duration s: POST /api/jobs/ {"texts": [one short review]}; on 202 poll
+  the job's Location, honouring Retry-After, until it is final; then submit
+  again. No new request starts after the deadline; those
+  in flight are finished and counted.
+
+It prints, per kind of request: count, throughput, and p50/p90/p99/max latency
+(nearest rank, client-side wall time including the body) of the 2xx answers,
+and the same from the server's side (gunicorn's access log); counts by status;
+5xx; 429s (by design); other errors (connection errors, timeouts, other 4xx);
+jobs completed; CPU used by the client, web, worker and the whole machine, and
+the client's event-loop lag (if that is high, the client, not the app, is the
+bottleneck). Targets: no 5xx, p99 of poll <= 100 ms: PASS or MISS is printed
+next to each. A missed target still exits 0 (this is a measurement, not a
+test); a broken setup (database, Redis, a process that will not start or
+dies) exits 1.
+
+The machine may be shared (2 cores here): the load average before and after
+is printed; compare runs made under similar load.
+
+The file name does not start with `test_`, so pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import httpx
+import psycopg
+import redis
+
+# httpcore 1.0.9 tries `import sniffio` on every lock it sets up (a few per
+# request), and anyio >= 4.11 no longer installs sniffio; Python does not cache
+# a failed import, so each try walks sys.path again, a large share of the
+# client's CPU (encode/httpcore#1103). A None entry makes the import fail at
+# once, and httpcore then assumes asyncio, which is what runs here.
+# (httpcore imports it lazily, at call time.)
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+
+DB_NAME = "sentimeter_load"
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+REDIS_URL = "redis://127.0.0.1:6379/11"
+# Set after the first flush and looked for at the end: if it is gone, someone
+# else flushed this Redis database during the run (a test suite pointed at
+# it), taking the rate counters and the queued jobs with it.
+SENTINEL_KEY = "sentimeter:bench:load:sentinel"
+
+TARGET_POLL_P99_MS = 100.0
+
+STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
+STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
+LAG_TICK = 0.01  # seconds between event-loop lag probes
+
+FINAL_STATUSES = ("succeeded", "failed", "canceled")
+KINDS = ("home", "submit", "poll")
+
+REVIEWS = [
+    "Great product, works exactly as described.",
+    "Terrible service, I will never order again.",
+    "It arrived on time. The box was brown.",
+    "Absolutely love it, best purchase this year!",
+    "Not bad, but the battery life is disappointing.",
+    "The food was cold and the waiter was rude.",
+    "Decent value for the price, nothing special.",
+    "Wonderful staff and a very clean room.",
+    "Broke after two days. What a waste of money.",
+    "I am happy with it, my kids enjoy it too.",
+]
+
+
+class BenchError(Exception):
+    """Something broke: the benchmark cannot give a figure."""
+
+
+# --- processes (the same approach as bench_latency.py) ---------------------
+
+
+class Process:
+    """One Procfile line run with `sh -c` in its own session, logging to a file."""
+
+    def __init__(self, name: str, command: str, *, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.popen = subprocess.Popen(  # noqa: S603 - runs the project's own Procfile line
+            ["sh", "-c", command],  # noqa: S607 - sh from PATH, as a Procfile runner does
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pgid = self.popen.pid  # start_new_session: the leader's pid is the group id
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        code = self.popen.poll()
+        if code is not None:
+            raise BenchError(
+                f"{self.name} exited with code {code}; last lines of {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM the group, wait for all of it (not just `sh`), then SIGKILL whatever is left.
+
+        RQ's work horses call setpgrp() and so leave the group: they are found
+        beforehand as descendants of the leader (in /proc) and waited for and
+        killed by pid as well.
+        """
+        strays = _tree(self.popen.pid, _proc_table())
+        _killpg(self.pgid, signal.SIGTERM)
+        if not _wait_gone(self.pgid, strays, self.popen, STOP_TIMEOUT):
+            print(f"  {self.name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM; SIGKILL", flush=True)
+        _killpg(self.pgid, signal.SIGKILL)
+        for pid in _live(self.pgid, strays, _proc_table()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not _wait_gone(self.pgid, strays, self.popen, STOP_TIMEOUT):
+            print(f"  {self.name} (group {self.pgid}) still running after SIGKILL", file=sys.stderr)
+        self._log.close()
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _proc_table() -> dict[int, list[str]]:
+    """pid -> the fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, ..."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            table[int(stat.parent.name)] = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process exited while we looked
+    return table
+
+
+def _tree(root: int, table: dict[int, list[str]]) -> set[int]:
+    """The pids of root and all its descendants."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, fields in table.items():
+        children[int(fields[1])].append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def _live(pgid: int, extra: set[int], table: dict[int, list[str]]) -> list[int]:
+    """Running (not zombie) processes of the group, or among `extra`."""
+    return [pid for pid, f in table.items() if f[0] != "Z" and (int(f[2]) == pgid or pid in extra)]
+
+
+def _wait_gone(pgid: int, extra: set[int], leader: subprocess.Popen, timeout: float) -> bool:
+    """Wait until no process of the group (or of `extra`) runs; reap the leader. False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leader.poll()
+        if not _live(pgid, extra, _proc_table()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system, with waited-for children) of a process and its live descendants."""
+    table = _proc_table()
+    ticks = sum(sum(int(x) for x in table[pid][11:15]) for pid in _tree(root, table) if pid in table)
+    return ticks / os.sysconf("SC_CLK_TCK")  # fields 14-17 of stat: utime stime cutime cstime
+
+
+def machine_cpu() -> tuple[float, float, int]:
+    """(busy, total) jiffies summed over all the machine's cores, and how many cores, from /proc/stat."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+        values = [int(x) for x in lines[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0, 0
+    cores = sum(1 for line in lines if re.match(r"cpu\d", line))
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already in user
+    return float(total - idle), float(total), cores
+
+
+def procfile_commands() -> dict[str, str]:
+    commands = {}
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.startswith("#"):
+            commands[name.strip()] = command.strip()
+    for needed in ("web", "worker"):
+        if needed not in commands:
+            raise BenchError(f"Procfile has no `{needed}:` line")
+    return commands
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_env(port: int, redis_url: str, overrides: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DYNO", None)  # not on Heroku: no forced database SSL
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        VIRTUAL_ENV=str(ROOT / ".venv"),
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=redis_url,
+        DEBUG="1",
+        SECRET_KEY="load-bench-secret-key-not-used-in-production-0123456789abcdef",  # noqa: S106
+        PORT=str(port),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+# The app's effective limits and gunicorn's workers/threads, as the app itself reads them.
+_CONFIG_PROBE = """
+import json, os, runpy
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from django.conf import settings
+g = runpy.run_path("config/gunicorn.py")
+print(json.dumps({**settings.SENTIMETER, "workers": g["workers"], "threads": g["threads"],
+                  "worker_class": g["worker_class"], "DB_CONN_MAX_AGE": settings.DATABASES["default"]
+                  .get("CONN_MAX_AGE")}))
+"""
+
+
+def app_config(env: dict[str, str]) -> dict:
+    out = subprocess.run(  # noqa: S603 - the project's own settings, read by its own Python
+        [str(VENV_BIN / "python"), "-c", _CONFIG_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise BenchError(f"could not read the app's settings:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wait_until_ready(web: Process, worker: Process, base_url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    worker_ready = web_ready = False
+    with httpx.Client(trust_env=False, timeout=2) as http:
+        while not (worker_ready and web_ready):
+            if time.monotonic() > deadline:
+                waiting = [p.name for p, ready in ((web, web_ready), (worker, worker_ready)) if not ready]
+                tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in (web, worker))
+                raise BenchError(f"not ready after {STARTUP_TIMEOUT:.0f} s: {', '.join(waiting)}\n{tails}")
+            web.check_alive()
+            worker.check_alive()
+            worker_ready = worker_ready or "Listening on" in worker.log_text()
+            if not web_ready:
+                try:
+                    web_ready = http.get(f"{base_url}/healthz").status_code == 200
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+
+
+def warm_up(base_url: str, web: Process, worker: Process) -> None:
+    """Run one job end to end before the load: warms the worker up, and stops here if the app is broken.
+
+    It takes one of the first minute's SUBMITS_PER_MINUTE from 127.0.0.1.
+    """
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=30) as http:
+        home = http.get("/")
+        csrf = http.cookies.get("csrftoken")
+        if home.status_code != 200 or not csrf:
+            raise BenchError(f"warm-up: GET / answered {home.status_code} without a csrftoken cookie")
+        response = http.post("/api/jobs/", json={"texts": [REVIEWS[0]]}, headers={"X-CSRFToken": csrf})
+        if response.status_code != 202 or "Location" not in response.headers:
+            raise BenchError(
+                f"warm-up: POST /api/jobs/ answered {response.status_code}: {response.text[:300]}"
+            )
+        location = response.headers["Location"]
+        job = response.json()
+        while job.get("status") not in FINAL_STATUSES:
+            web.check_alive()
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"warm-up: the job did not finish in {STARTUP_TIMEOUT:.0f} s: {job}")
+            time.sleep(0.2)
+            response = http.get(location)
+            if response.status_code != 200:
+                raise BenchError(f"warm-up: polling answered {response.status_code}: {response.text[:300]}")
+            job = response.json()
+        if job["status"] != "succeeded":
+            raise BenchError(f"warm-up: the job ended {job['status']}: {job.get('error')}")
+
+
+# --- database and Redis ---------------------------------------------------
+
+
+def database_recreate() -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def migrate(env: dict[str, str], log_dir: Path) -> None:
+    log_path = log_dir / "migrate.log"
+    with log_path.open("wb") as log:
+        code = subprocess.call(  # noqa: S603 - the project's own manage.py
+            [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if code != 0:
+        raise BenchError(f"migrate failed with code {code}:\n{log_path.read_text(errors='replace')}")
+
+
+def redis_flush(redis_url: str, *, sentinel: bool = False) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+        if sentinel:
+            client.set(SENTINEL_KEY, "1")
+    finally:
+        client.close()
+
+
+def redis_sentinel_present(redis_url: str) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return bool(client.exists(SENTINEL_KEY))
+    finally:
+        client.close()
+
+
+def private_redis(port: int, *, env: dict[str, str], log_dir: Path) -> Process:
+    """Start a throwaway redis-server (no persistence) and wait until it answers."""
+    server = Process(
+        "redis",
+        f"exec redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no",
+        env=env,
+        log_dir=log_dir,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        while True:
+            server.check_alive()
+            try:
+                client.ping()
+                return server
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"redis-server did not answer on port {port}") from None
+                time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
+    finally:
+        client.close()
+
+
+# --- the client -----------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    # (kind, status, latency ms, error code); status 0 = no HTTP answer (connection error, timeout)
+    records: list[tuple[str, int, float, str]] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)  # perf_counter() at each submit/poll's start
+    jobs_submitted: int = 0
+    jobs_final: Counter = field(default_factory=Counter)
+    jobs_unfinished: int = 0  # still being polled when the time was up
+    job_server_ms: list[float] = field(default_factory=list)  # created_at -> finished_at
+    loop_lag_ms: list[float] = field(default_factory=list)
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return default
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "?"
+
+
+class VirtualClient:
+    """One browser: its own cookie jar, one request at a time."""
+
+    def __init__(self, n: int, transport: httpx.AsyncBaseTransport, args: argparse.Namespace, stats: Stats):
+        self.n = n
+        self.args = args
+        self.stats = stats
+        self.rng = random.Random(n)  # noqa: S311 - jitter, not security
+        self.csrf = ""
+        self.http = httpx.AsyncClient(
+            base_url=args.base_url, transport=transport, timeout=args.timeout, trust_env=False
+        )
+
+    async def request(self, kind: str, method: str, url: str, **kwargs) -> httpx.Response | None:
+        t0 = time.perf_counter()
+        if kind != "home":
+            self.stats.starts.append(t0)
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            self.stats.records.append((kind, 0, (time.perf_counter() - t0) * 1000, type(exc).__name__))
+            return None
+        ms = (time.perf_counter() - t0) * 1000
+        code = _error_code(response) if response.status_code >= 400 else ""
+        self.stats.records.append((kind, response.status_code, ms, code))
+        return response
+
+    async def setup(self) -> None:
+        """GET / once for the csrftoken cookie (a few tries if the burst is refused)."""
+        for _ in range(3):
+            response = await self.request("home", "GET", "/")
+            self.csrf = self.http.cookies.get("csrftoken") or ""
+            if response is not None and response.status_code == 200 and self.csrf:
+                return
+            await asyncio.sleep(1)
+
+    async def run(self, deadline: float) -> None:
+        if not self.csrf:
+            return  # counted in setup's records; nothing useful to do without a token
+        await self.sleep(self.rng.uniform(0, self.args.ramp), deadline)
+        i = 0
+        while time.monotonic() < deadline:
+            text = f"{REVIEWS[(self.n + i) % len(REVIEWS)]} (client {self.n}, #{i})"
+            i += 1
+            response = await self.request(
+                "submit", "POST", "/api/jobs/", json={"texts": [text]}, headers={"X-CSRFToken": self.csrf}
+            )
+            if response is None or response.status_code >= 500:
+                await self.sleep(1.0 if response is None else self._wait(response), deadline)
+            elif response.status_code == 202:
+                self.stats.jobs_submitted += 1
+                await self.follow(response, deadline)
+            elif response.status_code == 429:
+                await self.sleep(self._wait(response), deadline)
+            else:  # 4xx other than 429: the client is doing something wrong; do not spin
+                await self.sleep(1.0, deadline)
+
+    def _wait(self, response: httpx.Response) -> float:
+        return min(_retry_after(response, 1.0), self.args.max_wait)
+
+    async def follow(self, submitted: httpx.Response, deadline: float) -> None:
+        """Poll the job's Location, honouring Retry-After, until it is final or the time is up."""
+        location = submitted.headers.get("Location", "")
+        job = submitted.json()
+        wait = _retry_after(submitted, 1.0)
+        while job.get("status") not in FINAL_STATUSES:
+            if not await self.sleep(wait, deadline):
+                self.stats.jobs_unfinished += 1
+                return
+            response = await self.request("poll", "GET", location)
+            if response is None or response.status_code != 200:
+                if not await self.sleep(1.0, deadline):
+                    self.stats.jobs_unfinished += 1
+                    return
+                continue
+            try:
+                job = response.json()
+            except ValueError:  # count this poll (the last record: no await since) as an error
+                self.stats.records[-1] = ("poll", 0, self.stats.records[-1][2], "invalid JSON")
+                return
+            wait = _retry_after(response, 1.0)
+        self.stats.jobs_final[job["status"]] += 1
+        if job.get("created_at") and job.get("finished_at"):
+            created = datetime.fromisoformat(job["created_at"])
+            finished = datetime.fromisoformat(job["finished_at"])
+            self.stats.job_server_ms.append((finished - created).total_seconds() * 1000)
+
+    @staticmethod
+    async def sleep(seconds: float, deadline: float) -> bool:
+        """Sleep, but not past the deadline; False if the time is up."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(seconds, remaining))
+        return time.monotonic() < deadline
+
+
+async def loop_lag_probe(stats: Stats, stop: asyncio.Event) -> None:
+    """How late the event loop wakes a sleeper: high lag means the client is the bottleneck."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.sleep(LAG_TICK)
+        stats.loop_lag_ms.append(max(0.0, (time.perf_counter() - t0 - LAG_TICK) * 1000))
+
+
+@dataclass
+class LoadResult:
+    wall_s: float
+    client_cpu_s: float
+    web_cpu_s: float
+    worker_cpu_s: float
+    machine_busy_cores: float
+    machine_cores: int
+    web_log_offset: int  # where the load phase starts in web.log
+
+
+async def drive(args: argparse.Namespace, stats: Stats, web: Process, worker: Process) -> LoadResult:
+    # One SSL context for every transport: the URL is plain http, but httpx would otherwise
+    # load the CA bundle once per transport (~0.1 s of CPU each).
+    ssl_context = ssl.create_default_context()
+    if args.shared_pool:
+        limits = httpx.Limits(
+            max_connections=args.clients, max_keepalive_connections=args.clients, keepalive_expiry=90
+        )
+        transports = [httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context)]
+    else:
+        # A browser's own keep-alive connection. httpcore's pool scans every connection
+        # it holds on each request, so one pool of N connections costs O(N) per request.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=90)
+        transports = [
+            httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context) for _ in range(args.clients)
+        ]
+    try:
+        clients = [
+            VirtualClient(n, transports[n % len(transports)], args, stats) for n in range(args.clients)
+        ]
+        t_setup = time.perf_counter()
+        await asyncio.gather(*(c.setup() for c in clients))
+        ready = sum(1 for c in clients if c.csrf)
+        print(
+            f"setup: {ready}/{args.clients} clients have a csrftoken "
+            f"({time.perf_counter() - t_setup:.1f} s); load for {args.duration:g} s ...",
+            flush=True,
+        )
+        if not ready:
+            raise BenchError("no client got a csrftoken cookie from GET /")
+
+        stop = asyncio.Event()
+        probe = asyncio.create_task(loop_lag_probe(stats, stop))
+        web_log_offset = web.log_path.stat().st_size
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        web0, worker0, m0 = tree_cpu_seconds(web.pgid), tree_cpu_seconds(worker.pgid), machine_cpu()
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + args.duration
+        await asyncio.gather(*(c.run(deadline) for c in clients))
+        wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        web1, worker1, m1 = tree_cpu_seconds(web.pgid), tree_cpu_seconds(worker.pgid), machine_cpu()
+        stop.set()
+        await probe
+    finally:
+        for transport in transports:
+            await transport.aclose()
+    total = m1[1] - m0[1]
+    return LoadResult(
+        wall_s=wall,
+        client_cpu_s=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+        web_cpu_s=web1 - web0,
+        worker_cpu_s=worker1 - worker0,
+        machine_busy_cores=(m1[0] - m0[0]) / total * m1[2] if total else float("nan"),
+        machine_cores=m1[2],
+        web_log_offset=web_log_offset,
+    )
+
+
+# --- report ---------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+_ACCESS_LINE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms'
+)
+_POLL_PATH = re.compile(r"^/api/jobs/[0-9a-f-]{36}/$")
+
+
+def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int], list[float]]:
+    """Server-side milliseconds per (kind, status) from gunicorn's access log (%(M)sms), from offset on."""
+    times: dict[tuple[str, int], list[float]] = defaultdict(list)
+    with web_log.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode("utf-8", errors="replace")
+    for line in text.splitlines():
+        m = _ACCESS_LINE.search(line)
+        if not m:
+            continue
+        method, path = m["method"], m["path"].split("?")[0]
+        if method == "POST" and path == "/api/jobs/":
+            kind = "submit"
+        elif method == "GET" and _POLL_PATH.match(path):
+            kind = "poll"
+        elif method == "GET" and path == "/":
+            kind = "home"
+        else:
+            continue
+        times[(kind, int(m["status"]))].append(float(m["ms"]))
+    return times
+
+
+HEADER = f"{'':<22}{'count':>7}{'req/s':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}   (ms)"
+
+
+def row(label: str, values: list[float], seconds: float | None) -> str:
+    if not values:
+        return f"{label:<22}{0:>7}"
+    rate = f"{len(values) / seconds:8.1f}" if seconds else f"{'':>8}"
+    return (
+        f"{label:<22}{len(values):>7}{rate}{percentile(values, 50):8.1f}{percentile(values, 90):8.1f}"
+        f"{percentile(values, 99):8.1f}{max(values):8.1f}"
+    )
+
+
+def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Namespace) -> None:
+    wall = result.wall_s
+    by_kind: dict[str, list[tuple[int, float, str]]] = defaultdict(list)
+    for kind, status, ms, code in stats.records:
+        by_kind[kind].append((status, ms, code))
+
+    def latencies(kind: str, ok: range | int) -> list[float]:
+        statuses = ok if isinstance(ok, range) else range(ok, ok + 1)
+        return [ms for status, ms, _ in by_kind[kind] if status in statuses]
+
+    ok = range(200, 300)
+    print(f"\nload phase: {wall:.1f} s wall ({args.duration:g} s of new requests, then the ones in flight)")
+    print("\nclient-side latency" + HEADER[len("client-side latency") :])
+    print(row("home 2xx (setup)", latencies("home", ok), None))
+    print(row("submit 2xx", latencies("submit", ok), wall))
+    print(row("poll 2xx", latencies("poll", ok), wall))
+    print(row("submit 429 (by design)", latencies("submit", 429), wall))
+    all_load = [ms for kind in ("submit", "poll") for _, ms, _ in by_kind[kind]]
+    print(row("all load requests", all_load, wall))
+    if stats.starts:
+        first = min(stats.starts)
+        per_second = Counter(int(t - first) for t in stats.starts)
+        busiest = ", ".join(f"{n} at +{second} s" for second, n in per_second.most_common(4))
+        print(f"requests started per second: mean {len(stats.starts) / wall:.1f}; busiest: {busiest}")
+
+    server = access_log_times(web_log, result.web_log_offset)
+    title = "server-side (gunicorn)"
+    print(f"\n{title}{HEADER[len(title) :]}")
+    for label, kind, statuses in (
+        ("submit 2xx", "submit", ok),
+        ("poll 2xx", "poll", ok),
+        ("submit 429", "submit", range(429, 430)),
+    ):
+        values = [ms for (k, s), v in server.items() if k == kind and s in statuses for ms in v]
+        print(row(label, values, None))
+
+    print("\nstatus codes:")
+    for kind in KINDS:
+        counts = Counter(status for status, _, _ in by_kind[kind])
+        text = "  ".join(f"{s if s else 'no answer'}: {n}" for s, n in sorted(counts.items()))
+        print(f"  {kind:<7}{text or '-'}")
+    records = stats.records
+    n5xx = [r for r in records if r[1] >= 500]
+    n429 = [r for r in records if r[1] == 429]
+    other = [r for r in records if r[1] == 0 or (400 <= r[1] < 500 and r[1] != 429)]
+    print(f"5xx: {len(n5xx)}  {dict(Counter(f'{r[1]} {r[3]}' for r in n5xx)) if n5xx else ''}".rstrip())
+    print(f"429 (by design): {len(n429)}  {dict(Counter(r[3] for r in n429))}")
+    print(
+        f"other errors (connection errors, timeouts, other 4xx): {len(other)}"
+        + (f"  {dict(Counter(f'{r[0]} {r[1] or r[3]}' for r in other))}" if other else "")
+    )
+
+    final = stats.jobs_final
+    print(
+        f"\njobs: {stats.jobs_submitted} accepted (202), "
+        + ", ".join(f"{final[s]} {s}" for s in FINAL_STATUSES)
+        + f", {stats.jobs_unfinished} still being polled when the time was up"
+        + f"; {sum(final.values()) / wall:.2f} completed/s"
+    )
+    if stats.job_server_ms:
+        v = stats.job_server_ms
+        print(
+            f"job created -> finished (server clock): p50 {percentile(v, 50):.0f} ms, "
+            f"p99 {percentile(v, 99):.0f} ms, max {max(v):.0f} ms"
+        )
+
+    n_load = len(all_load)
+    lag = stats.loop_lag_ms
+    print(
+        f"\nCPU during the load phase ({wall:.1f} s): client {result.client_cpu_s:.1f} s "
+        f"({result.client_cpu_s / wall * 100:.0f}% of one core"
+        + (f", {result.client_cpu_s / n_load * 1e6:.0f} us/request" if n_load else "")
+        + f"), web {result.web_cpu_s:.1f} s ({result.web_cpu_s / wall * 100:.0f}%), "
+        f"worker {result.worker_cpu_s:.1f} s ({result.worker_cpu_s / wall * 100:.0f}%); "
+        f"whole machine busy {result.machine_busy_cores:.2f} of {result.machine_cores} cores"
+    )
+    if lag:
+        print(
+            f"client event-loop lag ({LAG_TICK * 1000:g} ms probe): p50 {percentile(lag, 50):.1f} ms, "
+            f"p99 {percentile(lag, 99):.1f} ms, max {max(lag):.1f} ms"
+        )
+    print(f"loadavg after: {loadavg()}")
+
+    poll_ok = latencies("poll", ok)
+    print("\ntargets:")
+    print(f"  no 5xx:            {'PASS' if not n5xx else 'MISS'} ({len(n5xx)})")
+    if poll_ok:
+        p99 = percentile(poll_ok, 99)
+        verdict = "PASS" if p99 <= TARGET_POLL_P99_MS else "MISS"
+        print(
+            f"  p99 poll <= {TARGET_POLL_P99_MS:.0f} ms: {verdict} ({p99:.1f} ms over {len(poll_ok)} polls)"
+        )
+    else:
+        print(f"  p99 poll <= {TARGET_POLL_P99_MS:.0f} ms: MISS (no successful poll)")
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- main -----------------------------------------------------------------
+
+
+def _env_assignment(value: str) -> tuple[str, str]:
+    name, sep, val = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    return name, val
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200, help="virtual clients (default 200)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=5.0,
+        help="each client starts after a random 0..RAMP s (default 5, one capped Retry-After)",
+    )
+    parser.add_argument(
+        "--max-wait", type=float, default=5.0, help="cap on a 429/503's Retry-After, seconds (default 5)"
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, s (default 30)")
+    parser.add_argument(
+        "--shared-pool",
+        action="store_true",
+        help="one httpx connection pool for all clients (default: one connection per client)",
+    )
+    redis_where = parser.add_mutually_exclusive_group()
+    redis_where.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help=f"Redis database, flushed before and after (default {REDIS_URL})",
+    )
+    redis_where.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="start a throwaway redis-server (from PATH) on a free port instead: immune to test "
+        "suites flushing a shared database",
+    )
+    overrides = parser.add_argument_group("app environment overrides (default: the app's own)")
+    overrides.add_argument("--submits-per-minute", type=int, help="SUBMITS_PER_MINUTE (0 turns it off)")
+    overrides.add_argument("--max-active-jobs", type=int, help="MAX_ACTIVE_JOBS_PER_SESSION")
+    overrides.add_argument("--max-queue-depth", type=int, help="MAX_QUEUE_DEPTH")
+    overrides.add_argument("--web-concurrency", type=int, help="WEB_CONCURRENCY (gunicorn workers)")
+    overrides.add_argument("--threads", type=int, help="GUNICORN_THREADS (threads per gunicorn worker)")
+    overrides.add_argument(
+        "--env", type=_env_assignment, action="append", default=[], metavar="NAME=VALUE", help="any other"
+    )
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.duration <= 0 or args.ramp < 0 or args.max_wait < 0 or args.timeout <= 0:
+        parser.error("--clients >= 1, --duration and --timeout > 0, --ramp and --max-wait >= 0")
+    env = {}
+    for flag, name in (
+        ("submits_per_minute", "SUBMITS_PER_MINUTE"),
+        ("max_active_jobs", "MAX_ACTIVE_JOBS_PER_SESSION"),
+        ("max_queue_depth", "MAX_QUEUE_DEPTH"),
+        ("web_concurrency", "WEB_CONCURRENCY"),
+        ("threads", "GUNICORN_THREADS"),
+    ):
+        if getattr(args, flag) is not None:
+            env[name] = str(getattr(args, flag))
+    env.update(dict(args.env))
+    args.overrides = env
+    return args
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def bench(args: argparse.Namespace) -> None:
+    commands = procfile_commands()
+    port = free_port()
+    args.base_url = f"http://127.0.0.1:{port}"
+    redis_port = free_port() if args.private_redis else None
+    redis_url = f"redis://127.0.0.1:{redis_port}/0" if redis_port else args.redis_url
+    env = app_env(port, redis_url, args.overrides)
+    log_dir = Path(tempfile.mkdtemp(prefix="sentimeter-load-"))
+
+    print("Sentimeter load benchmark")
+    print(
+        f"machine: nproc={len(os.sched_getaffinity(0))}, python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, loadavg before: {loadavg()}"
+    )
+    private = " (private redis-server)" if redis_port else ""
+    print(f"database: {DATABASE_URL}   redis: {redis_url}{private}   web: {args.base_url}")
+    print(f"web:    {commands['web']}\nworker: {commands['worker']}  (one)")
+    print(f"logs:   {log_dir}", flush=True)
+
+    database_recreate()
+    migrate(env, log_dir)
+    config = app_config(env)
+
+    def marked(name: str) -> str:
+        return "" if name in args.overrides else " (default)"
+
+    print(
+        f"parameters: clients={args.clients} duration={args.duration:g} s ramp={args.ramp:g} s "
+        f"max-wait={args.max_wait:g} s timeout={args.timeout:g} s "
+        f"pool={'shared' if args.shared_pool else 'one connection per client'}, "
+        "1 text per job"
+    )
+    print(
+        "app: "
+        + " ".join(
+            f"{name}={config.get(name, '?')}{marked(name)}"
+            for name in (
+                "SUBMITS_PER_MINUTE",
+                "MAX_ACTIVE_JOBS_PER_SESSION",
+                "MAX_QUEUE_DEPTH",
+                "POLL_INTERVAL",
+            )
+        )
+    )
+    print(
+        f"gunicorn: {config['workers']} workers{marked('WEB_CONCURRENCY')} x {config['threads']} threads"
+        f"{marked('GUNICORN_THREADS')} ({config['worker_class']}); "
+        f"DB_CONN_MAX_AGE={config['DB_CONN_MAX_AGE']}"
+        + (f"; other env: {args.overrides}" if args.overrides else ""),
+        flush=True,
+    )
+    processes: list[Process] = []
+    try:
+        if redis_port:
+            processes.append(private_redis(redis_port, env=env, log_dir=log_dir))
+        redis_flush(redis_url, sentinel=True)
+        web = Process("web", commands["web"], env=env, log_dir=log_dir)
+        processes.append(web)
+        worker = Process("worker", commands["worker"], env=env, log_dir=log_dir)
+        processes.append(worker)
+        wait_until_ready(web, worker, args.base_url)
+        warm_up(args.base_url, web, worker)
+
+        stats = Stats()
+        result = asyncio.run(drive(args, stats, web, worker))
+        report(stats, result, web.log_path, args)
+        web.check_alive()
+        worker.check_alive()
+        if not redis_sentinel_present(redis_url):
+            raise BenchError(
+                f"{redis_url} was flushed by another process during the run (a test suite pointed at "
+                "it?): rate counters and queued jobs were lost, so the figures above are not valid. "
+                "Run again with --private-redis, or --redis-url set to a database nobody else uses."
+            )
+    finally:
+        # A second Ctrl-C (or SIGTERM) must not cut the cleanup short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(f"\nstopping {', '.join(p.name for p in reversed(processes)) or 'nothing'} ...", flush=True)
+        for process in reversed(processes):
+            process.stop()
+        if not redis_port:  # a private server is gone with its data
+            try:
+                redis_flush(redis_url)
+            except redis.RedisError as exc:
+                print(f"could not flush {redis_url}: {exc}", file=sys.stderr)
+        print(f"logs kept in {log_dir}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        bench(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (BenchError, OSError, psycopg.Error, redis.RedisError, httpx.HTTPError) as exc:
+        print(f"\nBENCHMARK BROKE: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Throughput benchmark: one big CSV upload end to end, with 1 and with 2 worker processes.
+
+Runs the real app as in production (DEBUG off): the Procfile's `web:`
+(gunicorn) and N copies of its `worker:` line (each its own process group,
+like Heroku's worker.1, worker.2 dynos), against PostgreSQL and Redis, and
+drives it over HTTP as the page's own script does (session cookie + CSRF
+token, multipart upload, polling).
+
+Run it from the project root (100,000 rows take a few minutes per worker count):
+
+    .venv/bin/python tests/benchmarks/bench_throughput.py [--rows 100000] [--workers 1 2]
+
+Other options (see --help): --words 80 (words per review), --poll-interval 0.5,
+--raw-texts 4000 --raw-repeats 5 (the raw reference), --env NAME=VALUE (any app
+setting, e.g. --env CHUNK_CHARS=250000), --timeout 1800.
+
+What it does:
+
+- generates --rows review texts of about --words words (bench_analyzer.py's
+  deterministic generator) into a CSV (columns id, review) and its multipart
+  body, once, before anything is timed;
+- measures the raw single-core throughput on the first --raw-texts of those
+  same texts (bench_analyzer.measure: VaderAnalyzer.analyze in this process,
+  no app) just before and just after each worker count's run, and takes the
+  median of all those repeats as the reference ("raw"; each run is also
+  compared with its own before/after repeats: "x adjacent raw");
+- for each worker count: drops and re-creates the database
+  `sentimeter_bench_throughput` (left behind for inspection), flushes Redis
+  database 3, starts web and the workers with SUBMITS_PER_MINUTE out of reach
+  and MAX_UPLOAD_BYTES above the file's size, POSTs the file
+  (`column=review`) and polls the job every --poll-interval s until it has
+  succeeded, then stops everything (SIGTERM, then SIGKILL of each group);
+- before each worker count N > 1, also runs the raw measurement in N
+  processes at once (bench_analyzer.measure_parallel): what N cores of this
+  machine really give. On a shared or oversubscribed virtual machine that is
+  well below N x raw, and the N-worker run cannot beat it: the end-to-end
+  rate is also printed as a fraction of it ("x N-proc raw");
+- reports, per worker count, texts/s from just before the POST to the poll
+  that shows `succeeded`, and its ratio to raw. Targets: 1 worker >= 0.85x raw,
+  2 workers >= 1.7x raw. Missing one still exits 0 (a measurement, not a
+  test); anything that breaks exits 1.
+
+To show where the time goes it also prints: the POST alone; the job's own
+times; the number of chunks and the splitter's "split into N chunks, M texts"
+log line; from RQ's job records (kept an hour in Redis), the splitter's
+duration, the chunk jobs' durations and each worker's busy time; the
+analysis-phase rate (from the polls: 10 % -> 90 % of the texts done); and CPU
+seconds of the workers (their whole process trees, work horses included) and
+of the machine (busy, and stolen by the hypervisor), against the raw
+analyzer's CPU for the same number of texts.
+The machine is shared with other work: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import harness
+import psycopg
+from bench_analyzer import Measurement, describe, measure, measure_parallel, review_texts
+from harness import Poll, Process, RqJob
+
+DB_NAME = "sentimeter_bench_throughput"
+DATABASE_URL = harness.database_url(DB_NAME)
+REDIS_URL = f"{harness.REDIS_SERVER_URL}/3"
+TARGETS = {1: 0.85, 2: 1.7}  # workers -> minimum end-to-end throughput as a multiple of raw
+
+
+@dataclass
+class Run:
+    workers: int
+    rows: int
+    post_s: float
+    wall_s: float  # just before the POST -> the poll that shows succeeded
+    job: dict
+    polls: list[Poll]
+    chunks_total: int | None
+    split_line: str | None
+    rq: list[RqJob]
+    worker_names: dict[str, str]
+    worker_cpu_s: float
+    web_cpu_s: float
+    machine: harness.MachineCpu
+    loadavg: str
+    raw_adjacent: Measurement | None = None  # single-process raw repeats just before and after this run
+    parallel: list[Measurement] = field(default_factory=list)  # N raw processes at once, just before
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.rows / self.wall_s
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="texts in the CSV (default 100000)")
+    parser.add_argument("--words", type=int, default=80, help="words per text, about (default 80)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker process counts to run (default 1 2)"
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=0.5, help="seconds between polls (default 0.5)"
+    )
+    parser.add_argument(
+        "--raw-texts", type=int, default=4000, help="texts for the raw reference (default 4000)"
+    )
+    parser.add_argument(
+        "--raw-repeats", type=int, default=5, help="raw repeats, before and after (default 5)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="text generator seed (default 42)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds one job may take (default 1800)")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE app setting (repeatable)")
+    args = parser.parse_args(argv)
+    if args.rows < 2 or args.words < 1 or args.raw_texts < 1 or args.raw_repeats < 1:
+        parser.error("--rows must be >= 2; --words, --raw-texts and --raw-repeats >= 1")
+    if any(n < 1 for n in args.workers) or args.poll_interval <= 0:
+        parser.error("--workers must be >= 1 and --poll-interval > 0")
+    try:
+        args.env = harness.parse_env(args.env)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def job_row(job_id: str) -> dict:
+    with psycopg.connect(DATABASE_URL) as conn:
+        row = conn.execute(
+            "SELECT total, chunks_total, chunks_done, done, skipped FROM web_job WHERE id = %s", [job_id]
+        ).fetchone()
+    keys = ("total", "chunks_total", "chunks_done", "done", "skipped")
+    return dict(zip(keys, row, strict=True)) if row else {}
+
+
+def run_one(
+    n_workers: int, args: argparse.Namespace, body: bytes, content_type: str, size: int, log_root: Path
+) -> Run:
+    commands = harness.procfile_commands()
+    port = harness.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    overrides = {
+        "MAX_UPLOAD_BYTES": str(max(50 * 1024 * 1024, 2 * size)),
+        "MAX_ACTIVE_JOBS_PER_SESSION": "1000",
+        **args.env,
+    }
+    env = harness.app_env(
+        port, database_url=DATABASE_URL, redis_url=REDIS_URL, debug=False, overrides=overrides
+    )
+    log_dir = log_root / f"workers-{n_workers}"
+    log_dir.mkdir()
+    print(f"\n=== {n_workers} worker(s): logs in {log_dir}; loadavg {harness.loadavg()}", flush=True)
+    harness.database_recreate(DB_NAME)
+    harness.migrate(env, log_dir)
+    harness.redis_flush(REDIS_URL)
+    processes: list[Process] = []
+    try:
+        web, workers = harness.start_app(
+            commands, env=env, log_dir=log_dir, base_url=base_url, workers=n_workers, processes=processes
+        )
+        session, csrf = harness.session_open(base_url)
+        with session:
+            cpu0 = sum(harness.tree_cpu_seconds(w.pgid) for w in workers)
+            web_cpu0 = harness.tree_cpu_seconds(web.pgid)
+            machine0 = harness.machine_cpu()
+            t0 = time.perf_counter()
+            response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
+            url = harness.job_url(base_url, response)
+            job, polls = harness.job_wait(
+                session,
+                url,
+                t0=t0,
+                poll_interval=args.poll_interval,
+                timeout=args.timeout,
+                processes=processes,
+                every=harness.progress_printer(10.0),
+            )
+            wall_s = polls[-1].seconds
+        machine = harness.machine_cpu() - machine0
+        web_cpu1 = harness.tree_cpu_seconds(web.pgid)
+        time.sleep(1.0)  # let the workers reap the last work horse, whose CPU time then counts
+        cpu1 = sum(harness.tree_cpu_seconds(w.pgid) for w in workers)
+        row = job_row(job["id"])
+        split_line = None
+        for worker in workers:
+            match = harness.SPLIT_LINE.search(worker.log_text())
+            if match:
+                split_line = f"{worker.name}: {match.group(0)}"
+        return Run(
+            workers=n_workers,
+            rows=args.rows,
+            post_s=post_s,
+            wall_s=wall_s,
+            job=job,
+            polls=polls,
+            chunks_total=row.get("chunks_total"),
+            split_line=split_line,
+            rq=harness.rq_jobs(REDIS_URL),
+            worker_names=harness.rq_worker_names(workers),
+            worker_cpu_s=cpu1 - cpu0,
+            web_cpu_s=web_cpu1 - web_cpu0,
+            machine=machine,
+            loadavg=harness.loadavg(),
+        )
+    finally:
+        harness.shutdown(
+            processes, redis_url=REDIS_URL, log_dir=log_dir, what=f"web and {n_workers} worker(s)"
+        )
+        harness.signals_restore()
+
+
+def phase_rate(polls: list[Poll], rows: int) -> str:
+    """Texts/s between the polls that first show >= 10 % and >= 90 % of the texts done."""
+    lo = next((p for p in polls if p.done >= 0.1 * rows), None)
+    hi = next((p for p in polls if p.done >= 0.9 * rows), None)
+    if not lo or not hi or hi.seconds <= lo.seconds:
+        return "n/a (too few polls)"
+    rate = (hi.done - lo.done) / (hi.seconds - lo.seconds)
+    return f"{rate:,.0f} texts/s ({lo.seconds:.1f} s -> {hi.seconds:.1f} s)"
+
+
+def report_run(run: Run, raw: Measurement) -> None:
+    times = harness.job_times(run.job)
+    print(f"\n--- {run.workers} worker(s): {run.rows:,} texts, loadavg after {run.loadavg}")
+    ratio = run.texts_per_s / raw.texts_per_s
+    print(
+        f"POST -> succeeded {run.wall_s:.1f} s = {run.texts_per_s:,.0f} texts/s = {ratio:.2f}x raw "
+        f"(target >= {TARGETS.get(run.workers, float('nan')):.2f}x)"
+    )
+    print(
+        f"POST alone {run.post_s:.2f} s; job: created -> started {times['queued']:.2f} s, "
+        f"started -> finished {times['run']:.1f} s ({run.rows / times['run']:,.0f} texts/s)"
+    )
+    print(f"analysis phase (polls, 10 % -> 90 % done): {phase_rate(run.polls, run.rows)}")
+    print(f"chunks: {run.chunks_total}; {run.split_line or 'no `N chunks, M texts` line in the worker logs'}")
+    split = [j for j in run.rq if "_chunk" not in j.id]
+    chunks = [j for j in run.rq if "_chunk" in j.id and j.seconds is not None]
+    if split and split[0].seconds is not None:
+        s = split[0]
+        first_chunk = min((c.started for c in chunks if c.started), default=None)
+        lag = (
+            f"; first chunk started {(first_chunk - s.started).total_seconds():.2f} s after it"
+            if first_chunk
+            else ""
+        )
+        print(f"split job (RQ): {s.seconds:.2f} s on {run.worker_names.get(s.worker, s.worker)}{lag}")
+    if chunks:
+        secs = [c.seconds for c in chunks]
+        per_chunk = run.rows / len(chunks)
+        print(
+            f"chunk jobs (RQ): {len(chunks)}, median {statistics.median(secs):.2f} s "
+            f"(min {min(secs):.2f}, max {max(secs):.2f}), ~{per_chunk:,.0f} texts each -> "
+            f"{per_chunk / statistics.median(secs):,.0f} texts/s per chunk job"
+        )
+        first = min(j.started for j in run.rq if j.started)
+        last = max(j.ended for j in run.rq if j.ended)
+        span = (last - first).total_seconds()
+        for name in sorted({j.worker for j in run.rq}):
+            mine = [j for j in run.rq if j.worker == name and j.seconds is not None]
+            busy = sum(j.seconds for j in mine)
+            print(
+                f"  {run.worker_names.get(name, name)}: {len(mine)} RQ jobs, busy {busy:.1f} s of the "
+                f"{span:.1f} s from the first start to the last end ({busy / span:.0%})"
+            )
+    raw_cpu = run.rows / raw.cpu_texts_per_s
+    others = max(0.0, run.machine.busy - run.worker_cpu_s - run.web_cpu_s)
+    print(
+        f"CPU: workers {run.worker_cpu_s:.1f} s ({run.worker_cpu_s / raw_cpu:.2f}x the raw analyzer's "
+        f"{raw_cpu:.1f} s for {run.rows:,} texts), web {run.web_cpu_s:.1f} s, everything else (Postgres, "
+        f"Redis, this client, other work) {others:.1f} s"
+    )
+    print(f"     {run.machine.describe(os.cpu_count() or 1)}")
+    if run.machine.steal > 0.1 * run.machine.total:
+        print(
+            "     WARNING: much steal time: the host gave this virtual machine's CPUs to others; the "
+            "figures say as much about the host as about the app (compare `x adjacent raw`)."
+        )
+
+
+def raw_line(m: Measurement) -> str:
+    # CPU time over wall time of this one-thread process: the share of a core it really got.
+    share = statistics.median(m.cpus) / m.wall
+    return f"{m.texts_per_s:,.0f} texts/s (cpu {m.cpu_texts_per_s:,.0f}; it got {share:.0%} of a core)"
+
+
+def bench(args: argparse.Namespace) -> None:
+    print("Sentimeter throughput benchmark")
+    print(harness.machine_line())
+    print(
+        f"parameters: rows={args.rows} words={args.words} workers={args.workers} "
+        f"poll-interval={args.poll_interval:g} s raw-texts={args.raw_texts} raw-repeats={args.raw_repeats} "
+        f"seed={args.seed} env={args.env or '-'}"
+    )
+    commands = harness.procfile_commands()
+    print(f"database: {DATABASE_URL}   redis: {REDIS_URL}")
+    print(f"web:    {commands['web']}\nworker: {commands['worker']}")
+    log_root = Path(tempfile.mkdtemp(prefix="sentimeter-throughput-"))
+    print(f"logs:   {log_root}", flush=True)
+
+    texts = review_texts(args.rows, args.words, seed=args.seed)
+    data = harness.csv_bytes(texts)
+    body, content_type = harness.multipart_body("reviews.csv", data, {"column": "review"})
+    print(f"input: {describe(texts)}; CSV {len(data):,} bytes ({len(data) / 1024 / 1024:.1f} MiB)")
+
+    sample = texts[: args.raw_texts]
+    runs = []
+    for n in args.workers:
+        print(
+            f"\nraw reference before {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True
+        )
+        before = measure(sample, repeats=args.raw_repeats)
+        print(f"  {raw_line(before)}; loadavg {harness.loadavg()}", flush=True)
+        parallel = []
+        if n > 1:
+            print(
+                f"raw in {n} processes at once: {args.raw_repeats} x {len(sample)} texts each ...", flush=True
+            )
+            parallel = measure_parallel(sample, processes=n, repeats=args.raw_repeats)
+            together = sum(m.texts_per_s for m in parallel)
+            print(
+                f"  {together:,.0f} texts/s together = {together / before.texts_per_s:.2f}x one process; "
+                f"loadavg {harness.loadavg()}",
+                flush=True,
+            )
+        run = run_one(n, args, body, content_type, len(data), log_root)
+        print(f"raw reference after {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True)
+        after = measure(sample, repeats=args.raw_repeats)
+        print(f"  {raw_line(after)}; loadavg {harness.loadavg()}", flush=True)
+        run.raw_adjacent = before.merged(after)
+        run.parallel = parallel
+        runs.append(run)
+    raw = runs[0].raw_adjacent
+    for run in runs[1:]:
+        raw = raw.merged(run.raw_adjacent)
+
+    for run in runs:
+        report_run(run, raw)
+    print(
+        f"\nraw single-core VaderAnalyzer.analyze on the same texts (median of all {len(raw.walls)} repeats "
+        f"of this run): {raw.texts_per_s:,.0f} texts/s, {raw.chars_per_s:,.0f} chars/s "
+        f"(cpu {raw.cpu_texts_per_s:,.0f} texts/s)"
+    )
+    print(
+        f"\n{'workers':<9}{'texts':>9}{'seconds':>9}{'texts/s':>9}{'x raw':>8}{'target':>9}  {'verdict':<9}"
+        f"{'x adjacent raw':>15}{'x N-proc raw':>14}{'cpu eff.':>10}"
+    )
+    for run in runs:
+        ratio = run.texts_per_s / raw.texts_per_s
+        target = TARGETS.get(run.workers)
+        verdict = "-" if target is None else ("met" if ratio >= target else "MISSED")
+        target_s = f">={target:.2f}" if target is not None else "-"
+        adjacent = run.texts_per_s / run.raw_adjacent.texts_per_s
+        capacity = sum(m.texts_per_s for m in run.parallel)
+        vs_capacity = f"{run.texts_per_s / capacity:.2f}" if capacity else "-"
+        cpu_eff = (run.rows / raw.cpu_texts_per_s) / run.worker_cpu_s
+        print(
+            f"{run.workers:<9}{run.rows:>9,}{run.wall_s:>9.1f}{run.texts_per_s:>9,.0f}{ratio:>8.2f}"
+            f"{target_s:>9}  {verdict:<9}{adjacent:>15.2f}{vs_capacity:>14}{cpu_eff:>10.2f}"
+        )
+    print(
+        "x raw: against the median of every single-process raw repeat of this run (the target's measure); "
+        "x adjacent raw: against\nthe repeats just before and after that worker count; x N-proc raw: against "
+        "N raw processes at once, just before\n(what N cores of this machine gave); cpu eff.: the raw "
+        "analyzer's CPU seconds for these texts / the workers' CPU seconds."
+    )
+    print(f"loadavg at the end: {harness.loadavg()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return harness.run_main(lambda: bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
