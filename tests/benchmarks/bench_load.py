@@ -84,7 +84,6 @@ import random
 import re
 import resource
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -96,7 +95,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 import httpx
 import psycopg
@@ -111,11 +109,21 @@ import redis
 if importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+from harness import (  # noqa: E402 - after the sniffio workaround above
+    PG_ADMIN_URL,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Process,
+    free_port,
+    loadavg,
+    machine_cpu,
+    migrate,
+    procfile_commands,
+    tree_cpu_seconds,
+)
 
 DB_NAME = "sentimeter_load"
-PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 # Set after the first flush and looked for at the end: if it is gone, someone
@@ -126,7 +134,6 @@ SENTINEL_KEY = "sentimeter:bench:load:sentinel"
 TARGET_POLL_P99_MS = 100.0
 
 STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
-STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 LAG_TICK = 0.01  # seconds between event-loop lag probes
 
 FINAL_STATUSES = ("succeeded", "failed", "canceled")
@@ -144,152 +151,6 @@ REVIEWS = [
     "Broke after two days. What a waste of money.",
     "I am happy with it, my kids enjoy it too.",
 ]
-
-
-class BenchError(Exception):
-    """Something broke: the benchmark cannot give a figure."""
-
-
-# --- processes (the same approach as bench_latency.py) ---------------------
-
-
-class Process:
-    """One Procfile line run with `sh -c` in its own session, logging to a file."""
-
-    def __init__(self, name: str, command: str, *, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log: IO[bytes] = self.log_path.open("wb")
-        self.popen = subprocess.Popen(  # noqa: S603 - runs the project's own Procfile line
-            ["sh", "-c", command],  # noqa: S607 - sh from PATH, as a Procfile runner does
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pgid = self.popen.pid  # start_new_session: the leader's pid is the group id
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        code = self.popen.poll()
-        if code is not None:
-            raise BenchError(
-                f"{self.name} exited with code {code}; last lines of {self.log_path}:\n{self.log_tail()}"
-            )
-
-    def stop(self) -> None:
-        """SIGTERM the group, wait for all of it (not just `sh`), then SIGKILL whatever is left.
-
-        RQ's work horses call setpgrp() and so leave the group: they are found
-        beforehand as descendants of the leader (in /proc) and waited for and
-        killed by pid as well.
-        """
-        strays = _tree(self.popen.pid, _proc_table())
-        _killpg(self.pgid, signal.SIGTERM)
-        if not _wait_gone(self.pgid, strays, self.popen, STOP_TIMEOUT):
-            print(f"  {self.name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM; SIGKILL", flush=True)
-        _killpg(self.pgid, signal.SIGKILL)
-        for pid in _live(self.pgid, strays, _proc_table()):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if not _wait_gone(self.pgid, strays, self.popen, STOP_TIMEOUT):
-            print(f"  {self.name} (group {self.pgid}) still running after SIGKILL", file=sys.stderr)
-        self._log.close()
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _proc_table() -> dict[int, list[str]]:
-    """pid -> the fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, ..."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            table[int(stat.parent.name)] = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # the process exited while we looked
-    return table
-
-
-def _tree(root: int, table: dict[int, list[str]]) -> set[int]:
-    """The pids of root and all its descendants."""
-    children: dict[int, list[int]] = defaultdict(list)
-    for pid, fields in table.items():
-        children[int(fields[1])].append(pid)
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(children.get(pid, ()))
-    return found
-
-
-def _live(pgid: int, extra: set[int], table: dict[int, list[str]]) -> list[int]:
-    """Running (not zombie) processes of the group, or among `extra`."""
-    return [pid for pid, f in table.items() if f[0] != "Z" and (int(f[2]) == pgid or pid in extra)]
-
-
-def _wait_gone(pgid: int, extra: set[int], leader: subprocess.Popen, timeout: float) -> bool:
-    """Wait until no process of the group (or of `extra`) runs; reap the leader. False on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        leader.poll()
-        if not _live(pgid, extra, _proc_table()):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system, with waited-for children) of a process and its live descendants."""
-    table = _proc_table()
-    ticks = sum(sum(int(x) for x in table[pid][11:15]) for pid in _tree(root, table) if pid in table)
-    return ticks / os.sysconf("SC_CLK_TCK")  # fields 14-17 of stat: utime stime cutime cstime
-
-
-def machine_cpu() -> tuple[float, float, int]:
-    """(busy, total) jiffies summed over all the machine's cores, and how many cores, from /proc/stat."""
-    try:
-        lines = Path("/proc/stat").read_text().splitlines()
-        values = [int(x) for x in lines[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return 0.0, 0.0, 0
-    cores = sum(1 for line in lines if re.match(r"cpu\d", line))
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    total = sum(values[:8])  # guest time is already in user
-    return float(total - idle), float(total), cores
-
-
-def procfile_commands() -> dict[str, str]:
-    commands = {}
-    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not name.startswith("#"):
-            commands[name.strip()] = command.strip()
-    for needed in ("web", "worker"):
-        if needed not in commands:
-            raise BenchError(f"Procfile has no `{needed}:` line")
-    return commands
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def app_env(port: int, redis_url: str, overrides: dict[str, str]) -> dict[str, str]:
@@ -398,20 +259,6 @@ def database_recreate() -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def migrate(env: dict[str, str], log_dir: Path) -> None:
-    log_path = log_dir / "migrate.log"
-    with log_path.open("wb") as log:
-        code = subprocess.call(  # noqa: S603 - the project's own manage.py
-            [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if code != 0:
-        raise BenchError(f"migrate failed with code {code}:\n{log_path.read_text(errors='replace')}")
 
 
 def redis_flush(redis_url: str, *, sentinel: bool = False) -> None:
@@ -651,14 +498,15 @@ async def drive(args: argparse.Namespace, stats: Stats, web: Process, worker: Pr
     finally:
         for transport in transports:
             await transport.aclose()
-    total = m1[1] - m0[1]
+    period = m1 - m0
+    cores = len(os.sched_getaffinity(0))
     return LoadResult(
         wall_s=wall,
         client_cpu_s=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
         web_cpu_s=web1 - web0,
         worker_cpu_s=worker1 - worker0,
-        machine_busy_cores=(m1[0] - m0[0]) / total * m1[2] if total else float("nan"),
-        machine_cores=m1[2],
+        machine_busy_cores=period.busy / period.total * cores if period.total else float("nan"),
+        machine_cores=cores,
         web_log_offset=web_log_offset,
     )
 
@@ -808,10 +656,6 @@ def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Names
         )
     else:
         print(f"  p99 poll <= {TARGET_POLL_P99_MS:.0f} ms: MISS (no successful poll)")
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- main -----------------------------------------------------------------

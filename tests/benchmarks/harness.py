@@ -110,20 +110,28 @@ class Process:
             )
 
     def stop(self) -> None:
-        """SIGTERM the process group, wait for all of it to exit, then SIGKILL whatever is left.
+        """SIGTERM the group, wait for all of it (not just `sh`), then SIGKILL whatever is left.
 
         `sh -c` (dash) does not exec the command, so the shell dies at once on
-        SIGTERM: wait for the whole group, not just the shell, or gunicorn and
-        the RQ worker never get to shut down gracefully.
+        SIGTERM: wait for the whole group, or gunicorn and the RQ worker never
+        shut down gracefully. RQ's work horses call setpgrp() and so leave the
+        group: they are found beforehand as the leader's descendants and are
+        waited for and killed by pid as well.
         """
-        pgid = self.pgid
-        _killpg(pgid, signal.SIGTERM)
-        if not _group_wait(pgid, self.popen, STOP_TIMEOUT):
+        pids = process_tree(self.pgid)
+        _killpg(self.pgid, signal.SIGTERM)
+        if not _wait_gone(self.pgid, pids, self.popen, STOP_TIMEOUT):
             print(f"  {self.name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM; SIGKILL", flush=True)
-        # Also kills stragglers (a work horse, a gunicorn worker) that outlived the others.
-        _killpg(pgid, signal.SIGKILL)
-        if not _group_wait(pgid, self.popen, STOP_TIMEOUT):
-            print(f"  {self.name} (group {pgid}) still running after SIGKILL", file=sys.stderr, flush=True)
+        _killpg(self.pgid, signal.SIGKILL)
+        for pid in _live(self.pgid, pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not _wait_gone(self.pgid, pids, self.popen, STOP_TIMEOUT):
+            print(
+                f"  {self.name} (group {self.pgid}) still running after SIGKILL", file=sys.stderr, flush=True
+            )
         self._log.close()
 
 
@@ -143,28 +151,17 @@ def _stat_fields(pid: int | str) -> list[str] | None:
         return None  # the process exited while we looked
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        fields = _stat_fields(stat.parent.name)
-        if fields and len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+def _live(pgid: int, pids: set[int]) -> list[int]:
+    """Running (not zombie) processes of the group, or among `pids`."""
+    return [pid for pid, (_, pgrp) in proc_table().items() if pgrp == pgid or pid in pids]
 
 
-def _group_wait(pgid: int, leader: subprocess.Popen, timeout: float) -> bool:
-    """Wait until no process of the group runs; reap the leader. False on timeout."""
+def _wait_gone(pgid: int, pids: set[int], leader: subprocess.Popen, timeout: float) -> bool:
+    """Wait until no process of the group (or of `pids`) runs; reap the leader. False on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         leader.poll()
-        if not _group_alive(pgid):
+        if not _live(pgid, pids):
             return True
         if time.monotonic() > deadline:
             return False
