@@ -14,6 +14,17 @@ from worker.analyzers import Scores, get_analyzer
 
 DEFAULT_TEXTS = ("I love this, it is wonderful!", "This is terrible and I hate it.", "The box is brown.")
 
+# Varied enough to exercise VADER: negation, caps, emoji, emoticons, neutral.
+SAMPLE_TEXTS = [
+    "I love this, it is wonderful!",
+    "This is terrible and I hate it.",
+    "The box is brown.",
+    "Not bad at all :)",
+    "The WORST service EVER!!!",
+    "Great value 😀",
+    "It arrived.",
+]
+
 
 def make_job(*, texts: Sequence[str] = DEFAULT_TEXTS, data: bytes | None = None, **overrides) -> Job:
     """Create a Job and its stored input directly (nothing is enqueued).

@@ -11,7 +11,15 @@ from django.db import transaction
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 
-from tests.builders import browser, csrf_headers, make_job, make_results, owner_session, post_json
+from tests.builders import (
+    SAMPLE_TEXTS,
+    browser,
+    csrf_headers,
+    make_job,
+    make_results,
+    owner_session,
+    post_json,
+)
 from web import services
 from web.models import Job, Result
 from worker import pipeline
@@ -34,15 +42,7 @@ JOB_KEYS = {
 RESULT_KEYS = {"idx", "text", "label", "compound", "pos", "neu", "neg"}
 CSV_HEADER = ["idx", "text", "label", "compound", "pos", "neu", "neg"]
 
-TEXTS = [
-    "I love this, it is wonderful!",
-    "This is terrible and I hate it.",
-    "The box is brown.",
-    "Not bad at all :)",
-    "The WORST service EVER!!!",
-    "Great value 😀",
-    "It arrived.",
-]
+TEXTS = SAMPLE_TEXTS
 
 
 @pytest.fixture

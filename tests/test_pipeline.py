@@ -13,7 +13,7 @@ from django.db import OperationalError, connections
 from rq import Worker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.builders import make_job, make_results, vader
+from tests.builders import SAMPLE_TEXTS, make_job, make_results, vader
 from web import services
 from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline
@@ -26,15 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 REFERENCE = SentimentIntensityAnalyzer()
 
-TEXTS = [
-    "I love this, it is wonderful!",
-    "This is terrible and I hate it.",
-    "The box is brown.",
-    "Not bad at all :)",
-    "The WORST service EVER!!!",
-    "Great value 😀",
-    "It arrived.",
-]
+TEXTS = SAMPLE_TEXTS
 ALL = list(range(len(TEXTS)))
 # How a job is run end to end: inline (it fits one chunk) or fanned out into chunks of 3.
 MODES = ("inline", "fanout")
