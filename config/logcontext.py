@@ -11,6 +11,8 @@ import contextvars
 import logging
 import re
 
+from rq import get_current_job
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # Heroku's ids are UUIDs; accept what a proxy may send, but nothing that could
@@ -41,9 +43,5 @@ class ContextFilter(logging.Filter):
 
 
 def _current_job_id() -> str | None:
-    try:
-        from rq import get_current_job
-    except ImportError:  # pragma: no cover - rq is a hard dependency
-        return None
     job = get_current_job()
     return job.id if job is not None else None

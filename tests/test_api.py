@@ -340,6 +340,7 @@ def test_wrong_method_is_405(api, method, path, allow):
 
     assert response.status_code == 405
     assert response["Allow"] == allow
+    assert response.json()["error"]["code"] == "method_not_allowed"
     assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED
 
 

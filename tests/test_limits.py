@@ -142,6 +142,40 @@ def test_submit_rate_check_retry_after_is_the_window_end_plus_jitter(
     assert expected_retry_after <= caught.value.retry_after < expected_retry_after + limits.RETRY_JITTER
 
 
+def test_refused_clients_are_told_different_waits(sentimeter_settings):
+    """Jitter: otherwise every refused client returns in the same second when the minute turns."""
+    sentimeter_settings["SUBMITS_PER_MINUTE"] = 1
+    now = 1_700_000_040.0 + 30.0
+    waits = set()
+    for n in range(20):
+        ip = f"203.0.113.{n + 1}"
+        limits.submit_rate_check(ip=ip, now=now)
+        with pytest.raises(limits.RateLimited) as caught:
+            limits.submit_rate_check(ip=ip, now=now)
+        waits.add(caught.value.retry_after)
+
+    assert len(waits) > 1  # 20 equal draws of 10 values: probability 1e-19
+    assert min(waits) >= 31 and max(waits) < 31 + limits.RETRY_JITTER
+
+
+class _BrokenSocketRedis:
+    """Stands in for a client whose socket died under it: real Redis cannot be made to do this on demand."""
+
+    def pipeline(self):
+        raise OSError(9, "Bad file descriptor")
+
+
+@pytest.mark.django_db
+def test_a_redis_socket_error_at_admission_answers_503_not_500(monkeypatch):
+    client = browser()
+    monkeypatch.setattr(limits, "get_redis", lambda: _BrokenSocketRedis())
+
+    response = submit(client)
+
+    assert_error(response, 503, "queue_unavailable")
+    assert Job.objects.count() == 0
+
+
 def test_submit_rate_check_starts_afresh_in_the_next_window(sentimeter_settings):
     sentimeter_settings["SUBMITS_PER_MINUTE"] = 1
     limits.submit_rate_check(ip="203.0.113.1", now=1_700_000_040.0)

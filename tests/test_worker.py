@@ -10,11 +10,19 @@ import json
 import os
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from rq.job import Job as RQJob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.procs import procs_fixture, wait_for, worker_proc_fixture  # noqa: F401 - fixtures
+from tests.procs import (  # noqa: F401 - fixtures
+    database_url,
+    process_env,
+    procfile_command,
+    procs_fixture,
+    run,
+    wait_for,
+    worker_proc_fixture,
+)
 from web import services
 from web.models import Job, JobInput, Result
 from worker import tasks
@@ -224,3 +232,31 @@ def test_job_canceled_while_queued_is_never_processed(worker_proc):
     assert canceled.status == Job.Status.CANCELED
     assert (canceled.done, canceled.attempts, canceled.started_at) == (0, 0, None)
     assert not Result.objects.filter(job=canceled).exists()
+
+
+@pytest.mark.slow
+def test_worker_refuses_to_start_on_an_unmigrated_database():
+    name = "sentimeter_test_unmigrated"
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conf = {**connection.settings_dict, "NAME": name}
+        env = process_env({"DATABASE_URL": database_url(conf)})
+        result = run(["sh", "-c", procfile_command("worker") + " --burst"], env=env, check=False)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    assert result.returncode != 0
+    assert "unapplied migration" in result.stderr and "manage.py migrate" in result.stderr
+
+
+@pytest.mark.slow
+def test_worker_refuses_to_start_when_the_database_is_unreachable():
+    env = process_env({"DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere"})
+
+    result = run(["sh", "-c", procfile_command("worker") + " --burst"], env=env, check=False)
+
+    assert result.returncode != 0
+    assert "not reachable" in result.stderr and "DATABASE_URL" in result.stderr

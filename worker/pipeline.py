@@ -156,15 +156,6 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> Iterator[Row]:
     return iter_rows(stream, spec, max_chars=max_chars)
 
 
-def input_texts(job: Job) -> list[str]:
-    """Load every text of a job's input (small inputs and tests; the pipeline streams)."""
-    max_chars = settings.SENTIMETER["MAX_TEXT_CHARS"]
-    try:
-        return [r.text for r in input_rows(input_get(job), max_chars=max_chars) if r.text is not None]
-    except InputProblem as exc:
-        raise InputError(exc.message, code=exc.code) from None
-
-
 def results_store(
     *, job_id: uuid.UUID, idxs: Sequence[int], texts: Sequence[str], scores: Sequence[Scores]
 ) -> int:
