@@ -32,6 +32,20 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_ints(name: str, default: list[int]) -> list[int]:
+    """Read a comma-separated list of non-negative integers ("5,30,120")."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        numbers = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be comma-separated integers, got {value!r}") from None
+    if any(n < 0 for n in numbers):
+        raise ImproperlyConfigured(f"{name} must not be negative, got {value!r}")
+    return numbers
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Read a comma-separated environment variable."""
     value = os.environ.get(name)
@@ -124,7 +138,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and RQ ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-_redis_queue_config: dict = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env_int("JOB_TIMEOUT", 600)}
+_redis_queue_config: dict = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env_int("JOB_TIMEOUT", 900)}
 if REDIS_URL.startswith("rediss://"):
     # Heroku Key-Value Store presents a self-signed certificate on rediss://
     # (devcenter.heroku.com/articles/connecting-heroku-redis#connecting-in-python).
@@ -146,11 +160,15 @@ SENTIMETER = {
     # Jobs with at most this many texts go to the `quick` queue.
     "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
     # A chunk (analyzed and committed together, on any worker) holds at most
-    # CHUNK_SIZE texts or CHUNK_CHARS characters: about 2 s of VADER on one
-    # core for reviews. Each chunk costs ~0.1 s besides analysis (fork, a new
-    # database connection, Redis, commit: tests/benchmarks/bench_throughput.py),
-    # and a cancel waits for the chunk in hand, so neither much smaller nor larger.
-    "CHUNK_SIZE": env_int("CHUNK_SIZE", 5000),
+    # CHUNK_SIZE texts or CHUNK_CHARS characters: 1 to 2 s of VADER on one
+    # core (0.9 s for ~2,300 reviews on the 2-core dev machine). Each chunk
+    # costs ~50 ms of worker CPU besides analysis (fork, a new database
+    # connection, Redis, its rows) and ~15 ms of Postgres (README, Benchmarks),
+    # a cancel waits for the chunk in hand, and a single text waits for a
+    # worker's chunk to end: so neither much smaller nor larger. CHUNK_CHARS is
+    # the bound that counts; CHUNK_SIZE only caps chunks of very short texts
+    # (at 5,000 a chunk of ~15-word texts took 0.23 s: 20 % overhead).
+    "CHUNK_SIZE": env_int("CHUNK_SIZE", 20_000),
     "CHUNK_CHARS": env_int("CHUNK_CHARS", 1_000_000),
     # Chunks of one job waiting on the bulk queue at once (at least twice the
     # number of workers): big jobs take turns instead of one after the other.
@@ -162,8 +180,11 @@ SENTIMETER = {
     "MAX_TEXT_CHARS": env_int("MAX_TEXT_CHARS", 10_000),
     # Largest JSON or form body accepted, in bytes.
     "MAX_BODY_BYTES": env_int("MAX_BODY_BYTES", 10 * 1024 * 1024),
-    # Attempts for a job that fails for reasons not caused by its input.
+    # Attempts for a job that fails for reasons not caused by its input (a dropped
+    # database connection, a Redis timeout, a time limit), and the seconds before each
+    # (the last one repeats if there are more retries than intervals).
     "JOB_RETRIES": env_int("JOB_RETRIES", 3),
+    "RETRY_INTERVALS": env_ints("RETRY_INTERVALS", [5, 30, 120]),
     "DEFAULT_ANALYZER": os.environ.get("DEFAULT_ANALYZER", "vader"),
     # Seconds a client should wait before polling a job again.
     "POLL_INTERVAL": env_int("POLL_INTERVAL", 1),
@@ -173,6 +194,24 @@ SENTIMETER = {
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
     # Behind Heroku's router the last X-Forwarded-For entry is the client.
     "TRUST_X_FORWARDED_FOR": env_bool("TRUST_X_FORWARDED_FOR", default=ON_HEROKU),
+    # Reliability: worker/reconcile.py and worker/process.py (README "Never losing a job").
+    # Seconds between reconciler passes; every worker runs one when due, a Redis lock keeps it to one.
+    "RECONCILE_INTERVAL": env_int("RECONCILE_INTERVAL", 30),
+    # Seconds between heartbeats of the job a worker has in hand (RQ's job monitoring interval)...
+    "HEARTBEAT_INTERVAL": env_int("HEARTBEAT_INTERVAL", 10),
+    # ...and without one for this long, its worker is taken for dead and the job is run again.
+    "STALE_AFTER": env_int("STALE_AFTER", 45),
+    # A queued job that Redis does not hold this long after it was stored is enqueued again.
+    "ENQUEUE_GRACE": env_int("ENQUEUE_GRACE", 10),
+    # After SIGTERM a work horse may finish its chunk for this long, then it is interrupted
+    # and its job put back on the queue (Heroku sends SIGKILL 30 s after SIGTERM).
+    "SHUTDOWN_GRACE": env_int("SHUTDOWN_GRACE", 10),
+    # RQ kills a job that runs longer (then it is retried, then failed): the split of the
+    # biggest upload, and one chunk (~2 s of analysis).
+    "JOB_TIMEOUT": _redis_queue_config["DEFAULT_TIMEOUT"],
+    "CHUNK_TIMEOUT": env_int("CHUNK_TIMEOUT", 120),
+    # Finished jobs and their results are deleted this many days after they ended (0: never).
+    "RETENTION_DAYS": env_int("RETENTION_DAYS", 30),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = SENTIMETER["MAX_BODY_BYTES"]
 # One file per request; its size is checked while it streams in (web/uploads.py).

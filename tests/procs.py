@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 from django.db import connection
+from redis import Redis
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROCFILE = PROJECT_DIR / "Procfile"
@@ -34,9 +36,9 @@ VENV_BIN = PROJECT_DIR / ".venv" / "bin"
 START_TIMEOUT = 60.0
 WAIT_TIMEOUT = 60.0
 POLL_INTERVAL = 0.1
-# Longer than HerokuWorker's 6 s "imminent shutdown" delay for a busy horse,
+# Longer than SHUTDOWN_GRACE (10 s), the time a busy horse gets after SIGTERM,
 # well under Heroku's own 30 s between SIGTERM and SIGKILL.
-STOP_GRACE = 10.0
+STOP_GRACE = 15.0
 # RQ logs this once the worker has registered and is taking jobs.
 WORKER_READY = "Listening on"
 
@@ -282,6 +284,39 @@ class ProcessRunner:
         """Stop every process started here, newest first."""
         while self.procs:
             self.procs.pop().stop()
+
+
+@contextlib.contextmanager
+def production_app(
+    log_dir: Path, *, redis_db: int, start_worker: bool, **overrides: str | None
+) -> Iterator[tuple[ProcessRunner, int, dict[str, str | None]]]:
+    """Run the Procfile web (and worker) with production settings on a Redis database of their own.
+
+    Static files come from WhiteNoise's manifest, as on Heroku. Yields the
+    runner, the web port and the environment; stops everything and empties
+    that Redis database at the end.
+    """
+    redis_url = redis_url_with_db(settings.REDIS_URL, redis_db)
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    env: dict[str, str | None] = {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "REDIS_URL": redis_url,
+        **overrides,
+    }
+    run(["python", "manage.py", "collectstatic", "--noinput", "-v", "0"], env=process_env(env))
+    runner = ProcessRunner(log_dir)
+    try:
+        if start_worker:
+            runner.start_worker(env)
+        _, port = runner.start_web(env)
+        yield runner, port, env
+    finally:
+        runner.stop_all()
+        redis.flushdb()
+        redis.close()
 
 
 @pytest.fixture(name="procs")

@@ -10,6 +10,7 @@ import pytest
 from django.db import transaction
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
+from rq.job import JobStatus
 
 from tests.builders import (
     SAMPLE_TEXTS,
@@ -24,7 +25,7 @@ from web import services
 from web.models import Job, Result
 from worker import pipeline
 from worker.analyzers import Scores, label_for
-from worker.queues import get_queue, get_redis
+from worker.queues import QUICK, get_queue, get_redis
 
 JOB_KEYS = {
     "id",
@@ -34,6 +35,7 @@ JOB_KEYS = {
     "started_at",
     "finished_at",
     "progress",
+    "partial",
     "error",
     "summary",
     "skipped",
@@ -559,12 +561,52 @@ def test_results_filter_by_label(api, finished_job, label):
         ("limit=99999999999999999999999", "invalid_parameter"),
         ("label=happy", "invalid_label"),
         ("label=POSITIVE", "invalid_label"),
+        ("sort=score", "invalid_parameter"),
+        ("sort=-idx", "invalid_parameter"),
+        ("q=" + "x" * 201, "invalid_parameter"),
+        ("q=a%00b", "invalid_parameter"),
     ],
 )
 def test_results_refuses_bad_parameters_with_400(api, finished_job, query, code):
     response = api.get(f"/api/jobs/{finished_job.pk}/results/?{query}")
 
     assert_error(response, 400, code)
+
+
+def test_results_search_finds_text_in_any_case_and_counts_the_matches(api, finished_job):
+    word = "LOVE"
+    expected = [i for i, t in enumerate(TEXTS) if word.lower() in t.lower()]
+    assert 0 < len(expected) < len(TEXTS), "the fixture texts have some, not all, with the word"
+
+    body = api.get(f"/api/jobs/{finished_job.pk}/results/", {"q": word}).json()
+
+    assert body["count"] == len(expected)
+    assert [r["idx"] for r in body["results"]] == expected
+
+
+def test_results_search_combines_with_the_label_and_treats_wildcards_literally(api, finished_job):
+    label = Result.objects.filter(job=finished_job).values_list("label", flat=True).first()
+
+    both = api.get(f"/api/jobs/{finished_job.pk}/results/", {"q": " ", "label": label}).json()
+    wildcard = api.get(f"/api/jobs/{finished_job.pk}/results/", {"q": "%"}).json()
+
+    # A blank search is no search; % is a character to find, not a LIKE wildcard.
+    assert both["count"] == Result.objects.filter(job=finished_job, label=label).count()
+    assert wildcard["count"] == sum("%" in t for t in TEXTS)
+
+
+@pytest.mark.parametrize(("sort", "reverse"), [("compound", False), ("-compound", True)])
+def test_results_sort_by_compound_with_input_order_breaking_ties(api, finished_job, sort, reverse):
+    stored = list(Result.objects.filter(job=finished_job).values_list("compound", "idx"))
+    expected = [idx for _, idx in sorted(stored, key=lambda p: (-p[0] if reverse else p[0], p[1]))]
+
+    body = api.get(f"/api/jobs/{finished_job.pk}/results/", {"sort": sort, "limit": "500"}).json()
+    path = f"/api/jobs/{finished_job.pk}/results/"
+    page = api.get(path, {"sort": sort, "offset": "2", "limit": "2"}).json()
+
+    assert [r["idx"] for r in body["results"]] == expected
+    assert [r["idx"] for r in page["results"]] == expected[2:4]
+    assert body["count"] == len(TEXTS)
 
 
 def test_results_of_a_job_not_yet_started_is_empty(api):
@@ -696,6 +738,29 @@ def test_cancel_answers_202_with_the_canceled_job(api, status):
     assert body["finished_at"] is not None
     assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
     assert "Retry-After" not in api.get(f"/api/jobs/{job.pk}/")
+
+
+def test_cancel_takes_the_waiting_job_off_its_queue(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        submitted = post_json(api, "/api/jobs/", {"texts": ["hi"]})
+    job_id = submitted.json()["id"]
+    assert get_queue(QUICK).get_job_ids() == [job_id]
+
+    response = api.post(f"/api/jobs/{job_id}/cancel/", headers=csrf_headers(api))
+
+    assert response.status_code == 202
+    assert get_queue(QUICK).get_job_ids() == []
+    assert RQJob.fetch(job_id, connection=get_redis()).get_status() == JobStatus.CANCELED
+
+
+def test_cancel_with_redis_down_still_cancels(api, redis_down):
+    job = make_job(session_key=owner_session(api), status=Job.Status.RUNNING)
+
+    response = api.post(f"/api/jobs/{job.pk}/cancel/", headers=csrf_headers(api))
+
+    # The compare-and-set in Postgres is the cancel; stopping the RQ work is best effort.
+    assert response.status_code == 202
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
 
 
 def test_cancel_is_idempotent(api):

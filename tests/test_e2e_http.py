@@ -12,18 +12,15 @@ import http.client
 import io
 import json
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from http.cookies import SimpleCookie
 
 import pytest
-from django.conf import settings
-from redis import Redis
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.procs import ProcessRunner, process_env, redis_url_with_db, run, wait_for
+from tests.procs import ProcessRunner, production_app, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -112,27 +109,10 @@ class Site:
 @pytest.fixture(scope="module")
 def site(django_db_setup, tmp_path_factory) -> Iterator[Site]:
     """Procfile web and worker with production settings, for the whole module."""
-    redis_url = redis_url_with_db(settings.REDIS_URL, E2E_REDIS_DB)
-    redis = Redis.from_url(redis_url)
-    redis.flushdb()
-    production = {
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "SECURE_SSL_REDIRECT": None,
-        "REDIS_URL": redis_url,
-    }
-    # Production serves static files from WhiteNoise's manifest (STATIC_ROOT, git-ignored).
-    run(["python", "manage.py", "collectstatic", "--noinput", "-v", "0"], env=process_env(production))
-    runner = ProcessRunner(tmp_path_factory.mktemp("e2e-logs"))
-    try:
-        runner.start_worker(production)
-        _, port = runner.start_web(production)
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    with production_app(log_dir, redis_db=E2E_REDIS_DB, start_worker=True, SECURE_SSL_REDIRECT=None) as app:
+        runner, port, _ = app
         yield Site(port=port, runner=runner)
-    finally:
-        runner.stop_all()
-        redis.flushdb()
-        redis.close()
 
 
 def test_pages_carry_the_security_headers_and_plain_http_is_redirected(site):

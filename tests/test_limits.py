@@ -16,25 +16,12 @@ from worker.queues import BULK, QUICK, get_redis
 TEXTS = {"texts": ["I love it.", "I hate it."]}
 # A fixed clock 10 s into a rate window, so a test's submits never straddle two windows.
 FROZEN_NOW = 1_700_000_040.0 + 10
-CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
 def frozen_clock(monkeypatch):
     monkeypatch.setattr(limits, "time", SimpleNamespace(time=lambda: FROZEN_NOW))
     return FROZEN_NOW
-
-
-@pytest.fixture
-def redis_down(settings):
-    """Point every queue (and the shared connection) at a port where nothing listens."""
-    get_redis.cache_clear()
-    settings.RQ_QUEUES = {
-        name: {**conf, "URL": CLOSED_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()
-    }
-    yield
-    # The settings fixture restores RQ_QUEUES after this; the next get_redis() reconnects to it.
-    get_redis.cache_clear()
 
 
 def _forwarded(forwarded_for: str | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from rq.job import Job as RQJob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.procs import (  # noqa: F401 - fixtures
+    VENV_BIN,
     database_url,
     process_env,
     procfile_command,
@@ -260,3 +261,19 @@ def test_worker_refuses_to_start_when_the_database_is_unreachable():
 
     assert result.returncode != 0
     assert "not reachable" in result.stderr and "DATABASE_URL" in result.stderr
+
+
+def test_the_worker_loads_the_job_functions_before_it_forks_a_work_horse():
+    # RQ imports `worker.tasks.chunk_run` by name in each horse; loaded in the parent,
+    # every horse inherits it instead of importing (and compiling) it per chunk.
+    script = (
+        "import sys, django; django.setup(); "
+        "import worker.management.commands.runworker; "
+        "print(sorted(m for m in ('worker.tasks', 'worker.pipeline') if m in sys.modules))"
+    )
+    result = run(
+        [str(VENV_BIN / "python"), "-c", script],
+        env={**process_env(), "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
+
+    assert result.stdout.strip() == "['worker.pipeline', 'worker.tasks']"

@@ -133,13 +133,15 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @api_view("GET")
 def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
-    """Return one page of results: ?offset=&limit=&label=."""
+    """Return one page of results: ?offset=&limit=&label=&q=&sort=."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
     page = selectors.results_page(
         job=job,
         offset=request.GET.get("offset"),
         limit=request.GET.get("limit"),
         label=request.GET.get("label"),
+        q=request.GET.get("q"),
+        sort=request.GET.get("sort"),
     )
     return JsonResponse(
         {"count": page.count, "offset": page.offset, "limit": page.limit, "results": page.results}

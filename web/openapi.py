@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from web.models import Job, Result
+from web.selectors import MAX_QUERY_CHARS, SORTS
 
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -91,6 +92,7 @@ SCHEMAS: dict = {
             "started_at",
             "finished_at",
             "progress",
+            "partial",
             "error",
             "summary",
             "skipped",
@@ -105,6 +107,11 @@ SCHEMAS: dict = {
             "started_at": _NULLABLE_TIME,
             "finished_at": _NULLABLE_TIME,
             "progress": {"$ref": "#/components/schemas/Progress"},
+            "partial": {
+                "type": "boolean",
+                "description": "The job was canceled or failed after storing some results: they are kept, "
+                "but cover only part of the input.",
+            },
             "error": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/JobError"}]},
             "summary": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Summary"}]},
             "skipped": {
@@ -302,13 +309,26 @@ def openapi_document() -> dict:
                         "in": "query",
                         "schema": {"type": "string", "enum": list(Result.Label.values)},
                     },
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "description": "Only results whose text contains this, in any case.",
+                        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                    },
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "description": "idx: input order (default); compound: most negative first; "
+                        "-compound: most positive first.",
+                        "schema": {"type": "string", "enum": list(SORTS), "default": "idx"},
+                    },
                 ],
                 "get": {
                     "operationId": "jobResults",
-                    "summary": "One page of results, in input order.",
+                    "summary": "One page of results; count is of the filtered ones.",
                     "responses": {
                         "200": _json("ResultPage", "The page."),
-                        "400": _error_response("Bad offset, limit or label."),
+                        "400": _error_response("Bad offset, limit, label, q or sort."),
                         "404": _NOT_FOUND,
                     },
                 },

@@ -34,6 +34,7 @@ def job_to_dict(job: Job) -> dict:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "progress": {"done": job.done, "total": job.total, "percent": job.percent},
+        "partial": job.is_partial,
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "summary": job.summary,
         "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},

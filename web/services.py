@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
-from web.models import Job, JobInput
+from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers import analyzer_names
-from worker.queues import job_enqueue, queue_for
+from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +168,17 @@ def job_cancel(*, job: Job) -> Job:
     update is a compare-and-set on `running`, so cancel and finish cannot
     both win. Results stored before the cancel stay, marked as partial.
     """
-    Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE_STATUSES).update(
+    canceled = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE_STATUSES).update(
         status=Job.Status.CANCELED, finished_at=Now()
     )
     job.refresh_from_db()
     if job.status != Job.Status.CANCELED:
         raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")
+    if canceled:
+        # Free the workers now rather than at the next chunk boundary.
+        job_id = str(job.pk)
+        seqs = JobChunk.objects.filter(job=job, status=JobChunk.Status.QUEUED).values_list("seq", flat=True)
+        rq_work_stop([job_id, *(chunk_rq_id(job_id, seq) for seq in seqs)])
     return job
 
 

@@ -456,7 +456,7 @@ def chunks_requeue_lost(job_id: uuid.UUID) -> int:
 
 def _chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
     """Store one chunk's texts (kept if a resumed split writes it again)."""
-    data = json.dumps([[r.idx, r.text] for r in rows], ensure_ascii=False).encode()
+    data = JobChunk.pack([r.idx for r in rows], [r.text for r in rows])
     if connection.vendor != "postgresql":
         JobChunk.objects.bulk_create(
             [JobChunk(job_id=job_id, seq=seq, data=data, size=len(rows))], ignore_conflicts=True
@@ -470,6 +470,22 @@ def _chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
             "VALUES (%s, %s, %s, %b, %s) ON CONFLICT (job_id, seq) DO NOTHING",
             [job_id, seq, JobChunk.Status.PENDING, data, len(rows)],
         )
+
+
+def _chunk_data(chunk_pk: int) -> bytes:
+    """Read a chunk's packed texts, as binary: the ORM's text protocol doubles bytea as hex."""
+    if connection.vendor != "postgresql":
+        data = JobChunk.objects.filter(pk=chunk_pk).values_list("data", flat=True).first()
+        return bytes(data) if data else b""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"SELECT data FROM {JobChunk._meta.db_table} WHERE id = %s",  # noqa: S608 - our table name
+            [chunk_pk],
+            binary=True,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else b""
 
 
 def chunks_window() -> int:
@@ -506,7 +522,7 @@ def chunks_refill(job_id: uuid.UUID) -> bool:
 
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
-    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).first()
+    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).defer("data").first()
     if chunk is None:
         return
     if chunk.status == JobChunk.Status.DONE:
@@ -518,9 +534,7 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     job = Job.objects.only("status", "analyzer").get(pk=job_id)
     if job.status != Job.Status.RUNNING:
         return
-    rows = chunk.rows
-    idxs = [idx for idx, _ in rows]
-    texts = [text for _, text in rows]
+    idxs, texts = JobChunk.unpack(_chunk_data(chunk.pk))
     scores = _analyzer_for(job).analyze(texts)
     with transaction.atomic():
         # Compare-and-set on the chunk: of two deliveries, exactly one stores it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,10 @@ from django.db import transaction
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +30,6 @@ BULK = "bulk"
 # Order matters: RQ's worker takes from the first non-empty queue.
 QUEUE_NAMES = (QUICK, BULK)
 
-# Seconds between retries of a job that failed for a reason other than its
-# input (a dropped database connection, a Redis timeout).
-RETRY_INTERVALS = [5, 30, 120]
 # Keep RQ's record of a failure long enough to inspect it on the dashboard.
 FAILURE_TTL = 7 * 24 * 3600
 # The result of a job lives in Postgres; RQ's copy is only for the dashboard.
@@ -55,17 +57,18 @@ def queue_for(*, total: int | None) -> str:
 def job_enqueue(*, job_id: str, queue_name: str) -> None:
     """Put a job on its queue once the current transaction commits.
 
-    The RQ job id is the Job's UUID, so enqueueing twice replaces rather
-    than duplicates it. If Redis fails at that moment the Job row is already
-    committed: it stays `queued` in Postgres and the error is logged, never
-    raised into the request that created it.
+    The RQ job id is the Job's UUID. If Redis fails at that moment the Job
+    row is already committed: it stays `queued` in Postgres, the error is
+    logged, never raised into the request that created it, and the
+    reconciler (worker/reconcile.py) enqueues it later. Running a job twice
+    is harmless (worker/pipeline.py stores each result once).
     """
-    transaction.on_commit(functools.partial(_enqueue_now, job_id=job_id, queue_name=queue_name))
+    transaction.on_commit(functools.partial(job_enqueue_now, job_id=job_id, queue_name=queue_name))
 
 
 def chunk_enqueue(*, job_id: str, seq: int) -> None:
     """Put one chunk of a big job on the bulk queue once the current transaction commits."""
-    transaction.on_commit(functools.partial(_chunk_enqueue_now, job_id=job_id, seq=seq))
+    transaction.on_commit(functools.partial(chunk_enqueue_now, job_id=job_id, seq=seq))
 
 
 def chunk_rq_id(job_id: str, seq: int) -> str:
@@ -75,28 +78,44 @@ def chunk_rq_id(job_id: str, seq: int) -> str:
 
 def _retry() -> Retry | None:
     retries = settings.SENTIMETER["JOB_RETRIES"]
-    return Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None
+    return Retry(max=retries, interval=settings.SENTIMETER["RETRY_INTERVALS"]) if retries else None
 
 
-def _enqueue_now(*, job_id: str, queue_name: str) -> None:
+def job_enqueue_now(*, job_id: str, queue_name: str) -> bool:
+    """Put a job on its queue now (the reconciler's path); False if Redis refused."""
     from worker.tasks import job_run
 
-    _enqueue(queue_name, job_run, (job_id,), rq_id=job_id, description=f"sentiment job {job_id}")
+    return _enqueue(
+        queue_name,
+        job_run,
+        (job_id,),
+        rq_id=job_id,
+        timeout=settings.SENTIMETER["JOB_TIMEOUT"],
+        description=f"sentiment job {job_id}",
+    )
 
 
-def _chunk_enqueue_now(*, job_id: str, seq: int) -> None:
+def chunk_enqueue_now(*, job_id: str, seq: int) -> bool:
+    """Put one chunk of a big job on the bulk queue now; False if Redis refused."""
     from worker.tasks import chunk_run
 
-    description = f"chunk {seq} of sentiment job {job_id}"
-    _enqueue(BULK, chunk_run, (job_id, seq), rq_id=chunk_rq_id(job_id, seq), description=description)
+    return _enqueue(
+        BULK,
+        chunk_run,
+        (job_id, seq),
+        rq_id=chunk_rq_id(job_id, seq),
+        timeout=settings.SENTIMETER["CHUNK_TIMEOUT"],
+        description=f"chunk {seq} of sentiment job {job_id}",
+    )
 
 
-def _enqueue(queue_name: str, func, args: tuple, *, rq_id: str, description: str) -> None:
+def _enqueue(queue_name: str, func, args: tuple, *, rq_id: str, timeout: int, description: str) -> bool:
     try:
         get_queue(queue_name).enqueue(
             func,
             *args,
             job_id=rq_id,
+            job_timeout=timeout,
             retry=_retry(),
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
@@ -104,6 +123,30 @@ def _enqueue(queue_name: str, func, args: tuple, *, rq_id: str, description: str
         )
     except RedisError:
         logger.exception("%s: not enqueued on %s; it stays queued in Postgres", description, queue_name)
+        return False
+    return True
+
+
+def rq_work_stop(rq_ids: Iterable[str]) -> None:
+    """Take these RQ jobs off their queues, and stop the ones a worker is running now.
+
+    Best effort, for a canceled job: if Redis fails, the compare-and-set on
+    the job's status still stops the work at the next chunk boundary.
+    """
+    redis = get_redis()
+    try:
+        for rq_id in rq_ids:
+            try:
+                rq_job = RQJob.fetch(rq_id, connection=redis)
+            except NoSuchJobError:
+                continue
+            status = rq_job.get_status(refresh=False)
+            if status == JobStatus.STARTED and rq_job.worker_name:
+                send_stop_job_command(redis, rq_id)
+            elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+                rq_job.cancel()
+    except (RedisError, InvalidJobOperation):
+        logger.warning("could not stop RQ jobs %s; they will stop at their next chunk boundary", rq_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.conf import settings
+from django.db import close_old_connections
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 
 from worker.pipeline import InputError, chunk_process, job_fail, job_process
 
@@ -36,13 +39,25 @@ def _run(job_id: str, work) -> None:
             logger.warning("job %s: attempt failed (%s); RQ will retry it", job_id, type(exc).__name__)
             raise
         logger.exception("job %s: failed", job_id)
-        job_fail(
-            pk,
-            code="internal_error",
-            message=(
-                "The analysis stopped because of an internal error "
-                f"({type(exc).__name__}). Please submit the job again; "
-                f"if it keeps failing, report job id {job_id}."
-            ),
-        )
+        # A dropped database connection is what failed, perhaps: record the failure on a fresh one.
+        close_old_connections()
+        code, message = _failure_text(exc, rq_job, job_id)
+        job_fail(pk, code=code, message=message)
         raise
+
+
+def _failure_text(exc: Exception, rq_job, job_id: str) -> tuple[str, str]:
+    """Return the error code and the message a person reads for a job that ran out of attempts."""
+    attempts = settings.SENTIMETER["JOB_RETRIES"] + 1 if rq_job is not None else 1
+    advice = f"Please submit the job again; if it keeps failing, report job id {job_id}."
+    if isinstance(exc, JobTimeoutException):
+        limit = f"{rq_job.timeout} s" if rq_job is not None and rq_job.timeout else "its time limit"
+        return (
+            "timeout",
+            f"Part of the analysis took longer than {limit} and was stopped ({attempts} attempts). {advice}",
+        )
+    return (
+        "internal_error",
+        f"The analysis stopped because of an internal error ({type(exc).__name__}, "
+        f"{attempts} attempts). {advice}",
+    )

@@ -5,6 +5,11 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django_rq import get_worker
 
+# RQ imports a job's function by name in each work horse: imported here, in
+# the parent, before any fork, the horses find worker.tasks (and with it
+# worker.pipeline and worker.inputs) loaded instead of importing, and without
+# bytecode caches compiling, them again for every chunk (~10 ms each).
+import worker.tasks  # noqa: F401
 from worker.process import SentimeterWorker, analyzers_preload
 from worker.queues import QUEUE_NAMES
 
@@ -21,7 +26,7 @@ class Command(BaseCommand):
         self._database_check()
         analyzers_preload()
         worker = get_worker(*QUEUE_NAMES, worker_class=SentimeterWorker, name=name)
-        # The scheduler runs delayed retries (RETRY_INTERVALS in worker/queues.py).
+        # The scheduler runs delayed retries (RETRY_INTERVALS).
         # Connections the parent opened are closed before each fork (worker/process.py).
         worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")
 

@@ -1,0 +1,645 @@
+"""Chaos: real Procfile workers are killed, stopped the Heroku way, cut off from Redis and Postgres.
+
+Every test starts workers with the Procfile command against the test
+database and Redis, does something bad to them mid-job, and checks that
+every job still ends `succeeded` with exactly one correct result per input
+(or, for the cancel races, that exactly one of cancel and finish won). The
+workers run with short reliability intervals (CHAOS_ENV) so recovery takes
+seconds, not the production minute; one test checks recovery from kill -9
+with the production defaults.
+
+What survived, and how long recovery took, is printed at the end of the run
+("chaos report", see conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+from rq.job import Job as RQJob
+from rq.job import JobStatus
+
+from tests.builders import make_job
+from tests.procs import (  # noqa: F401 - fixtures
+    START_TIMEOUT,
+    WORKER_READY,
+    database_url,
+    descendants,
+    procs_fixture,
+    wait_for,
+    worker_proc_fixture,
+)
+from tests.test_fanout import assert_exactly_once, chunk_update_waiting, chunks_ok, plain_log, workers_start
+from tests.test_pipeline import chunk_take
+from tests.test_worker import PHRASES, jobs_wait_final
+from web import services
+from web.models import Job, JobChunk, Result
+from worker import pipeline
+from worker.queues import BULK, chunk_rq_id, get_redis
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SESSION = "chaos-session"
+# Fast reliability settings for the workers under test (production: 30 / 10 / 45 / 10 s).
+CHAOS_ENV = {
+    "RECONCILE_INTERVAL": "1",
+    "HEARTBEAT_INTERVAL": "1",
+    "STALE_AFTER": "4",
+    "ENQUEUE_GRACE": "1",
+    "RETRY_INTERVALS": "1",
+}
+# Heroku sends SIGKILL this long after SIGTERM.
+HEROKU_GRACE = 30.0
+# The issue's bound for picking up the work of a worker killed outright.
+RECOVERY_LIMIT = 120.0
+# Lines for the report printed at the end of the run (conftest.pytest_terminal_summary).
+CHAOS_REPORT: list[str] = []
+SEED = int(os.environ.get("CHAOS_SEED", "0")) or random.SystemRandom().randrange(1, 10**6)
+
+
+def reviews(count: int, *, tag: str, words: int = 60) -> list[str]:
+    """Review-length texts (~`words` words), distinct, with known VADER scores."""
+    texts = []
+    for i in range(count):
+        parts, n = [], 0
+        while n < words:
+            phrase = PHRASES[(i + len(parts)) % len(PHRASES)]
+            parts.append(phrase)
+            n += len(phrase.split())
+        texts.append(f"{' '.join(parts)} ({tag} {i})")
+    return texts
+
+
+def submit(texts: list[str]) -> Job:
+    """Submit through the same service as the API (enqueued at once: tests run in autocommit)."""
+    return services.job_create(session_key=SESSION, texts=texts)
+
+
+def family(proc) -> list[int]:
+    """Every live process of a worker: the leader, its children and its work horses."""
+    return [proc.pid, *descendants(proc.pid)] if proc.alive() else descendants(proc.pid)
+
+
+def kill_all(proc, sig: int = signal.SIGKILL, *, pids: list[int] | None = None) -> list[int]:
+    """Send `sig` once to every process of a worker, as Heroku does to every process of a dyno.
+
+    The process group (leader, RQ scheduler) gets it with killpg; work horses lead groups of
+    their own and get it by pid. Returns the pids signalled (pass them again later: once the
+    leader is gone its horses are no longer its descendants).
+    """
+    pids = family(proc) if pids is None else pids
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) != proc.pid:
+                os.kill(pid, sig)
+    return pids
+
+
+def horses(proc) -> list[int]:
+    """The worker's work horses (RQ makes each one lead its own process group)."""
+    found = []
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                found.append(pid)
+    return found
+
+
+def reap(proc, timeout: float = 10.0) -> None:
+    """Wait for a killed worker's leader to be gone (and its pipes closed)."""
+    with contextlib.suppress(Exception):
+        proc.popen.wait(timeout=timeout)
+
+
+def in_flight(job: Job) -> tuple[set[int], bool]:
+    """The job's chunks queued or running now, and whether its split is still going on."""
+    job.refresh_from_db()
+    seqs = set(JobChunk.objects.filter(job=job, status=JobChunk.Status.QUEUED).values_list("seq", flat=True))
+    return seqs, job.chunks_total is None
+
+
+def recovered(job: Job, seqs: set[int], splitting: bool) -> bool:
+    """Whether every chunk that was in flight is stored (and the split, if it was going on, ended)."""
+    job.refresh_from_db()
+    if job.status != Job.Status.RUNNING:
+        return True
+    if splitting and job.chunks_total is None:
+        return False
+    done = set(
+        JobChunk.objects.filter(job=job, seq__in=seqs, status=JobChunk.Status.DONE).values_list(
+            "seq", flat=True
+        )
+    )
+    return done == seqs
+
+
+def wait_recovered(job: Job, seqs: set[int], splitting: bool, *, since: float, log) -> float:
+    """Wait until the work in flight at `since` is stored again; return the seconds it took."""
+    wait_for(
+        lambda: recovered(job, seqs, splitting),
+        timeout=RECOVERY_LIMIT,
+        interval=0.2,
+        what=lambda: f"chunks {sorted(seqs)} (split going on: {splitting}) to be stored again; log:\n{log()}",
+    )
+    return time.monotonic() - since
+
+
+def report(line: str) -> None:
+    CHAOS_REPORT.append(line)
+
+
+def lock_job_row(job: Job):
+    """Hold the Job row's lock (a context): chunk commits, refills and finalize wait on it."""
+    return _RowLock('SELECT 1 FROM "web_job" WHERE id = %s FOR UPDATE', [job.pk])
+
+
+class _RowLock:
+    def __init__(self, sql: str, params: list) -> None:
+        self.sql, self.params = sql, params
+
+    def __enter__(self):
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+        return self
+
+    def __exit__(self, *exc):
+        return self.atomic.__exit__(*exc)
+
+
+def update_waiting(table: str) -> bool:
+    """Whether another session waits on a row lock to update `table`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
+            [f'UPDATE "{table}"%'],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def progress(job: Job, *, chunks_done: int) -> bool:
+    job.refresh_from_db()
+    return job.chunks_done >= chunks_done or job.is_final
+
+
+# --- kill -9 ----------------------------------------------------------------------
+
+
+class Recoveries:
+    """Kills whose work in flight is not stored again yet, and how long each one took."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.pending: list[tuple[float, set[int], bool]] = []
+        self.took: list[float] = []
+
+    def killed(self) -> None:
+        seqs, splitting = in_flight(self.job)
+        self.pending.append((time.monotonic(), seqs, splitting))
+
+    def poll(self) -> None:
+        for entry in list(self.pending):
+            since, seqs, splitting = entry
+            if recovered(self.job, seqs, splitting):
+                self.took.append(time.monotonic() - since)
+                self.pending.remove(entry)
+            else:
+                late = f"chunks {sorted(seqs)} not recovered (seed {SEED})"
+                assert time.monotonic() - since < RECOVERY_LIMIT, late
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, watching for recoveries meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll()
+            time.sleep(0.1)
+
+    def wait_all(self, log) -> None:
+        wait_for(lambda: self.poll() or not self.pending, timeout=RECOVERY_LIMIT, what=log)
+
+
+def test_workers_killed_at_random_points_lose_and_duplicate_nothing(procs):
+    rnd = random.Random(SEED)
+    texts = reviews(3000, tag="kill", words=150)
+    env = {"LOG_LEVEL": "INFO", "CHUNK_SIZE": "50", **CHAOS_ENV}
+    workers = workers_start(procs, 2, **env)
+    job = submit(texts)
+    recoveries = Recoveries(job)
+    kills = 0
+
+    # Five kills at random points of the job's progress (chunks stored: 0 may still be in the
+    # split), all within its first two thirds, so the job cannot end before the chaos does on a
+    # fast machine. A replacement starts at once and is not waited for: a victim is always a
+    # worker that is listening, so it may be anywhere in a chunk.
+    for point in sorted(rnd.sample(range(40), 5)):
+        wait_for(
+            lambda point=point: recoveries.poll() or progress(job, chunks_done=point),
+            timeout=RECOVERY_LIMIT,
+            interval=0.05,
+            what=lambda point=point: f"{point} chunks stored (seed {SEED}); log:\n{workers[0].log_tail()}",
+        )
+        assert not job.is_final, f"the job ended before the chaos was over (seed {SEED})"
+        listening = wait_for(
+            lambda: [proc for proc in workers if WORKER_READY in proc.log()],
+            timeout=START_TIMEOUT,
+            what="a replacement worker to listen",
+        )
+        victim = listening[rnd.randrange(len(listening))]
+        workers.remove(victim)
+        recoveries.killed()
+        kill_all(victim)
+        reap(victim)
+        kills += 1
+        workers.append(procs.start("worker", env=env))
+
+    # Once more during the commit of a chunk: every worker at once, a horse inside the
+    # transaction that stores a chunk (waiting on the Job row's lock, after its COPY).
+    job.refresh_from_db()
+    assert not job.is_final, f"the job ended before the chaos was over (seed {SEED})"
+    with lock_job_row(job):
+        wait_for(lambda: update_waiting("web_job"), what="a chunk to wait at its commit")
+        recoveries.killed()
+        for victim in workers:
+            kill_all(victim)
+            reap(victim)
+            kills += 1
+    workers = workers_start(procs, 2, **env)
+
+    recoveries.wait_all(log=lambda: workers[0].log_tail())
+    (job,) = jobs_wait_final([job.pk], worker=workers[0])
+    assert_exactly_once(job, texts, chunks=60)
+    took = recoveries.took
+    report(
+        f"kill -9 (seed {SEED}): {kills} worker kills survived, recovery max {max(took):.1f} s "
+        f"(each: {', '.join(f'{r:.1f}' for r in took)} s); 3000 rows, 3000 results, none duplicated"
+    )
+
+
+def test_kill_9_is_recovered_within_two_minutes_with_production_settings(procs):
+    texts = reviews(1500, tag="prod")
+    job = split_here(texts, chunk_size=100)
+    with lock_chunk_row(job, 0):
+        # The horse takes chunk 0 and waits at its compare-and-set, inside its transaction.
+        first = procs.start_worker()
+        wait_for(chunk_update_waiting, what=lambda: f"a horse to hold chunk 0; log:\n{first.log_tail()}")
+        # Killed outright, worker and horse: chunk 0's RQ job stays "started", its heartbeat stops.
+        killed_at = time.monotonic()
+        kill_all(first)
+        reap(first)
+    second = procs.start_worker()
+    wait_for(
+        lambda: JobChunk.objects.filter(job=job, seq=0, status=JobChunk.Status.DONE).exists(),
+        timeout=RECOVERY_LIMIT,
+        interval=0.2,
+        what=lambda: f"chunk 0 to be run again; log:\n{second.log_tail()}",
+    )
+    took = time.monotonic() - killed_at
+
+    (job,) = jobs_wait_final([job.pk], worker=second)
+    assert_exactly_once(job, texts, chunks=15)
+    assert took <= RECOVERY_LIMIT
+    report(
+        "kill -9 with production settings (HEARTBEAT 10 s, STALE_AFTER 45 s, RECONCILE 30 s): "
+        f"recovered in {took:.1f} s"
+    )
+
+
+# --- Heroku shutdown ------------------------------------------------------------------
+
+
+def heroku_stop(worker) -> float:
+    """SIGTERM every process of the worker, SIGKILL what is left 30 s later; return its exit time in s."""
+    started = time.monotonic()
+    pids = kill_all(worker, signal.SIGTERM)
+    deadline = started + HEROKU_GRACE
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    # Whatever is still alive now gets SIGKILL, as on Heroku.
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    reap(worker)
+    return took
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_finishes_the_chunk_in_hand_and_the_job_resumes_where_it_stopped(procs):
+    texts = reviews(1200, tag="term")
+    job = split_here(texts, chunk_size=200)
+    # Chunk 2's row is locked from another connection, so the worker is surely in the middle
+    # of chunk 2 when SIGTERM comes; the lock goes 2 s later, well within SHUTDOWN_GRACE.
+    locker = psycopg.connect(database_url(), autocommit=False)
+    locker.execute('SELECT 1 FROM "web_jobchunk" WHERE job_id = %s AND seq = 2 FOR UPDATE', [job.pk])
+    try:
+        worker = procs.start_worker(CHAOS_ENV)
+        wait_for(chunk_update_waiting, what=lambda: f"a horse in chunk 2; log:\n{worker.log_tail()}")
+        threading.Timer(2.0, locker.rollback).start()
+        took = heroku_stop(worker)
+    finally:
+        locker.close()
+    job.refresh_from_db()
+    assert took < HEROKU_GRACE, f"the worker needed SIGKILL:\n{worker.log_tail()}"
+    assert "interrupted by shutdown" not in plain_log(worker)
+    assert job.status == Job.Status.RUNNING
+    assert job.chunks_done == 3  # chunks 0 and 1, and the one in hand when SIGTERM came
+    assert job.done == Result.objects.filter(job=job).count() == 600
+
+    second = procs.start_worker(CHAOS_ENV)
+    (job,) = jobs_wait_final([job.pk], worker=second)
+    assert_exactly_once(job, texts, chunks=6)
+    # Resumed, not restarted: the new worker ran only the chunks not stored before the stop.
+    assert sorted(chunks_ok(second, job)) == [3, 4, 5]
+    report(
+        f"SIGTERM (chunk in hand finished within the grace period): worker exited in {took:.1f} s; "
+        "resumed after 3/6 chunks"
+    )
+
+
+def test_sigterm_interrupts_a_long_chunk_which_goes_back_on_the_queue_without_using_a_retry(procs):
+    texts = reviews(600, tag="interrupt")
+    job = split_here(texts, chunk_size=200)
+    chunk_take(job, 0)
+    with lock_chunk_row(job, 1):
+        # Chunk 1 takes longer than SHUTDOWN_GRACE: its horse waits at the chunk's commit.
+        worker = procs.start_worker({"SHUTDOWN_GRACE": "1", **CHAOS_ENV})
+        wait_for(chunk_update_waiting, what=lambda: f"a horse to hold chunk 1; log:\n{worker.log_tail()}")
+        took = heroku_stop(worker)
+    assert took < HEROKU_GRACE, f"the worker needed SIGKILL:\n{worker.log_tail()}"
+    log = plain_log(worker)
+    assert "interrupted by shutdown; back on queue bulk" in log
+    interrupted = RQJob.fetch(chunk_rq_id(str(job.pk), 1), connection=get_redis())
+    assert interrupted.get_status() == JobStatus.QUEUED
+    assert interrupted.retries_left == 3
+
+    second = procs.start_worker(CHAOS_ENV)
+    (job,) = jobs_wait_final([job.pk], worker=second)
+    assert_exactly_once(job, texts, chunks=3)
+    assert sorted(chunks_ok(second, job)) == [1, 2]
+    report(
+        f"SIGTERM (chunk interrupted after SHUTDOWN_GRACE=1 s): worker exited in {took:.1f} s; "
+        "chunk requeued, retries intact"
+    )
+
+
+# --- Redis and Postgres trouble -------------------------------------------------------
+
+
+def test_redis_losing_everything_mid_job_and_before_a_job_starts(procs):
+    texts = reviews(3000, tag="flush")
+    waiting_texts = reviews(50, tag="waiting")
+    job = split_here(texts, chunk_size=100)  # 30 chunks
+    # Chunk 5 waits at its commit, so the job is surely mid-way at the first flush.
+    locker = row_locker(job, 5)
+    workers = workers_start(procs, 2, **CHAOS_ENV)
+    flushes = []
+    try:
+        wait_for(chunk_update_waiting, what=lambda: f"a commit to wait; log:\n{workers[0].log_tail()}")
+        seqs, splitting = in_flight(job)
+        flushed_at = time.monotonic()
+        # FLUSHDB, not FLUSHALL: the suite's Redis database holds every key of the app under
+        # test, and other databases of this server may belong to other runs.
+        get_redis().flushdb()
+    finally:
+        locker.close()
+    flushes.append(wait_recovered(job, seqs, splitting, since=flushed_at, log=workers[0].log_tail))
+    # Once more, right away, if the job is still going.
+    seqs, splitting = in_flight(job)
+    if seqs:
+        flushed_at = time.monotonic()
+        get_redis().flushdb()
+        flushes.append(wait_recovered(job, seqs, splitting, since=flushed_at, log=workers[0].log_tail))
+    # A job stored while its enqueue is lost (as when Redis fails right after the commit).
+    for proc in workers:
+        proc.stop()
+    waiting = submit(waiting_texts)
+    get_redis().flushdb()
+    worker = procs.start_worker(CHAOS_ENV)
+
+    job, waiting = jobs_wait_final([job.pk, waiting.pk], worker=worker)
+    assert_exactly_once(job, texts, chunks=30)
+    assert waiting.status == Job.Status.SUCCEEDED
+    assert waiting.done == Result.objects.filter(job=waiting).count() == 50
+    assert "reconciler:" in plain_log(worker)
+    report(
+        f"Redis FLUSHDB: {len(flushes)} flushes mid-job survived (recovery max {max(flushes):.1f} s), "
+        "and a lost enqueue"
+    )
+
+
+def terminate_backends(*, spare: list[int]) -> int:
+    """pg_terminate_backend every session of the test database but ours and `spare` (the workers')."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND NOT pid = ANY(%s)",
+            [spare],
+        )
+        return cursor.fetchone()[0]
+
+
+def row_locker(job: Job, seq: int) -> psycopg.Connection:
+    """Lock a chunk's row from a connection of its own (release: close it): its commit waits."""
+    locker = psycopg.connect(database_url(), autocommit=False)
+    locker.execute('SELECT 1 FROM "web_jobchunk" WHERE job_id = %s AND seq = %s FOR UPDATE', [job.pk, seq])
+    return locker
+
+
+def test_database_connections_terminated_mid_job(procs, sentimeter_settings):
+    sentimeter_settings["RETRY_INTERVALS"] = [1]
+    texts = reviews(1500, tag="pgkill")
+    job = split_here(texts, chunk_size=50)  # 30 chunks
+    # Three chunks wait at their commit in turn: a worker surely holds a transaction then.
+    lockers = [row_locker(job, seq) for seq in (3, 12, 21)]
+    spare = [locker.info.backend_pid for locker in lockers]
+    workers = workers_start(procs, 2, **CHAOS_ENV)
+    terminated = 0
+    try:
+        for locker in lockers:
+            wait_for(chunk_update_waiting, what=lambda: f"a commit to wait; log:\n{workers[0].log_tail()}")
+            terminated += terminate_backends(spare=spare)
+            locker.close()
+    finally:
+        for locker in lockers:
+            locker.close()
+
+    (job,) = jobs_wait_final([job.pk], worker=workers[0])
+    assert_exactly_once(job, texts, chunks=30)
+    assert terminated >= 3
+    assert all(proc.alive() for proc in workers)
+    assert "OperationalError" in plain_log(workers[0]) + plain_log(workers[1])
+    report(f"pg_terminate_backend: {terminated} worker connections terminated (3 rounds, mid-commit); exact")
+
+
+def test_an_idle_worker_finds_a_job_that_was_never_enqueued(procs):
+    worker = procs.start_worker(CHAOS_ENV)
+    # Stored after the worker's first pass, and never put on a queue (an enqueue lost
+    # after the commit): the idle worker wakes from its dequeue every interval to look.
+    lost = make_job(texts=reviews(20, tag="idle"), session_key=SESSION)
+    (lost,) = jobs_wait_final([lost.pk], worker=worker)
+    assert lost.status == Job.Status.SUCCEEDED
+    assert lost.done == Result.objects.filter(job=lost).count() == 20
+    assert f"enqueued again 1 jobs ['{lost.pk}']" in plain_log(worker)
+
+
+def test_the_reconciler_runs_while_every_worker_is_busy(procs):
+    held = split_here(reviews(400, tag="busy"), chunk_size=200)
+    lost = make_job(texts=reviews(20, tag="lost"), session_key=SESSION)  # stored, never enqueued
+    locker = row_locker(held, 0)
+    try:
+        worker = procs.start_worker(CHAOS_ENV)
+        wait_for(chunk_update_waiting, what=lambda: f"the only horse to be stuck; log:\n{worker.log_tail()}")
+        # The parent runs the reconciler at its heartbeats while its horse waits.
+        wait_for(
+            lambda: RQJob.exists(str(lost.pk), connection=get_redis()),
+            what=lambda: f"the lost job to be enqueued; log:\n{worker.log_tail()}",
+        )
+        assert horses(worker), "the horse should still be stuck"
+    finally:
+        locker.close()
+    held, lost = jobs_wait_final([held.pk, lost.pk], worker=worker)
+    assert held.status == lost.status == Job.Status.SUCCEEDED
+    assert lost.done == Result.objects.filter(job=lost).count() == 20
+
+
+# --- hangs and time limits ------------------------------------------------------------
+
+
+def split_here(texts: list[str], *, chunk_size: int) -> Job:
+    """Store a job and split it in this process (its chunks queued), before any worker runs."""
+    job = make_job(texts=texts, queue=BULK, total=None, session_key=SESSION)
+    pipeline.job_process(job.pk, chunk_size=chunk_size)
+    return job
+
+
+def lock_chunk_row(job: Job, seq: int):
+    """Hold a chunk's row lock (a context): its compare-and-set waits on it."""
+    return _RowLock('SELECT 1 FROM "web_jobchunk" WHERE job_id = %s AND seq = %s FOR UPDATE', [job.pk, seq])
+
+
+def test_a_hanging_chunk_is_killed_by_its_time_limit_and_retried(procs, sentimeter_settings):
+    sentimeter_settings.update(CHUNK_TIMEOUT=2, RETRY_INTERVALS=[1])
+    texts = reviews(400, tag="hang")
+    job = split_here(texts, chunk_size=100)
+    with lock_chunk_row(job, 2):
+        worker = procs.start_worker(CHAOS_ENV)
+        # Chunk 2 hangs at its compare-and-set until its time limit; wait for one timeout.
+        wait_for(
+            lambda: "JobTimeoutException" in plain_log(worker),
+            what=lambda: f"the time limit to kill the chunk; log:\n{worker.log_tail()}",
+        )
+    (job,) = jobs_wait_final([job.pk], worker=worker)
+    assert_exactly_once(job, texts, chunks=4)
+    assert "RQ will retry it" in plain_log(worker)
+
+
+def test_a_chunk_that_always_hangs_fails_the_job_with_a_readable_message(procs, sentimeter_settings):
+    sentimeter_settings.update(CHUNK_TIMEOUT=1, JOB_RETRIES=1, RETRY_INTERVALS=[1])
+    texts = reviews(400, tag="hang-forever")
+    job = split_here(texts, chunk_size=100)
+    with lock_chunk_row(job, 3):
+        worker = procs.start_worker(CHAOS_ENV)
+        (job,) = jobs_wait_final([job.pk], worker=worker)
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == "timeout"
+    assert "took longer than 1 s" in job.error_message and str(job.pk) in job.error_message
+    assert job.is_partial and job.done == Result.objects.filter(job=job).count() == 300
+
+
+# --- cancel races ---------------------------------------------------------------------
+
+
+def test_cancel_while_queued_runs_nothing(procs):
+    job = submit(reviews(300, tag="cancel-queued"))
+    services.job_cancel(job=job)
+    worker = procs.start_worker(CHAOS_ENV)
+    time.sleep(3)  # three reconciler passes: none may bring the job back
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert job.started_at is None and job.done == 0
+    assert not Result.objects.filter(job=job).exists()
+    assert str(job.pk) not in plain_log(worker)
+    assert RQJob.fetch(str(job.pk), connection=get_redis()).get_status() == JobStatus.CANCELED
+
+
+def test_cancel_of_a_running_job_stops_its_work_at_once(procs):
+    texts = reviews(600, tag="cancel-running")
+    job = split_here(texts, chunk_size=200)
+    locker = row_locker(job, 0)
+    try:
+        worker = procs.start_worker(CHAOS_ENV)
+        # The horse is in chunk 0, inside its transaction (waiting at the commit).
+        wait_for(chunk_update_waiting, what=lambda: f"a horse in chunk 0; log:\n{worker.log_tail()}")
+        canceled_at = time.monotonic()
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+        # RQ's stop command ends the horse without waiting for the chunk.
+        wait_for(lambda: not horses(worker), interval=0.02, what="the work horse to stop")
+        took = time.monotonic() - canceled_at
+    finally:
+        locker.close()
+    time.sleep(2)  # two reconciler passes: none may bring the work back
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert job.done == Result.objects.filter(job=job).count() == 0
+    assert RQJob.fetch(chunk_rq_id(str(job.pk), 0), connection=get_redis()).get_status() == JobStatus.STOPPED
+    assert not horses(worker)
+    assert f"{job.pk}_chunk1" not in plain_log(worker)
+    report(f"cancel of a running job: work stopped {took:.2f} s after the cancel")
+
+
+def test_cancel_and_the_final_chunk_exactly_one_wins(procs):
+    texts = reviews(400, tag="cancel-final")
+    job = split_here(texts, chunk_size=200)
+    chunk_take(job, 0)
+    outcome = {}
+    with lock_job_row(job):
+        worker = procs.start_worker(CHAOS_ENV)
+        # The final chunk has stored its rows and waits to count them; a cancel arrives meanwhile.
+        wait_for(
+            lambda: update_waiting("web_job"), what=lambda: f"the final commit; log:\n{worker.log_tail()}"
+        )
+
+        def cancel():
+            from django.db import connections
+
+            try:
+                outcome["job"] = services.job_cancel(job=Job.objects.get(pk=job.pk))
+            except Exception as exc:  # noqa: BLE001 - the conflict is one of the outcomes
+                outcome["error"] = exc
+            finally:
+                connections.close_all()
+
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        wait_for(lambda: update_waiting("web_job"), what="the cancel to wait as well")
+    canceller.join(timeout=30)
+    time.sleep(1)
+    job.refresh_from_db()
+    assert job.done == Result.objects.filter(job=job).count()
+    if job.status == Job.Status.SUCCEEDED:
+        assert "error" in outcome and job.summary["count"] == 400
+    else:
+        assert job.status == Job.Status.CANCELED and "job" in outcome
+        assert job.summary is None
+    report(f"cancel vs final chunk: {job.status} won, {job.done} results kept")
