@@ -1,12 +1,18 @@
 """Browser pages, through the Django test client with CSRF checks on."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.builders import browser, csrf_token, make_job, make_results, owner_session
-from web.models import Job
+from web import views
+from web.models import Job, JobInput
 from worker import pipeline
 
 TEXTS = [
@@ -193,7 +199,17 @@ def test_job_page_shows_summary_results_and_downloads_when_succeeded(page):
     assert rows == ["I love this, it is wonderful!", "This is terrible and I hate it.", "The box is brown."]
     for label in ("positive", "negative", "neutral"):
         assert f'class="label label-{label}"' in content
-    assert content.count('<rect class="bar') == 20
+    histogram = re.search(r'<figure class="chart" id="histogram">.*?</figure>', content, re.S).group(0)
+    split = re.search(r'<figure class="chart" id="label-chart">.*?</figure>', content, re.S).group(0)
+    assert histogram.count('<rect class="bar') == 20
+    # The bins around 0 hold neutral scores ("The box is brown." is 0.0).
+    assert re.findall(r'<rect class="bar bar-neutral" x="(45|50)\.0"', histogram) == ["45", "50"]
+    assert re.findall(r'<rect class="bar bar-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', split) == [
+        ("positive", "0.0", "33.333"),
+        ("neutral", "33.333", "33.333"),
+        ("negative", "66.667", "33.333"),
+    ]
+    assert "Label split: positive 33.3%, neutral 33.3%, negative 33.3%." in split
 
 
 def test_job_page_filters_results_by_label(page):
@@ -259,9 +275,157 @@ def test_job_page_of_a_canceled_job_shows_partial_results(page):
 
     content = html(page.get(f"/jobs/{job.pk}/"))
 
-    assert "This job was canceled" in content
-    assert "(partial)" in content
+    assert "Canceled after 1 of 3 texts; these results are partial." in content
+    assert "Summary (partial)" in content
+    assert "Results (partial)" in content
+    # The summary is of the one stored result (the worker writes none for a canceled job).
+    assert re.search(r"Texts</span> <strong>1</strong>", content)
     assert re.findall(r'<td class="text">([^<]*)</td>', content) == TEXTS[:1]
+
+
+def test_job_page_of_a_job_that_failed_midway_shows_its_partial_results(page):
+    job = make_job(
+        session_key=owner_session(page),
+        texts=TEXTS,
+        status=Job.Status.FAILED,
+        error_code="timeout",
+        error_message="Part of the analysis took longer than 120 s and was stopped (4 attempts).",
+    )
+    make_results(job, TEXTS[:2])
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert "The job failed" in content
+    assert "It stopped after 2 of 3 texts; the results below are partial." in content
+    assert "Summary (partial)" in content
+    assert re.search(r"Texts</span> <strong>2</strong>", content)
+    assert re.findall(r'<td class="text">([^<]*)</td>', content) == TEXTS[:2]
+
+
+def test_job_page_of_a_job_canceled_before_it_started(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.CANCELED)
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert "This job was canceled before any text was analyzed." in content
+    assert "Summary" not in content
+    assert "<table" not in content
+
+
+def row_texts(content: str) -> list[str]:
+    return re.findall(r'<td class="text">([^<]*)</td>', content)
+
+
+def test_job_page_searches_the_text_in_any_case(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS)
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/", {"q": "HATE"}))
+
+    assert row_texts(content) == ["This is terrible and I hate it."]
+    assert 'value="HATE"' in content
+    assert "Showing 1–1 of 1 matching result." in content
+
+
+def test_job_page_search_with_no_match_says_so(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS)
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/", {"q": "zebra", "label": "positive"}))
+
+    assert row_texts(content) == []
+    assert "No results labelled positive and containing “zebra”." in content
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("-compound", [TEXTS[0], TEXTS[2], TEXTS[1]]),
+        ("compound", [TEXTS[1], TEXTS[2], TEXTS[0]]),
+        ("bogus", TEXTS),
+    ],
+)
+def test_job_page_sorts_by_score(page, sort, expected):
+    job = make_job(session_key=owner_session(page), texts=TEXTS)
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/", {"sort": sort}))
+
+    assert row_texts(content) == expected
+
+
+def test_job_page_filter_form_is_a_plain_get_form_with_labelled_controls(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS)
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/", {"label": "negative", "sort": "compound"}))
+
+    form = re.search(r'<form method="get"[^>]*id="filters".*?</form>', content, re.S).group(0)
+    for name, control_id in (("label", "filter-label"), ("q", "filter-q"), ("sort", "filter-sort")):
+        assert re.search(rf'<(select|input)[^>]*name="{name}" id="{control_id}"', form), name
+        assert f'<label for="{control_id}">' in form
+    assert '<option value="negative" selected>' in form
+    assert '<option value="compound" selected>' in form
+    assert '<button type="submit">Show</button>' in form
+
+
+def test_job_page_pagination_keeps_the_filter_search_and_sort(page):
+    texts = [f"good text number {i}" if i % 2 else f"text number {i}" for i in range(130)]
+    job = make_job(session_key=owner_session(page), texts=texts, status=Job.Status.SUCCEEDED)
+    make_results(job, texts)
+    matching = [t for t in texts if "good" in t]
+
+    first = html(page.get(f"/jobs/{job.pk}/", {"q": "good", "sort": "-compound"}))
+    next_url = re.search(r'<a href="([^"]+)#results" rel="next">', first).group(1).replace("&amp;", "&")
+    second = html(page.get(f"/jobs/{job.pk}/{next_url}"))
+    beyond = html(page.get(f"/jobs/{job.pk}/", {"q": "good", "page": "99"}))
+
+    assert next_url == "?q=good&sort=-compound&page=2"
+    assert "Showing 1–50 of 65 matching results." in first
+    assert "Page 1 of 2" in first
+    assert "Showing 51–65 of 65 matching results." in second
+    assert set(row_texts(first)) | set(row_texts(second)) == set(matching)
+    assert 'rel="prev"' in second
+    assert "Page 2 of 2" in beyond  # past the end: the last page
+
+
+def test_job_page_shows_rate_time_left_and_elapsed_while_running(page):
+    started = timezone.now() - timedelta(seconds=40)
+    job = make_job(
+        session_key=owner_session(page),
+        texts=[f"t{i}" for i in range(5000)],
+        status=Job.Status.RUNNING,
+        started_at=started,
+    )
+    Job.objects.filter(pk=job.pk).update(done=1200)
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert "1,200 of 5,000 texts · 24.0%" in content
+    assert re.search(r'<dd id="job-rate">30 texts/s</dd>', content)
+    # 3,800 left at 30 a second.
+    assert re.search(r'<dd id="job-remaining">about 2 min 0[67] s</dd>', content)
+    assert re.search(r'<dd id="job-elapsed">4[01] s</dd>', content)
+    assert f'data-started-at="{int(started.timestamp())}"' in content
+
+
+def test_job_page_of_a_queued_job_says_it_waits_for_a_worker(page):
+    job = make_job(session_key=owner_session(page))
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert "Waiting for a worker." in content
+    assert re.search(r"pasted texts \(\d+\xa0bytes\)", content)
+    assert '<dd id="job-elapsed">not started</dd>' in content
+    assert '<button type="submit" class="secondary" id="cancel-button">Cancel job</button>' in content
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, ""), (0.4, "under 1 s"), (59.6, "1 min 00 s"), (125, "2 min 05 s"), (7260, "2 h 01 min")],
+)
+def test_duration_text(seconds, text):
+    assert views.duration_text(seconds) == text
 
 
 @pytest.mark.parametrize("job_id", ["another-session", "unknown", "not-a-uuid"])
@@ -300,6 +464,79 @@ def test_cancel_button_for_another_browsers_job_is_404(page):
 
     assert response.status_code == 404
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+# --- history and limits -------------------------------------------------
+
+
+def test_job_list_shows_status_input_size_and_links(page):
+    session_key = owner_session(page)
+    pasted = make_job(session_key=session_key, texts=TEXTS, status=Job.Status.SUCCEEDED)
+    make_results(pasted, TEXTS)
+    upload = make_job(session_key=session_key, texts=["a"] * 1500, status=Job.Status.RUNNING)
+    JobInput.objects.filter(job=upload).update(filename="reviews <2024>.csv", size=123_456)
+    Job.objects.filter(pk=upload.pk).update(done=300)
+
+    content = html(page.get("/jobs/"))
+
+    rows = re.findall(r"<tr>.*?</tr>", content.split("<tbody>")[1], re.S)
+    assert len(rows) == 2
+    newest, oldest = rows
+    assert "Running" in newest and "20.0%" in newest
+    assert "reviews &lt;2024&gt;.csv" in newest and "120.6\xa0KB" in newest
+    assert "300 / 1,500" in newest
+    assert "Succeeded" in oldest and "Pasted texts" in oldest
+    assert f'href="/jobs/{pasted.pk}/"' in oldest
+    assert f'href="/api/jobs/{pasted.pk}/results.csv"' in oldest
+    assert f'href="/api/jobs/{pasted.pk}/results.jsonl"' in oldest
+
+
+def test_job_list_reads_every_job_and_its_input_in_one_query_without_the_bytes(page):
+    session_key = owner_session(page)
+    for _ in range(3):
+        make_job(session_key=session_key)
+
+    with CaptureQueriesContext(connection) as queries:
+        content = html(page.get("/jobs/"))
+
+    assert content.count("Pasted texts") == 3
+    input_queries = [q["sql"] for q in queries if '"web_jobinput"' in q["sql"]]
+    assert len(input_queries) == 1, input_queries
+    assert 'JOIN "web_jobinput"' in input_queries[0]
+    assert '"web_jobinput"."data"' not in input_queries[0]
+
+
+def test_home_shows_the_limits_from_the_settings(page, sentimeter_settings):
+    sentimeter_settings.update(
+        MAX_TEXTS_PER_JOB=1234, MAX_TEXT_CHARS=5678, MAX_UPLOAD_BYTES=3 * 1024 * 1024, SUBMITS_PER_MINUTE=7
+    )
+
+    content = html(page.get("/"))
+
+    assert "up to 1,234 per job, each at most 5,678 characters" in content
+    assert "Files: at most 3.0\xa0MB" in content
+    assert "At most 7 submissions a minute." in content
+    assert 'data-max-bytes="3145728"' in content
+    assert "submit.js" in content
+
+
+def test_home_describes_each_field_for_screen_readers(page):
+    content = html(page.get("/"))
+
+    for field in ("texts", "file", "column"):
+        assert re.search(rf'aria-describedby="id_{field}_helptext"[^>]*id="id_{field}"', content), field
+        assert f'id="id_{field}_helptext"' in content
+
+
+def test_submit_form_with_an_unknown_column_shows_it_next_to_the_column_field(page):
+    upload = SimpleUploadedFile("r.csv", b"id,review\n1,great\n", content_type="text/csv")
+
+    response = page.post(
+        "/jobs/", {"file": upload, "column": "opinion", "csrfmiddlewaretoken": csrf_token(page)}
+    )
+
+    assert response.status_code == 400
+    assert re.search(r'id="id_column_error" role="alert">There is no column', html(response))
 
 
 # --- health ---------------------------------------------------------------

@@ -459,27 +459,29 @@ def test_form_upload_redirects_to_the_job_page(api):
 
 
 @pytest.mark.parametrize(
-    ("data", "fields", "words"),
+    ("data", "fields", "field", "words"),
     [
-        pytest.param(ZIP_HEADER, {}, "binary file", id="binary"),
+        pytest.param(ZIP_HEADER, {}, "file", "binary file", id="binary"),
         pytest.param(
-            b"id,text\r\n1,hi\r\n", {"column": "opinion"}, "There is no column", id="no-such-column"
+            b"id,text\r\n1,hi\r\n", {"column": "opinion"}, "column", "There is no column", id="no-such-column"
         ),
-        pytest.param(b"", {}, "empty", id="empty"),
+        pytest.param(b"", {}, "file", "empty", id="empty"),
     ],
 )
-def test_form_bad_file_shows_the_message_next_to_the_file_field(api, data, fields, words):
+def test_form_bad_file_shows_the_message_next_to_its_field(api, data, fields, field, words):
     response = post_form(api, data, **fields)
 
     assert response.status_code == 400
     content = html(response)
-    assert words in file_error(content)
-    assert 'id="texts-error"' not in content
+    assert words in field_error(content, field)
+    # The field points at its message, for screen readers.
+    assert re.search(rf'<[^>]+aria-describedby="[^"]*id_{field}_error[^"]*"[^>]*id="id_{field}"', content)
+    assert 'id="id_texts_error"' not in content
     assert_nothing_stored()
 
 
-def file_error(content: str) -> str:
-    error = re.search(r'<p class="error" id="file-error" role="alert">([^<]*)</p>', content)
+def field_error(content: str, field: str = "file") -> str:
+    error = re.search(rf'<p class="error" id="id_{field}_error" role="alert">([^<]*)</p>', content)
     assert error, content
     return error.group(1)
 
@@ -488,7 +490,7 @@ def test_form_empty_file_is_refused_next_to_the_file_field(api):
     response = post_form(api, b"")
 
     assert response.status_code == 400
-    assert "empty" in file_error(html(response))
+    assert "empty" in field_error(html(response))
     assert_nothing_stored()
 
 

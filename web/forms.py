@@ -2,6 +2,7 @@
 
 from django import forms
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from worker.analyzers import analyzer_names
 
@@ -28,20 +29,30 @@ class SubmitForm(forms.Form):
     file = forms.FileField(
         label="Or upload a file",
         required=False,
-        help_text="CSV, TSV, plain text (one text per line) or JSON Lines.",
         widget=forms.FileInput(attrs={"accept": ACCEPT}),
     )
     column = forms.CharField(
         label="Column with the text",
         required=False,
         max_length=200,
-        help_text="Empty: the column named like text, review or comment, else the first text column.",
+        help_text="For CSV and TSV files. Empty: the column named like text, review or comment, "
+        "else the first column that holds text.",
     )
     encoding = forms.ChoiceField(label="Encoding", choices=ENCODING_CHOICES, required=False, initial="auto")
     analyzer = forms.ChoiceField(label="Analyzer", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        conf = settings.SENTIMETER
+        self.fields["texts"].help_text = (
+            f"Up to {conf['MAX_TEXTS_PER_JOB']:,} texts of at most {conf['MAX_TEXT_CHARS']:,} characters "
+            "each. Blank lines are ignored."
+        )
+        self.fields["file"].widget.attrs["data-max-bytes"] = conf["MAX_UPLOAD_BYTES"]
+        self.fields["file"].help_text = (
+            f"CSV, TSV, plain text (one text per line) or JSON Lines, at most "
+            f"{filesizeformat(conf['MAX_UPLOAD_BYTES'])}. Rows without text are skipped and reported."
+        )
         self.fields["analyzer"].choices = [(name, name.upper()) for name in analyzer_names()]
         self.fields["analyzer"].initial = settings.SENTIMETER["DEFAULT_ANALYZER"]
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
 from web.exceptions import InvalidInput, JobNotFound
-from web.models import Job, Result
+from web.models import Job, JobInput, Result
+from worker.pipeline import summary_compute
 
 RESULT_FIELDS = ("idx", "text", "label", "compound", "pos", "neu", "neg")
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 # Rows fetched per round trip while streaming a download.
 DOWNLOAD_BATCH = 2000
+# Longest text search accepted (a search longer than any text finds nothing anyway).
+MAX_QUERY_CHARS = 200
+# Result orders by name: input order, most negative first, most positive first.
+# `idx` breaks ties so paging through equal scores is stable.
+SORTS = {"idx": ("idx",), "compound": ("compound", "idx"), "-compound": ("-compound", "idx")}
 
 
 def job_get(*, job_id: object, session_key: str | None) -> Job:
@@ -31,8 +38,52 @@ def job_get(*, job_id: object, session_key: str | None) -> Job:
 
 
 def job_list(*, session_key: str | None, limit: int = 100) -> QuerySet[Job]:
-    """Return this session's jobs, newest first."""
-    return Job.objects.owned_by(session_key).order_by("-created_at")[:limit]
+    """Return this session's jobs, newest first, with their input's name and size (not its bytes)."""
+    return (
+        Job.objects.owned_by(session_key)
+        .select_related("input")
+        .defer("input__data", "input__options")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def job_input_describe(job: Job) -> dict | None:
+    """Return the name and size of a job's input, without reading its bytes."""
+    return JobInput.objects.filter(job=job).values("filename", "size").first()
+
+
+def job_summary(job: Job) -> dict | None:
+    """Return the job's summary; for a partial job (canceled or failed), one of the results it stored."""
+    if job.summary:
+        return job.summary
+    if job.is_partial:
+        return summary_compute(job.pk)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int | None
+    percent: float
+    elapsed: float | None  # seconds since a worker started the job (to its end, once final)
+    rate: float | None  # texts per second over that time
+    remaining: float | None  # estimated seconds left at that rate
+
+
+def job_progress(job: Job, *, now: datetime) -> Progress:
+    """Return how far a job is, how fast it goes and how long it may still take."""
+    elapsed = rate = remaining = None
+    if job.started_at:
+        end = job.finished_at if job.is_final and job.finished_at else now
+        elapsed = max((end - job.started_at).total_seconds(), 0.0)
+        if elapsed > 0 and job.done:
+            rate = job.done / elapsed
+            if job.total is not None and not job.is_final:
+                remaining = max(job.total - job.done, 0) / rate
+    return Progress(
+        done=job.done, total=job.total, percent=job.percent, elapsed=elapsed, rate=rate, remaining=remaining
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +116,62 @@ def _int_param(value: str | None, *, name: str, default: int, minimum: int, maxi
     return number
 
 
-def results_queryset(*, job: Job, label: str | None = None) -> QuerySet[Result]:
-    """Return a job's results in input order, optionally of one label."""
-    qs = Result.objects.filter(job=job).order_by("idx")
+def _query_filter(q: str | None) -> str | None:
+    q = (q or "").strip()
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            f"q is {len(q):,} characters; the limit is {MAX_QUERY_CHARS}.", code="invalid_parameter"
+        )
+    if "\x00" in q:
+        raise InvalidInput("q contains a NUL character.", code="invalid_parameter")
+    return q or None
+
+
+def _sort_order(sort: str | None) -> tuple[str, ...]:
+    if sort in (None, ""):
+        return SORTS["idx"]
+    if sort not in SORTS:
+        raise InvalidInput(
+            f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", code="invalid_parameter"
+        )
+    return SORTS[sort]
+
+
+def results_queryset(
+    *, job: Job, label: str | None = None, q: str | None = None, sort: str | None = None
+) -> QuerySet[Result]:
+    """Return a job's results, optionally of one label or containing `q` (any case), sorted by `sort`."""
+    qs = Result.objects.filter(job=job).order_by(*_sort_order(sort))
     label = _label_filter(label)
     if label:
         qs = qs.filter(label=label)
+    q = _query_filter(q)
+    if q:
+        qs = qs.filter(text__icontains=q)
     return qs
 
 
-def results_page(*, job: Job, offset: str | None, limit: str | None, label: str | None) -> ResultPage:
-    """Return one page of a job's results, validating the paging parameters."""
+def results_count(*, job: Job, label: str | None = None, q: str | None = None) -> int:
+    """Count a job's results matching the filters (the stored counter when there are none)."""
+    if not _label_filter(label) and not _query_filter(q):
+        return job.done
+    return results_queryset(job=job, label=label, q=q).count()
+
+
+def results_page(
+    *,
+    job: Job,
+    offset: str | None,
+    limit: str | None,
+    label: str | None,
+    q: str | None = None,
+    sort: str | None = None,
+) -> ResultPage:
+    """Return one page of a job's results, validating the paging, filter and sort parameters."""
     off = _int_param(offset, name="offset", default=0, minimum=0, maximum=10**9)
     lim = _int_param(limit, name="limit", default=DEFAULT_PAGE, minimum=1, maximum=MAX_PAGE)
-    qs = results_queryset(job=job, label=label)
-    count = qs.count() if label else job.done
+    qs = results_queryset(job=job, label=label, q=q, sort=sort)
+    count = results_count(job=job, label=label, q=q)
     rows = list(qs.values(*RESULT_FIELDS)[off : off + lim])
     return ResultPage(count=count, offset=off, limit=lim, results=rows)
 

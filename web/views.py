@@ -3,33 +3,43 @@
 from __future__ import annotations
 
 import logging
+from math import ceil
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from web import limits, selectors, services
 from web.exceptions import JobNotFound, SentimeterError
 from web.forms import SubmitForm
-from web.models import Result
+from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
 from worker.queues import get_redis
 
 logger = logging.getLogger(__name__)
 
 RESULTS_PER_PAGE = 50
+SORT_CHOICES = [
+    ("idx", "Input order"),
+    ("-compound", "Most positive first"),
+    ("compound", "Most negative first"),
+]
 
 
 def _limits() -> dict:
     conf = settings.SENTIMETER
     return {
-        "max_texts": conf["MAX_TEXTS_PER_JOB"],
-        "max_text_chars": conf["MAX_TEXT_CHARS"],
-        "max_upload_mb": conf["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+        "max_texts": f"{conf['MAX_TEXTS_PER_JOB']:,}",
+        "max_text_chars": f"{conf['MAX_TEXT_CHARS']:,}",
+        "max_upload": filesizeformat(conf["MAX_UPLOAD_BYTES"]),
+        "max_active_jobs": conf["MAX_ACTIVE_JOBS_PER_SESSION"],
+        "submits_per_minute": conf["SUBMITS_PER_MINUTE"],
     }
 
 
@@ -67,13 +77,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     analyzer=data["analyzer"],
                 )
         except SentimeterError as exc:
-            form.add_error("file" if data["file"] else "texts", exc.message)
+            form.add_error(_error_field(exc, upload=bool(data["file"])), exc.message)
             status = exc.status
             if exc.retry_after:
                 headers["Retry-After"] = str(exc.retry_after)
         else:
             return _see_other(job.pk)
-    response = render(request, "web/home.html", {"form": form, "limits": _limits()}, status=status)
+    context = {"form": form, "limits": _limits(), "file_lost": bool(request.FILES)}
+    response = render(request, "web/home.html", context, status=status)
     for name, value in headers.items():
         response[name] = value
     return response
@@ -86,24 +97,103 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
     except JobNotFound:
         raise Http404("No such job.") from None
-    label = request.GET.get("label") or None
-    if label not in (None, *Result.Label.values):
-        label = None
-    paginator = Paginator(selectors.results_queryset(job=job, label=label), RESULTS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
+    table = _results_table(request, job)
+    summary = selectors.job_summary(job)
+    progress = selectors.job_progress(job, now=timezone.now())
     return render(
         request,
         "web/job_detail.html",
         {
             "job": job,
-            "page": page,
-            "label": label,
+            "summary": summary,
+            "input": selectors.job_input_describe(job),
+            "progress": progress,
+            "elapsed": duration_text(progress.elapsed),
+            "remaining": remaining_text(progress.remaining),
+            "rate": rate_text(progress.rate),
             "labels": Result.Label.values,
-            "bars": _histogram_bars(job.summary),
-            "shares": _label_shares(job.summary),
+            "sorts": SORT_CHOICES,
+            "bars": _histogram_bars(summary),
+            "bars_peak": max((b["count"] for b in (summary or {}).get("histogram") or []), default=0),
+            "shares": _label_shares(summary),
+            "split": _label_split(summary),
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
+            **table,
         },
     )
+
+
+def _results_table(request: HttpRequest, job: Job) -> dict:
+    """Read the table's GET parameters leniently (a bad one falls back to its default)."""
+    label = request.GET.get("label") or ""
+    if label not in Result.Label.values:
+        label = ""
+    q = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_CHARS].replace("\x00", "")
+    sort = request.GET.get("sort") or "idx"
+    if sort not in selectors.SORTS:
+        sort = "idx"
+    count = selectors.results_count(job=job, label=label, q=q)
+    pages = max(ceil(count / RESULTS_PER_PAGE), 1)
+    try:
+        number = min(max(int(request.GET.get("page", 1)), 1), pages)
+    except ValueError:
+        number = 1
+    offset = (number - 1) * RESULTS_PER_PAGE
+    rows = selectors.results_queryset(job=job, label=label, q=q, sort=sort)
+    rows = rows[offset : offset + RESULTS_PER_PAGE]
+    params = {k: v for k, v in (("label", label), ("q", q), ("sort", sort if sort != "idx" else "")) if v}
+
+    def page_url(n: int) -> str:
+        return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
+
+    return {
+        "rows": rows,
+        "label": label,
+        "q": q,
+        "sort": sort,
+        "filtered": bool(label or q),
+        "result_count": count,
+        "first_row": offset + 1 if count else 0,
+        "last_row": min(offset + RESULTS_PER_PAGE, count),
+        "page_number": number,
+        "num_pages": pages,
+        "prev_url": page_url(number - 1) if number > 1 else None,
+        "next_url": page_url(number + 1) if number < pages else None,
+        "label_urls": [
+            (value, "?" + urlencode({k: v for k, v in {**params, "label": value}.items() if v}))
+            for value in ("", *Result.Label.values)
+        ],
+    }
+
+
+def duration_text(seconds: float | None) -> str:
+    """Say a duration the way a person reads it: 45 s, 3 min 05 s, 2 h 07 min."""
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return "under 1 s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def remaining_text(seconds: float | None) -> str:
+    """Say an estimate of the time left."""
+    if seconds is None:
+        return ""
+    return "under 1 s" if seconds < 1 else f"about {duration_text(seconds)}"
+
+
+def rate_text(rate: float | None) -> str:
+    """Say a rate in texts per second, with as many digits as are meaningful."""
+    if rate is None:
+        return ""
+    return f"{rate:,.0f} texts/s" if rate >= 10 else f"{rate:.1f} texts/s"
 
 
 @require_POST
@@ -117,6 +207,22 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     except SentimeterError:
         pass  # Already finished: the page shows how.
     return _see_other(job_id)
+
+
+# Upload problems that are about one of the form's other fields, by error code.
+ERROR_FIELDS = {
+    "no_such_column": "column",
+    "no_text_column": "column",
+    "unknown_encoding": "encoding",
+    "unknown_analyzer": "analyzer",
+}
+
+
+def _error_field(exc: SentimeterError, *, upload: bool) -> str:
+    """Return the form field an error is shown next to."""
+    if exc.code in ERROR_FIELDS and (upload or exc.code == "unknown_analyzer"):
+        return ERROR_FIELDS[exc.code]
+    return "file" if upload else "texts"
 
 
 def _see_other(job_id) -> HttpResponseRedirect:
@@ -136,6 +242,17 @@ def _label_shares(summary: dict | None) -> list[dict]:
     ]
 
 
+def _label_split(summary: dict | None) -> list[dict]:
+    """Lay out the label split as one stacked SVG bar (x and width in a 0-100 box)."""
+    x = 0.0
+    parts = []
+    for share in _label_shares(summary):
+        width = 100.0 * share["count"] / summary["count"]
+        parts.append({**share, "x": round(x, 3), "width": round(width, 3), "mid": round(x + width / 2, 3)})
+        x += width
+    return parts
+
+
 def _histogram_bars(summary: dict | None) -> list[dict]:
     """Lay out the compound histogram as SVG bars (heights in a 0-100 box)."""
     if not summary or not summary.get("histogram"):
@@ -146,8 +263,8 @@ def _histogram_bars(summary: dict | None) -> list[dict]:
     bars = []
     for i, b in enumerate(bins):
         height = 100.0 * b["count"] / peak
-        mid = (b["start"] + b["end"]) / 2
-        kind = "positive" if mid >= 0.05 else "negative" if mid <= -0.05 else "neutral"
+        # A bin that holds any neutral score (-0.05 < compound < 0.05) is drawn neutral.
+        kind = "positive" if b["start"] >= 0.05 else "negative" if b["end"] <= -0.05 else "neutral"
         bars.append(
             {
                 "x": round(i * width, 3),

@@ -1,6 +1,6 @@
 // Live progress for a job page: poll the job's API until it ends, then
 // reload so the server renders the results. Honours Retry-After and backs
-// off on errors.
+// off on errors. Shows done/total, percent, rate, time left and elapsed.
 (function () {
   "use strict";
   var root = document.getElementById("job");
@@ -10,16 +10,65 @@
   var bar = document.getElementById("job-progress");
   var text = document.getElementById("job-progress-text");
   var statusEl = document.getElementById("job-status");
+  var rateEl = document.getElementById("job-rate");
+  var remainingEl = document.getElementById("job-remaining");
+  var elapsedEl = document.getElementById("job-elapsed");
+  var waitingEl = document.getElementById("job-waiting");
   var failures = 0;
   var FINAL = ["succeeded", "failed", "canceled"];
+  // The server's clock minus ours, so elapsed time does not depend on this machine's clock.
+  var skew = Number(root.dataset.serverNow) * 1000 - Date.now() || 0;
+  var startedAt = root.dataset.startedAt ? Number(root.dataset.startedAt) * 1000 : null;
+  var number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+  function parseTime(iso) {
+    // Date.parse wants at most milliseconds; the API gives microseconds.
+    return iso ? Date.parse(iso.replace(/(\.\d{3})\d+/, "$1")) : null;
+  }
+
+  function duration(seconds) {
+    if (seconds < 1) return "under 1 s";
+    var total = Math.round(seconds);
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (h) return h + " h " + two(m) + " min";
+    if (m) return m + " min " + two(s) + " s";
+    return s + " s";
+  }
+
+  function elapsedSeconds() {
+    return startedAt === null ? null : Math.max((Date.now() + skew - startedAt) / 1000, 0);
+  }
+
+  function tick() {
+    var elapsed = elapsedSeconds();
+    if (elapsed !== null) elapsedEl.textContent = duration(elapsed);
+  }
 
   function show(job) {
     var p = job.progress;
     if (p.total !== null) bar.max = Math.max(p.total, 1);
     bar.value = p.done;
-    text.textContent = p.done + " of " + (p.total === null ? "?" : p.total) + " texts · " + p.percent + "%";
+    var percent = Number(p.percent).toFixed(1) + "%";
+    bar.textContent = percent;
+    text.textContent = number.format(p.done) + " of " + (p.total === null ? "?" : number.format(p.total)) +
+      " texts · " + percent;
     statusEl.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
     statusEl.className = "status status-" + job.status;
+    if (job.started_at) {
+      startedAt = parseTime(job.started_at);
+      waitingEl.textContent = "";
+    }
+    tick();
+    var elapsed = elapsedSeconds();
+    if (elapsed && p.done) {
+      var rate = p.done / elapsed;
+      rateEl.textContent = (rate >= 10 ? number.format(rate) : rate.toFixed(1)) + " texts/s";
+      if (p.total !== null) {
+        var left = Math.max(p.total - p.done, 0) / rate;
+        remainingEl.textContent = left < 1 ? "under 1 s" : "about " + duration(left);
+      }
+    }
   }
 
   function schedule(seconds) {
@@ -29,24 +78,32 @@
   function poll() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
         var retry = Number(response.headers.get("Retry-After"));
+        if (!response.ok) {
+          var error = new Error("HTTP " + response.status);
+          error.retry = retry;
+          throw error;
+        }
         return response.json().then(function (job) { return { job: job, retry: retry }; });
       })
       .then(function (r) {
         failures = 0;
         show(r.job);
         if (FINAL.indexOf(r.job.status) !== -1) {
+          window.clearInterval(ticker);
           window.location.reload();
           return;
         }
         schedule(r.retry > 0 ? r.retry : interval);
       })
-      .catch(function () {
+      .catch(function (error) {
+        // Back off: 2, 4, 8 ... up to 30 intervals, or longer if the server asks (429, 503).
         failures += 1;
-        schedule(Math.min(interval * Math.pow(2, failures), 30));
+        var wait = Math.min(interval * Math.pow(2, failures), 30);
+        schedule(error.retry > 0 ? Math.max(wait, error.retry) : wait);
       });
   }
 
+  var ticker = window.setInterval(tick, 1000);
   schedule(interval / 2);
 })();
