@@ -10,7 +10,18 @@ import os
 # Heroku tells each dyno which port to bind to.
 bind = ["[::]:" + os.environ.get("PORT", "8000")]
 
-# Heroku sets WEB_CONCURRENCY from the dyno size; 2 suits a small dyno.
+# Defaults for a 512 MB dyno (an explicit WEB_CONCURRENCY, ours or one the
+# buildpack sets, wins). Measured (tests/benchmarks/bench_load.py and a
+# fixed poll load, README "Benchmarks"): a worker is ~60 MB RSS, ~29 MB PSS
+# with preload_app, so memory allows many; what limits is CPU and Postgres
+# connections. A poll costs ~1.5 ms of web CPU whatever the worker/thread
+# mix (1x1, 1x4, 2x1, 2x2, 2x4 all measured within noise of each other), but
+# most of its wall time is waiting on Postgres: 4 threads doubled one
+# worker's poll throughput over 1 thread by overlapping those waits, and a
+# second worker lets two requests run Python at once (the GIL holds one per
+# process). Each thread keeps its own persistent Postgres connection
+# (DB_CONN_MAX_AGE): 2 x 4 = 8 per web dyno, well inside the smallest Heroku
+# Postgres plans' connection limits with the worker's beside them.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"

@@ -58,18 +58,7 @@ DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/12"
 TARGET_MEDIAN_MS = 150.0
 
-REVIEWS = [
-    "Great product, works exactly as described.",
-    "Terrible service, I will never order again.",
-    "It arrived on time. The box was brown.",
-    "Absolutely love it, best purchase this year!",
-    "Not bad, but the battery life is disappointing.",
-    "The food was cold and the waiter was rude.",
-    "Decent value for the price, nothing special.",
-    "Wonderful staff and a very clean room.",
-    "Broke after two days. What a waste of money.",
-    "I am happy with it, my kids enjoy it too.",
-]
+REVIEWS = harness.SHORT_REVIEWS
 
 
 @dataclass

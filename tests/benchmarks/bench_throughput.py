@@ -12,7 +12,8 @@ Run it from the project root (100,000 rows take a few minutes per worker count):
 
 Other options (see --help): --words 80 (words per review), --poll-interval 0.5,
 --raw-texts 4000 --raw-repeats 5 (the raw reference), --env NAME=VALUE (any app
-setting, e.g. --env CHUNK_CHARS=250000), --timeout 1800.
+setting, e.g. --env CHUNK_CHARS=250000), --timeout 1800, --db-name NAME and
+--redis-url URL (where it runs: a database and a Redis db nobody else uses).
 
 What it does:
 
@@ -25,9 +26,9 @@ What it does:
   median of all those repeats as the reference ("raw"; each run is also
   compared with its own before/after repeats: "x adjacent raw");
 - for each worker count: drops and re-creates the database
-  `sentimeter_bench_throughput` (left behind for inspection), flushes Redis
-  database 3, starts web and the workers with SUBMITS_PER_MINUTE out of reach
-  and MAX_UPLOAD_BYTES above the file's size, POSTs the file
+  `sentimeter_bench_throughput` (--db-name; left behind for inspection), flushes
+  Redis database 3 of 127.0.0.1:6379 (--redis-url), starts web and the workers
+  with SUBMITS_PER_MINUTE out of reach and MAX_UPLOAD_BYTES above the file's size, POSTs the file
   (`column=review`) and polls the job every --poll-interval s until it has
   succeeded, then stops everything (SIGTERM, then SIGKILL of each group);
 - before each worker count N > 1, also runs the raw measurement in N
@@ -69,7 +70,6 @@ from bench_analyzer import Measurement, describe, measure, measure_parallel, rev
 from harness import Poll, Process, RqJob
 
 DB_NAME = "sentimeter_bench_throughput"
-DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/3"
 TARGETS = {1: 0.85, 2: 1.7}  # workers -> minimum end-to-end throughput as a multiple of raw
 
@@ -117,6 +117,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="text generator seed (default 42)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one job may take (default 1800)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE app setting (repeatable)")
+    parser.add_argument(
+        "--db-name",
+        default=DB_NAME,
+        help=f"database dropped and re-created per worker count (default {DB_NAME})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help=f"Redis database, flushed before and after each run (default {REDIS_URL}); "
+        "give one nobody else uses, e.g. on your own redis-server",
+    )
     args = parser.parse_args(argv)
     if args.rows < 2 or args.words < 1 or args.raw_texts < 1 or args.raw_repeats < 1:
         parser.error("--rows must be >= 2; --words, --raw-texts and --raw-repeats >= 1")
@@ -126,11 +137,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.env = harness.parse_env(args.env)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    args.database_url = harness.database_url(args.db_name)
     return args
 
 
-def job_row(job_id: str) -> dict:
-    with psycopg.connect(DATABASE_URL) as conn:
+def job_row(database_url: str, job_id: str) -> dict:
+    with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT total, chunks_total, chunks_done, done, skipped FROM web_job WHERE id = %s", [job_id]
         ).fetchone()
@@ -150,14 +162,14 @@ def run_one(
         **args.env,
     }
     env = harness.app_env(
-        port, database_url=DATABASE_URL, redis_url=REDIS_URL, debug=False, overrides=overrides
+        port, database_url=args.database_url, redis_url=args.redis_url, debug=False, overrides=overrides
     )
     log_dir = log_root / f"workers-{n_workers}"
     log_dir.mkdir()
     print(f"\n=== {n_workers} worker(s): logs in {log_dir}; loadavg {harness.loadavg()}", flush=True)
-    harness.database_recreate(DB_NAME)
+    harness.database_recreate(args.db_name)
     harness.migrate(env, log_dir)
-    harness.redis_flush(REDIS_URL)
+    harness.redis_flush(args.redis_url)
     processes: list[Process] = []
     try:
         web, workers = harness.start_app(
@@ -185,7 +197,7 @@ def run_one(
         web_cpu1 = harness.tree_cpu_seconds(web.pgid)
         time.sleep(1.0)  # let the workers reap the last work horse, whose CPU time then counts
         cpu1 = sum(harness.tree_cpu_seconds(w.pgid) for w in workers)
-        row = job_row(job["id"])
+        row = job_row(args.database_url, job["id"])
         split_line = None
         for worker in workers:
             match = harness.SPLIT_LINE.search(worker.log_text())
@@ -200,7 +212,7 @@ def run_one(
             polls=polls,
             chunks_total=row.get("chunks_total"),
             split_line=split_line,
-            rq=harness.rq_jobs(REDIS_URL),
+            rq=harness.rq_jobs(args.redis_url),
             worker_names=harness.rq_worker_names(workers),
             worker_cpu_s=cpu1 - cpu0,
             web_cpu_s=web_cpu1 - web_cpu0,
@@ -209,7 +221,7 @@ def run_one(
         )
     finally:
         harness.shutdown(
-            processes, redis_url=REDIS_URL, log_dir=log_dir, what=f"web and {n_workers} worker(s)"
+            processes, redis_url=args.redis_url, log_dir=log_dir, what=f"web and {n_workers} worker(s)"
         )
         harness.signals_restore()
 
@@ -297,7 +309,7 @@ def bench(args: argparse.Namespace) -> None:
         f"seed={args.seed} env={args.env or '-'}"
     )
     commands = harness.procfile_commands()
-    print(f"database: {DATABASE_URL}   redis: {REDIS_URL}")
+    print(f"database: {args.database_url}   redis: {args.redis_url}")
     print(f"web:    {commands['web']}\nworker: {commands['worker']}")
     log_root = Path(tempfile.mkdtemp(prefix="sentimeter-throughput-"))
     print(f"logs:   {log_root}", flush=True)

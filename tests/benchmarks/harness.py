@@ -56,6 +56,19 @@ PG_SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 PG_ADMIN_URL = f"{PG_SERVER_URL}/postgres"
 REDIS_SERVER_URL = "redis://127.0.0.1:6379"
 
+# Short reviews the single-text benchmarks (latency, load) submit, one per job.
+SHORT_REVIEWS = (
+    "Great product, works exactly as described.",
+    "Terrible service, I will never order again.",
+    "It arrived on time. The box was brown.",
+    "Absolutely love it, best purchase this year!",
+    "Not bad, but the battery life is disappointing.",
+    "The food was cold and the waiter was rude.",
+    "Decent value for the price, nothing special.",
+    "Wonderful staff and a very clean room.",
+    "Broke after two days. What a waste of money.",
+    "I am happy with it, my kids enjoy it too.",
+)
 STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 
