@@ -10,8 +10,9 @@ on sys.path). What it gives them:
   workers ("Listening on" in their logs);
 - `app_env()`: the environment both processes get: DATABASE_URL, REDIS_URL, a free PORT, DEBUG
   (1 for the latency benchmark, 0 = production behaviour for the others), any overrides;
-- `database_recreate()`, `migrate()`, `redis_flush()`: a fresh PostgreSQL database per run (left
-  behind for inspection, dropped again by the next run) and a Redis database of the benchmark's own;
+- `database_recreate()`, `migrate()` (and collectstatic), `redis_flush()`: a fresh PostgreSQL
+  database per run (left behind for inspection, dropped again by the next run) and a Redis database
+  of the benchmark's own;
 - `session_open()`: a client session with the csrftoken cookie, as the page's own script has it;
   `csv_bytes()`, `multipart_body()`, `upload_post()`, `job_wait()`, `job_times()`: a file upload
   built before the clock starts, its POST, polling the job until it has succeeded;
@@ -298,17 +299,28 @@ def database_recreate(db_name: str) -> None:
 
 
 def migrate(env: dict[str, str], log_dir: Path) -> None:
-    log_path = log_dir / "migrate.log"
+    """Create the tables, and with DEBUG off collect the static files, as a Heroku release does.
+
+    With DEBUG off the app serves static files from WhiteNoise's manifest in STATIC_ROOT
+    (git-ignored): without collectstatic every page would fail on its first static URL.
+    """
+    _manage(["migrate", "--noinput"], env=env, log_path=log_dir / "migrate.log")
+    if env.get("DEBUG") == "0":
+        _manage(["collectstatic", "--noinput"], env=env, log_path=log_dir / "collectstatic.log")
+
+
+def _manage(args: list[str], *, env: dict[str, str], log_path: Path) -> None:
     with log_path.open("wb") as log:
         code = subprocess.call(  # noqa: S603 - the project's own manage.py
-            [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput"],
+            [str(VENV_BIN / "python"), "manage.py", *args],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     if code != 0:
-        raise BenchError(f"migrate failed with code {code}:\n{log_path.read_text(errors='replace')}")
+        output = log_path.read_text(errors="replace")
+        raise BenchError(f"manage.py {args[0]} failed with code {code}:\n{output}")
 
 
 def redis_flush(redis_url: str) -> None:
