@@ -5,6 +5,8 @@ taking its RQ job off the bulk queue first as a worker would (`chunk_take`).
 tests/test_fanout.py runs the same pipeline in real worker processes.
 """
 
+import csv
+import io
 import statistics
 import threading
 
@@ -316,6 +318,88 @@ def test_the_chunk_chars_argument_wins_over_the_setting():
     pipeline.job_process(job.pk, chunk_chars=1)  # every text fills a chunk
 
     assert list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True)) == [1] * 7
+
+
+# Texts of one length, so chunk sizes in texts follow the characters bound exactly.
+EVEN_TEXTS = [f"Review {i:04d}: the battery is great, but the screen is a bit dim." for i in range(400)]
+
+
+def workers_running(count: int) -> None:
+    """Register `count` RQ workers in Redis, as running Procfile workers would be."""
+    for i in range(count):
+        Worker([get_queue(BULK)], connection=get_redis(), name=f"tail-test-{i}").register_birth()
+
+
+def chunk_sizes(job: Job) -> list[int]:
+    return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True))
+
+
+def assert_tail_shrinks(sizes: list[int], *, full: int, total: int) -> None:
+    """Full chunks first, then smaller and smaller ones down to full / TAIL_SHRINK; every text once."""
+    assert sum(sizes) == total
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[:4] == [full] * 4
+    assert sizes[-2] <= -(-full // pipeline.TAIL_SHRINK) < full
+    assert min(sizes[:-1]) >= full // pipeline.TAIL_SHRINK
+
+
+def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
+    # 400 texts, 40 a chunk: ten chunks for one worker; with two, the last ones shrink
+    # so that neither waits long for the other at the end.
+    sentimeter_settings["CHUNK_CHARS"] = 40 * len(EVEN_TEXTS[0])
+    workers_running(2)
+    job = make_job(texts=EVEN_TEXTS, queue=BULK, total=None)
+
+    pipeline.job_process(job.pk)
+    chunks_drain(job)
+
+    assert_tail_shrinks(chunk_sizes(job), full=40, total=400)
+    assert_one_result_per_text(job, EVEN_TEXTS)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_with_one_worker_every_chunk_but_the_last_is_full(sentimeter_settings, workers):
+    sentimeter_settings["CHUNK_CHARS"] = 40 * len(EVEN_TEXTS[0])
+    workers_running(workers)
+    job = make_job(texts=EVEN_TEXTS[:390], queue=BULK, total=None)
+
+    pipeline.job_process(job.pk)
+
+    assert chunk_sizes(job) == [40] * 9 + [30]
+
+
+def test_the_last_chunks_of_an_upload_are_smaller_too(sentimeter_settings):
+    # A file's unread part is counted in bytes as it streams in (InputReader.unread).
+    texts = [f"{text} ({i})" for i in range(10) for text in EVEN_TEXTS]
+    out = io.StringIO()
+    csv.writer(out).writerows([("id", "review"), *enumerate(texts)])
+    data = out.getvalue().encode()
+    per_chunk = 400
+    sentimeter_settings["CHUNK_CHARS"] = per_chunk * len(texts[0])
+    workers_running(3)
+    job = make_csv_job(data)
+
+    pipeline.job_process(job.pk)
+    chunks_drain(job)
+
+    sizes = chunk_sizes(job)
+    assert len(sizes) > len(texts) // per_chunk
+    assert sum(sizes) == len(texts)
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[:4] == [per_chunk] * 4
+    assert_one_result_per_text(job, texts)
+
+
+def test_a_small_job_with_several_workers_is_still_analyzed_inline(analyze_calls):
+    # Its texts hold fewer characters than the smallest tail chunk: no split.
+    workers_running(2)
+    job = make_job(texts=TEXTS)
+
+    pipeline.job_process(job.pk)
+
+    assert analyze_calls == [TEXTS]
+    assert JobChunk.objects.filter(job=job).count() == 0
 
 
 def test_chunks_processed_in_any_order_finalize_with_the_last_one():

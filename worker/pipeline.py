@@ -20,8 +20,9 @@ import io
 import itertools
 import json
 import logging
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -44,6 +45,8 @@ READ_SLICE_BYTES = 1024 * 1024
 SKIPPED_EXAMPLES = 10
 # The splitter tops up the queue after each of the first chunks, then every so often.
 SPLIT_REFILL_EVERY = 4
+# The last chunks of a job shrink down to CHUNK_CHARS / TAIL_SHRINK (see _tail_bound).
+TAIL_SHRINK = 8
 
 
 class InputError(Exception):
@@ -90,6 +93,11 @@ class InputReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def unread(self) -> int:
+        """Bytes not handed out yet: the slices still to fetch and the rest of the current one."""
+        return self._size - self._offset + len(self._buffer) - self._position
+
     def readinto(self, buffer) -> int:
         if self._position >= len(self._buffer):
             self._buffer, self._position = self._fetch(), 0
@@ -128,8 +136,13 @@ def input_get(job: Job) -> JobInput:
         ) from None
 
 
-def input_rows(job_input: JobInput, *, max_chars: int) -> Iterator[Row]:
-    """Yield the input's rows in order: pasted/JSON texts, or a stored file streamed."""
+def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], Callable[[], int]]:
+    """The input's rows in order (pasted/JSON texts, or a stored file streamed), and how much is unread.
+
+    The second item tells, whenever asked, roughly how much of the input the
+    rows handed out so far have not covered: characters of pasted texts,
+    bytes of a file (a few KB of read-ahead aside).
+    """
     if job_input.format == JobInput.Format.TEXTS:
         raw = JobInput.objects.values_list("data", flat=True).get(pk=job_input.pk)
         try:
@@ -138,7 +151,14 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> Iterator[Row]:
             raise InputError("The stored texts are not valid JSON; please submit them again.") from None
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise InputError("The stored input is not a list of texts; please submit it again.")
-        return (Row(idx=i, row_number=i + 1, text=t) for i, t in enumerate(texts))
+        left = [sum(map(len, texts))]
+
+        def pasted() -> Iterator[Row]:
+            for i, text in enumerate(texts):
+                left[0] -= len(text)
+                yield Row(idx=i, row_number=i + 1, text=text)
+
+        return pasted(), lambda: left[0]
     options = job_input.options or {}
     try:
         spec = InputSpec(
@@ -152,8 +172,9 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> Iterator[Row]:
         )
     except KeyError:
         raise InputError("The stored file has no reading options; please upload it again.") from None
-    stream = io.BufferedReader(InputReader(job_input.pk, job_input.size))
-    return iter_rows(stream, spec, max_chars=max_chars)
+    reader = InputReader(job_input.pk, job_input.size)
+    stream = io.BufferedReader(reader)
+    return iter_rows(stream, spec, max_chars=max_chars), lambda: reader.unread
 
 
 def results_store(
@@ -317,21 +338,43 @@ class _Skips:
             self.examples.append({"row": row.row_number, "reason": row.problem})
 
 
-def _chunks(rows: Iterator[Row], skips: _Skips, *, max_texts: int, max_chars: int) -> Iterator[list[Row]]:
-    """Group rows with text into chunks of at most max_texts texts or max_chars characters."""
+def _chunks(
+    rows: Iterator[Row], skips: _Skips, *, max_texts: int, max_chars: Callable[[], int]
+) -> Iterator[list[Row]]:
+    """Group rows with text into chunks of at most max_texts texts or max_chars() characters.
+
+    max_chars() is asked again at the start of each chunk (see _tail_bound).
+    """
     chunk: list[Row] = []
-    chars = 0
+    chars, bound = 0, max_chars()
     for row in rows:
         if row.text is None:
             skips.add(row)
             continue
         chunk.append(row)
         chars += len(row.text)
-        if len(chunk) >= max_texts or chars >= max_chars:
+        if len(chunk) >= max_texts or chars >= bound:
             yield chunk
-            chunk, chars = [], 0
+            chunk, chars, bound = [], 0, max_chars()
     if chunk:
         yield chunk
+
+
+def _tail_bound(max_chars: int, *, unread: Callable[[], int], workers: int) -> Callable[[], int]:
+    """The characters a chunk may hold: max_chars, less near the end of the input.
+
+    With several workers, the last chunks of a job would otherwise leave all
+    but one of them idle while it analyzes the last full chunk (about half a
+    chunk lost per worker on average). Near the end each chunk is cut to a
+    share of what is left, unread / (2 x workers) (guided self-scheduling),
+    down to max_chars / TAIL_SHRINK, so the workers finish close together for
+    the price of a few more, smaller chunks. One worker has no one to wait
+    for: its chunks keep their size.
+    """
+    if workers < 2:
+        return lambda: max_chars
+    floor = max(1, max_chars // TAIL_SHRINK)
+    return lambda: max(floor, min(max_chars, unread() // (2 * workers)))
 
 
 def _analyzer_for(job: Job) -> Analyzer:
@@ -356,7 +399,7 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
     conf = settings.SENTIMETER
     analyzer = _analyzer_for(job)
     skips = _Skips()
-    rows = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
+    rows, unread = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
     written = JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
@@ -365,7 +408,7 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
         _texts_skip(rows, covered),
         skips,
         max_texts=chunk_size or conf["CHUNK_SIZE"],
-        max_chars=chunk_chars or conf["CHUNK_CHARS"],
+        max_chars=_tail_bound(chunk_chars or conf["CHUNK_CHARS"], unread=unread, workers=workers_count()),
     )
     try:
         if written["count"]:
@@ -488,15 +531,19 @@ def _chunk_data(chunk_pk: int) -> bytes:
     return row[0] if row else b""
 
 
-def chunks_window() -> int:
-    """How many chunks of one job may wait on the queue: enough to keep every worker busy."""
+def workers_count() -> int:
+    """How many RQ workers are running now (0 if Redis cannot say): a sizing hint."""
     from rq import Worker
 
     try:
-        workers = Worker.count(connection=get_redis())
+        return Worker.count(connection=get_redis())
     except Exception:  # noqa: BLE001 - only a sizing hint
-        workers = 0
-    return max(settings.SENTIMETER["CHUNK_WINDOW"], 2 * workers)
+        return 0
+
+
+def chunks_window() -> int:
+    """How many chunks of one job may wait on the queue: enough to keep every worker busy."""
+    return max(settings.SENTIMETER["CHUNK_WINDOW"], 2 * workers_count())
 
 
 def chunks_refill(job_id: uuid.UUID) -> bool:
@@ -534,8 +581,11 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     job = Job.objects.only("status", "analyzer").get(pk=job_id)
     if job.status != Job.Status.RUNNING:
         return
+    started = time.process_time()
     idxs, texts = JobChunk.unpack(_chunk_data(chunk.pk))
+    loaded = time.process_time()
     scores = _analyzer_for(job).analyze(texts)
+    analyzed = time.process_time()
     with transaction.atomic():
         # Compare-and-set on the chunk: of two deliveries, exactly one stores it.
         won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
@@ -548,5 +598,17 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
         if not counted:
             transaction.set_rollback(True)
             return
+    stored = time.process_time()
     chunks_refill(job_id)
     job_finalize(job_id)
+    # CPU seconds of this process, so a busy machine does not blur where a chunk's time goes.
+    logger.info(
+        "job %s: chunk %d stored, %d texts; cpu s: load %.3f, analyze %.3f, store %.3f, refill %.3f",
+        job_id,
+        seq,
+        len(texts),
+        loaded - started,
+        analyzed - loaded,
+        stored - analyzed,
+        time.process_time() - stored,
+    )

@@ -45,10 +45,12 @@ To show where the time goes it also prints: the POST alone; the job's own
 times; the number of chunks and the splitter's "split into N chunks, M texts"
 log line; from RQ's job records (kept an hour in Redis), the splitter's
 duration, the chunk jobs' durations and each worker's busy time; the
-analysis-phase rate (from the polls: 10 % -> 90 % of the texts done); and CPU
+analysis-phase rate (from the polls: 10 % -> 90 % of the texts done); CPU
 seconds of the workers (their whole process trees, work horses included) and
 of the machine (busy, and stolen by the hypervisor), against the raw
-analyzer's CPU for the same number of texts.
+analyzer's CPU for the same number of texts; and, from the line each chunk
+job logs, the CPU its steps took (load, analyze, store, refill), so what the
+workers spend besides analysis is split into those steps and the rest.
 The machine is shared with other work: the load average is printed.
 """
 
@@ -56,11 +58,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +87,7 @@ class Run:
     polls: list[Poll]
     chunks_total: int | None
     split_line: str | None
+    chunk_cpu: dict[str, float]  # CPU s per step, summed over the workers' "chunk N stored" lines
     rq: list[RqJob]
     worker_names: dict[str, str]
     worker_cpu_s: float
@@ -203,6 +207,7 @@ def run_one(
             match = harness.SPLIT_LINE.search(worker.log_text())
             if match:
                 split_line = f"{worker.name}: {match.group(0)}"
+        chunk_cpu = chunk_cpu_sum(worker.log_text() for worker in workers)
         return Run(
             workers=n_workers,
             rows=args.rows,
@@ -212,6 +217,7 @@ def run_one(
             polls=polls,
             chunks_total=row.get("chunks_total"),
             split_line=split_line,
+            chunk_cpu=chunk_cpu,
             rq=harness.rq_jobs(args.redis_url),
             worker_names=harness.rq_worker_names(workers),
             worker_cpu_s=cpu1 - cpu0,
@@ -224,6 +230,23 @@ def run_one(
             processes, redis_url=args.redis_url, log_dir=log_dir, what=f"web and {n_workers} worker(s)"
         )
         harness.signals_restore()
+
+
+# worker/pipeline.py logs, for each chunk it stores, the CPU seconds of its steps.
+CHUNK_CPU_LINE = re.compile(
+    r"chunk \d+ stored, (?P<texts>\d+) texts; cpu s: load (?P<load>[\d.]+), analyze (?P<analyze>[\d.]+), "
+    r"store (?P<store>[\d.]+), refill (?P<refill>[\d.]+)"
+)
+
+
+def chunk_cpu_sum(logs: Iterable[str]) -> dict[str, float]:
+    """Sum the chunk lines' CPU seconds per step (and their texts) over the workers' logs."""
+    sums = dict.fromkeys(("texts", "load", "analyze", "store", "refill"), 0.0)
+    for log in logs:
+        for match in CHUNK_CPU_LINE.finditer(log):
+            for key in sums:
+                sums[key] += float(match.group(key))
+    return sums
 
 
 def phase_rate(polls: list[Poll], rows: int) -> str:
@@ -286,6 +309,15 @@ def report_run(run: Run, raw: Measurement) -> None:
         f"{raw_cpu:.1f} s for {run.rows:,} texts), web {run.web_cpu_s:.1f} s, everything else (Postgres, "
         f"Redis, this client, other work) {others:.1f} s"
     )
+    cpu = run.chunk_cpu
+    if cpu["analyze"]:
+        steps = cpu["load"] + cpu["analyze"] + cpu["store"] + cpu["refill"]
+        print(
+            f"     in the chunk jobs (their log lines): analyze {cpu['analyze']:.1f} s "
+            f"({cpu['texts'] / cpu['analyze']:,.0f} texts/s), load {cpu['load']:.2f} s, store "
+            f"{cpu['store']:.2f} s, refill {cpu['refill']:.2f} s; the workers' other CPU (split, RQ, "
+            f"forks, heartbeats) {run.worker_cpu_s - steps:.1f} s"
+        )
     print(f"     {run.machine.describe(os.cpu_count() or 1)}")
     if run.machine.steal > 0.1 * run.machine.total:
         print(
