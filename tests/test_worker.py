@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 
+import psycopg
 import pytest
 from django.db import connection, connections
 from rq.job import Job as RQJob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from tests.builders import make_job
 from tests.procs import (  # noqa: F401 - fixtures
     VENV_BIN,
     database_url,
@@ -277,3 +279,34 @@ def test_the_worker_loads_the_job_functions_before_it_forks_a_work_horse():
     )
 
     assert result.stdout.strip() == "['worker.pipeline', 'worker.tasks']"
+
+
+@pytest.mark.slow
+def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_spares_the_worker(worker_proc):
+    from rq.command import send_stop_job_command
+
+    from tests.test_chaos import horses, update_waiting
+
+    texts = texts_sample(3, tag="in-process")
+    job = make_job(texts=texts, queue=QUICK)
+    worker = worker_proc()
+    # The job's row is locked from another connection: the job waits at its claim.
+    locker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        locker.execute('SELECT 1 FROM "web_job" WHERE id = %s FOR UPDATE', [job.pk])
+        job_enqueue(job_id=str(job.pk), queue_name=QUICK)
+        wait_for(
+            lambda: update_waiting("web_job"), what=lambda: f"the job to wait; log:\n{worker.log_tail()}"
+        )
+        # No work horse: the worker process runs the job itself.
+        assert horses(worker) == []
+        # RQ's stop command kills a job's horse; with none it must not hit the worker itself.
+        send_stop_job_command(get_redis(), str(job.pk))
+        wait_for(lambda: "no work horse to stop" in worker.log(), what=worker.log_tail)
+    finally:
+        locker.close()
+
+    (job,) = jobs_wait_final([job.pk], worker=worker)
+    assert worker.alive(), worker.log_tail()
+    assert job.status == Job.Status.SUCCEEDED
+    assert_results_are_vader(job, texts)

@@ -12,6 +12,16 @@ interrupted job goes back to the front of its queue, without using up one
 of its retries, and the next worker resumes it from its last committed
 chunk (worker/pipeline.py). The parent exits once the horse is gone.
 
+Quick jobs (at most QUICK_MAX_TEXTS pasted texts, the `quick` queue) run
+in the worker process itself, without a horse: forking one cost more than
+the job (~20 ms of fork and page faults, a new Postgres connection), and a
+worker answering single texts spent most of its CPU on that. They take
+milliseconds, so the horse's guarantees matter little for them: a time
+limit still holds (RQ's SIGALRM death penalty works in this process), a
+SIGTERM lets the job end and then stops the worker, and a cancel is seen at
+the job's compare-and-set instead of by killing a horse. The connection they
+use stays open between them and is closed before anything forks.
+
 Every RECONCILE_INTERVAL seconds, between jobs, while idle or while its
 horse works (at each heartbeat), the parent runs the reconciler and,
 hourly, the retention purge (worker/reconcile.py), so recovery needs no
@@ -24,14 +34,19 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 from rq.exceptions import ShutDownImminentException, StopRequested
-from rq.worker import HerokuWorker
+from rq.worker import HerokuWorker, WorkerStatus
+from rq.worker.base import SHUTDOWN_SIGNAL
 
 from worker.analyzers import analyzer_names, get_analyzer
+from worker.queues import QUICK
 from worker.reconcile import jobs_purge_if_due, reconcile_if_due
 
 logger = logging.getLogger(__name__)
+
+# Queues whose jobs run in the worker process, not in a forked work horse.
+IN_PROCESS_QUEUES = (QUICK,)
 
 
 class SentimeterWorker(HerokuWorker):
@@ -59,6 +74,8 @@ class SentimeterWorker(HerokuWorker):
     def run_maintenance_tasks(self):
         # RQ's own (registry cleaning, scheduler restart) on its own cadence; ours more often.
         if super().should_run_maintenance_tasks:
+            # RQ may fork a new scheduler process here: no connection of a quick job crosses it.
+            connections.close_all()
             super().run_maintenance_tasks()
         self._reconcile_if_due()
 
@@ -84,6 +101,26 @@ class SentimeterWorker(HerokuWorker):
         finally:
             # The parent holds no connection across the next fork (nor while it waits).
             connections.close_all()
+
+    def execute_job(self, job, queue):
+        if queue.name not in IN_PROCESS_QUEUES:
+            super().execute_job(job, queue)
+            return
+        # As RQ's SimpleWorker, in this process; connections as Django handles them per request.
+        close_old_connections()
+        try:
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
+        finally:
+            close_old_connections()
+        self.set_state(WorkerStatus.IDLE)
+
+    def kill_horse(self, sig=SHUTDOWN_SIGNAL):
+        # A job running in this process has no horse: RQ would signal our own process group.
+        if self.horse_pid:
+            super().kill_horse(sig)
+        else:
+            logger.info("no work horse to stop: a job in this process ends at its next commit")
 
     def fork_work_horse(self, job, queue):
         connections.close_all()
