@@ -310,3 +310,29 @@ def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_spares_the_wo
     assert worker.alive(), worker.log_tail()
     assert job.status == Job.Status.SUCCEEDED
     assert_results_are_vader(job, texts)
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_quick_job_lets_it_finish_then_the_worker_exits(worker_proc):
+    import threading
+
+    from tests.test_chaos import HEROKU_GRACE, heroku_stop, update_waiting
+
+    texts = texts_sample(3, tag="in-process-term")
+    job = make_job(texts=texts, queue=QUICK)
+    worker = worker_proc()
+    locker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        locker.execute('SELECT 1 FROM "web_job" WHERE id = %s FOR UPDATE', [job.pk])
+        job_enqueue(job_id=str(job.pk), queue_name=QUICK)
+        wait_for(lambda: update_waiting("web_job"), what=lambda: f"the job to wait:\n{worker.log_tail()}")
+        # SIGTERM arrives while the job runs in the worker process; its lock goes 1 s later.
+        threading.Timer(1.0, locker.rollback).start()
+        took = heroku_stop(worker)
+    finally:
+        locker.close()
+
+    assert took < HEROKU_GRACE, worker.log_tail()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert_results_are_vader(job, texts)
