@@ -6,8 +6,11 @@ to the worker process (and its forked work horses).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -281,30 +284,39 @@ def test_the_worker_loads_the_job_functions_before_it_forks_a_work_horse():
     assert result.stdout.strip() == "['worker.pipeline', 'worker.tasks']"
 
 
-@pytest.mark.slow
-def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_spares_the_worker(worker_proc):
-    from rq.command import send_stop_job_command
+@contextlib.contextmanager
+def quick_job_waiting_at_its_claim(worker, texts: list[str]) -> Iterator[tuple[Job, psycopg.Connection]]:
+    """A quick job the worker has started, waiting on its row's lock (held by the yielded connection).
 
-    from tests.test_chaos import horses, update_waiting
+    The lock is released when the context ends (or earlier, with the connection's rollback()).
+    """
+    from tests.test_chaos import update_waiting
 
-    texts = texts_sample(3, tag="in-process")
     job = make_job(texts=texts, queue=QUICK)
-    worker = worker_proc()
-    # The job's row is locked from another connection: the job waits at its claim.
     locker = psycopg.connect(database_url(), autocommit=False)
     try:
         locker.execute('SELECT 1 FROM "web_job" WHERE id = %s FOR UPDATE', [job.pk])
         job_enqueue(job_id=str(job.pk), queue_name=QUICK)
-        wait_for(
-            lambda: update_waiting("web_job"), what=lambda: f"the job to wait; log:\n{worker.log_tail()}"
-        )
+        wait_for(lambda: update_waiting("web_job"), what=lambda: f"the job to wait:\n{worker.log_tail()}")
+        yield job, locker
+    finally:
+        locker.close()
+
+
+@pytest.mark.slow
+def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_spares_the_worker(worker_proc):
+    from rq.command import send_stop_job_command
+
+    from tests.test_chaos import horses
+
+    texts = texts_sample(3, tag="in-process")
+    worker = worker_proc()
+    with quick_job_waiting_at_its_claim(worker, texts) as (job, _):
         # No work horse: the worker process runs the job itself.
         assert horses(worker) == []
         # RQ's stop command kills a job's horse; with none it must not hit the worker itself.
         send_stop_job_command(get_redis(), str(job.pk))
         wait_for(lambda: "no work horse to stop" in worker.log(), what=worker.log_tail)
-    finally:
-        locker.close()
 
     (job,) = jobs_wait_final([job.pk], worker=worker)
     assert worker.alive(), worker.log_tail()
@@ -314,23 +326,14 @@ def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_spares_the_wo
 
 @pytest.mark.slow
 def test_sigterm_during_a_quick_job_lets_it_finish_then_the_worker_exits(worker_proc):
-    import threading
-
-    from tests.test_chaos import HEROKU_GRACE, heroku_stop, update_waiting
+    from tests.test_chaos import HEROKU_GRACE, heroku_stop
 
     texts = texts_sample(3, tag="in-process-term")
-    job = make_job(texts=texts, queue=QUICK)
     worker = worker_proc()
-    locker = psycopg.connect(database_url(), autocommit=False)
-    try:
-        locker.execute('SELECT 1 FROM "web_job" WHERE id = %s FOR UPDATE', [job.pk])
-        job_enqueue(job_id=str(job.pk), queue_name=QUICK)
-        wait_for(lambda: update_waiting("web_job"), what=lambda: f"the job to wait:\n{worker.log_tail()}")
+    with quick_job_waiting_at_its_claim(worker, texts) as (job, locker):
         # SIGTERM arrives while the job runs in the worker process; its lock goes 1 s later.
         threading.Timer(1.0, locker.rollback).start()
         took = heroku_stop(worker)
-    finally:
-        locker.close()
 
     assert took < HEROKU_GRACE, worker.log_tail()
     job.refresh_from_db()
