@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -336,7 +337,8 @@ codecs.register_error("sentimeter-cp1252", _cp1252_for_bad_bytes)
 
 def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
     """Resolve bytes the decoder could not read: Windows-1252 if lenient, else name the row."""
-    if text is None or not _ESCAPED_BYTES.search(text):
+    # isascii() is a flag check: most texts skip the search (escaped bytes are not ASCII).
+    if text is None or text.isascii() or not _ESCAPED_BYTES.search(text):
         return text
     if spec.lenient:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "sentimeter-cp1252")
@@ -348,12 +350,12 @@ def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
 
 
 def _row_text(text: str | None, row_number: int, idx: int, max_chars: int, what: str) -> Row:
-    if text is None or not text.strip():
+    if text is not None:
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+        stripped = text.strip()
+    if text is None or not stripped:
         return Row(idx=idx, row_number=row_number, text=None, problem=f"no text {what}")
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-        if not text.strip():
-            return Row(idx=idx, row_number=row_number, text=None, problem=f"no text {what}")
     if len(text) > max_chars:
         return Row(
             idx=idx,
@@ -361,7 +363,7 @@ def _row_text(text: str | None, row_number: int, idx: int, max_chars: int, what:
             text=None,
             problem=f"{len(text):,} characters, over the limit of {max_chars:,}",
         )
-    return Row(idx=idx, row_number=row_number, text=text.strip())
+    return Row(idx=idx, row_number=row_number, text=stripped)
 
 
 def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[Row]:
@@ -384,7 +386,7 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
             for record in records:
                 # Rows are records, numbered as a spreadsheet does (the header is row 1).
                 row_number += 1
-                if not any(cell.strip() for cell in record):
+                if not "".join(record).strip():  # no cell holds anything but spaces
                     continue
                 if not header_seen:
                     header_seen = True
@@ -433,9 +435,8 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
 
 
 def _strip_bom(lines: io.TextIOWrapper) -> Iterator[str]:
-    first = True
-    for line in lines:
-        if first:
-            line = line.lstrip("\ufeff")
-            first = False
-        yield line
+    """The lines, the first without a byte order mark; the rest straight from the reader."""
+    first = next(lines, None)
+    if first is None:
+        return iter(())
+    return itertools.chain([first.lstrip("\ufeff")], lines)
