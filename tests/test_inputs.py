@@ -282,6 +282,13 @@ def test_txt_rows_are_lines_blank_ones_ignored():
     ]
 
 
+def test_a_byte_order_mark_is_dropped_when_utf_8_is_chosen():
+    # With the encoding chosen as plain utf-8 the decoder keeps the mark: the reader drops it.
+    _, rows = read(codecs.BOM_UTF8 + b"first\nsecond\n", filename="r.txt", encoding="utf-8")
+
+    assert texts_of(rows) == ["first", "second"]
+
+
 # --- column selection -----------------------------------------------------
 
 

@@ -269,6 +269,13 @@ def test_job_page_escapes_the_error_message(page):
     assert XSS not in content
 
 
+def assert_partial_summary_and_rows(content: str, stored: list[str]) -> None:
+    """A partial job's page summarizes exactly the stored results and lists them."""
+    assert "Summary (partial)" in content
+    assert re.search(rf"Texts</span> <strong>{len(stored)}</strong>", content)
+    assert re.findall(r'<td class="text">([^<]*)</td>', content) == stored
+
+
 def test_job_page_of_a_canceled_job_shows_partial_results(page):
     job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.CANCELED)
     make_results(job, TEXTS[:1])
@@ -276,11 +283,9 @@ def test_job_page_of_a_canceled_job_shows_partial_results(page):
     content = html(page.get(f"/jobs/{job.pk}/"))
 
     assert "Canceled after 1 of 3 texts; these results are partial." in content
-    assert "Summary (partial)" in content
     assert "Results (partial)" in content
     # The summary is of the one stored result (the worker writes none for a canceled job).
-    assert re.search(r"Texts</span> <strong>1</strong>", content)
-    assert re.findall(r'<td class="text">([^<]*)</td>', content) == TEXTS[:1]
+    assert_partial_summary_and_rows(content, TEXTS[:1])
 
 
 def test_job_page_of_a_job_that_failed_midway_shows_its_partial_results(page):
@@ -297,9 +302,7 @@ def test_job_page_of_a_job_that_failed_midway_shows_its_partial_results(page):
 
     assert "The job failed" in content
     assert "It stopped after 2 of 3 texts; the results below are partial." in content
-    assert "Summary (partial)" in content
-    assert re.search(r"Texts</span> <strong>2</strong>", content)
-    assert re.findall(r'<td class="text">([^<]*)</td>', content) == TEXTS[:2]
+    assert_partial_summary_and_rows(content, TEXTS[:2])
 
 
 def test_job_page_of_a_job_canceled_before_it_started(page):

@@ -7,6 +7,8 @@ tests/test_fanout.py runs the same pipeline in real worker processes.
 
 import csv
 import io
+import logging
+import re
 import statistics
 import threading
 
@@ -287,6 +289,22 @@ def test_each_chunk_is_analyzed_once_in_one_batch(analyze_calls):
     assert chunk_statuses(job) == [JobChunk.Status.DONE] * 3
     # A done chunk drops its texts: they live in the results now.
     assert [c.rows for c in JobChunk.objects.filter(job=job)] == [[], [], []]
+
+
+def test_each_stored_chunk_logs_the_cpu_of_its_steps(caplog):
+    # bench_throughput.py sums these lines to show where a big job's time goes.
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=4)
+
+    with caplog.at_level(logging.INFO, logger="worker.pipeline"):
+        chunks_drain(job)
+
+    lines = [r.getMessage() for r in caplog.records if "stored," in r.getMessage()]
+    pattern = (
+        rf"job {job.pk}: chunk (\d) stored, (\d) texts; "
+        r"cpu s: load \d+\.\d{3}, analyze \d+\.\d{3}, store \d+\.\d{3}, refill \d+\.\d{3}"
+    )
+    assert [re.fullmatch(pattern, line).groups() for line in lines] == [("0", "4"), ("1", "3")]
 
 
 def test_the_chunk_size_setting_splits_the_job(analyze_calls, sentimeter_settings):

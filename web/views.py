@@ -99,6 +99,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         raise Http404("No such job.") from None
     table = _results_table(request, job)
     summary = selectors.job_summary(job)
+    bars = _histogram_bars(summary)
     progress = selectors.job_progress(job, now=timezone.now())
     return render(
         request,
@@ -113,8 +114,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "rate": rate_text(progress.rate),
             "labels": Result.Label.values,
             "sorts": SORT_CHOICES,
-            "bars": _histogram_bars(summary),
-            "bars_peak": max((b["count"] for b in (summary or {}).get("histogram") or []), default=0),
+            "bars": bars,
+            "bars_peak": max((bar["count"] for bar in bars), default=0),
             "shares": _label_shares(summary),
             "split": _label_split(summary),
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
@@ -159,10 +160,6 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         "num_pages": pages,
         "prev_url": page_url(number - 1) if number > 1 else None,
         "next_url": page_url(number + 1) if number < pages else None,
-        "label_urls": [
-            (value, "?" + urlencode({k: v for k, v in {**params, "label": value}.items() if v}))
-            for value in ("", *Result.Label.values)
-        ],
     }
 
 
