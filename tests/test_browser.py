@@ -292,7 +292,8 @@ def test_paste_watch_the_bar_reach_100_then_read_and_download_the_results(site, 
     assert final["value"] == final["max"] == BIG_JOB_TEXTS, progress
     assert final["text"] == "3,000 of 3,000 texts · 100.0%", progress
     assert any("texts/s" in p["rate"] for p in progress), progress
-    assert any(re.fullmatch(r"\d+ s|\d+ min \d\d s", p["elapsed"]) for p in progress), progress
+    # A fast machine runs the 3,000 texts in under a second.
+    assert any(re.fullmatch(r"under 1 s|\d+ s|\d+ min \d\d s", p["elapsed"]) for p in progress), progress
 
     # Summary, the two charts, the table.
     counts = {label: 0 for label in ("positive", "neutral", "negative")}

@@ -509,13 +509,16 @@ def test_the_reconciler_runs_while_every_worker_is_busy(procs):
     locker = row_locker(held, 0)
     try:
         worker = procs.start_worker(CHAOS_ENV)
-        wait_for(chunk_update_waiting, what=lambda: f"the only horse to be stuck; log:\n{worker.log_tail()}")
-        # The parent runs the reconciler at its heartbeats while its horse waits.
+        wait_for(
+            chunk_update_waiting,
+            what=lambda: f"the only worker's chunk to be stuck; log:\n{worker.log_tail()}",
+        )
+        # The worker runs the reconciler at its heartbeats while its chunk waits.
         wait_for(
             lambda: RQJob.exists(str(lost.pk), connection=get_redis()),
             what=lambda: f"the lost job to be enqueued; log:\n{worker.log_tail()}",
         )
-        assert horses(worker), "the horse should still be stuck"
+        assert chunk_update_waiting(), "the chunk should still be stuck"
     finally:
         locker.close()
     held, lost = jobs_wait_final([held.pk, lost.pk], worker=worker)
@@ -589,12 +592,17 @@ def test_cancel_of_a_running_job_stops_its_work_at_once(procs):
     locker = row_locker(job, 0)
     try:
         worker = procs.start_worker(CHAOS_ENV)
-        # The horse is in chunk 0, inside its transaction (waiting at the commit).
-        wait_for(chunk_update_waiting, what=lambda: f"a horse in chunk 0; log:\n{worker.log_tail()}")
+        # The worker is in chunk 0, inside its transaction (waiting at the commit).
+        wait_for(chunk_update_waiting, what=lambda: f"a worker in chunk 0; log:\n{worker.log_tail()}")
         canceled_at = time.monotonic()
         services.job_cancel(job=Job.objects.get(pk=job.pk))
-        # RQ's stop command ends the horse without waiting for the chunk.
-        wait_for(lambda: not horses(worker), interval=0.02, what="the work horse to stop")
+        # RQ's stop command interrupts the chunk without waiting for its commit.
+        chunk0 = RQJob.fetch(chunk_rq_id(str(job.pk), 0), connection=get_redis())
+        wait_for(
+            lambda: chunk0.get_status(refresh=True) == JobStatus.STOPPED,
+            interval=0.02,
+            what=lambda: f"the chunk to stop; log:\n{worker.log_tail()}",
+        )
         took = time.monotonic() - canceled_at
     finally:
         locker.close()

@@ -12,18 +12,26 @@ interrupted job goes back to the front of its queue, without using up one
 of its retries, and the next worker resumes it from its last committed
 chunk (worker/pipeline.py). The parent exits once the horse is gone.
 
-Quick jobs (at most QUICK_MAX_TEXTS pasted texts, the `quick` queue) run
-in the worker process itself, without a horse: forking one cost more than
-the job (~20 ms of fork and page faults, a new Postgres connection), and a
-worker answering single texts spent most of its CPU on that. They take
-milliseconds, so the horse's guarantees matter little for them: a time
-limit still holds (RQ's SIGALRM death penalty works in this process), a
-SIGTERM lets the job end and then stops the worker, and a cancel is seen at
-the job's compare-and-set instead of by killing a horse. The connection they
-use stays open between them and is closed before anything forks.
+Short jobs run in the worker process itself, without a horse: quick jobs
+(at most QUICK_MAX_TEXTS pasted texts, the `quick` queue) and the chunks of
+big jobs (at most CHUNK_SIZE texts and CHUNK_CHARS characters, about a
+second of analysis). Forking a horse cost more than a quick job (~20 ms of
+fork and page faults, a new Postgres connection) and ~5 % of a chunk's time
+(its copy-on-write page faults slow the analysis itself): with a horse per
+chunk, one worker ran a 100,000-review job at 0.82x the analyzer's raw
+speed, in process at 0.88x (tests/benchmarks/bench_throughput.py). The
+guarantees stay: a time limit holds (RQ's SIGALRM death penalty works in
+this process); a thread keeps up the heartbeats and the reconciler's
+passes, as the parent does while a horse works; a SIGTERM gives the job
+SHUTDOWN_GRACE seconds, as it would a horse, then interrupts it and puts
+it back at the front of its queue; a stop command (a cancel) interrupts the
+job where a horse would be killed. The connection they use
+stays open between them and is closed before anything forks. The split of a big job still gets a horse: it
+streams a whole upload, for minutes and tens of MB, and its memory goes
+back to the system with the horse.
 
-Every RECONCILE_INTERVAL seconds, between jobs, while idle or while its
-horse works (at each heartbeat), the parent runs the reconciler and,
+Every RECONCILE_INTERVAL seconds, between jobs, while idle or while a job
+works (at each heartbeat), the worker runs the reconciler and,
 hourly, the retention purge (worker/reconcile.py), so recovery needs no
 process besides the workers.
 """
@@ -31,6 +39,8 @@ process besides the workers.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 
 from django.conf import settings
@@ -42,11 +52,31 @@ from rq.worker.base import SHUTDOWN_SIGNAL
 from worker.analyzers import analyzer_names, get_analyzer
 from worker.queues import QUICK
 from worker.reconcile import jobs_purge_if_due, reconcile_if_due
+from worker.tasks import chunk_run
 
 logger = logging.getLogger(__name__)
 
-# Queues whose jobs run in the worker process, not in a forked work horse.
+# Jobs that run in the worker process, not in a forked work horse: every job of
+# these queues, and every job of these functions (whatever their queue).
 IN_PROCESS_QUEUES = (QUICK,)
+IN_PROCESS_FUNCS = (f"{chunk_run.__module__}.{chunk_run.__qualname__}",)
+
+
+# Sent to the main thread to interrupt a job running in this process (see kill_horse).
+STOP_SIGNAL = signal.SIGUSR1
+
+
+class JobStopRequested(BaseException):
+    """Raised in a job running in this process when a stop command arrives for it.
+
+    A BaseException, as RQ's own ShutDownImminentException: the job's code
+    (worker/tasks.py) must not catch it as one of its own failures.
+    """
+
+
+def runs_in_process(job, queue) -> bool:
+    """Whether this RQ job runs in the worker process (True) or in a forked horse."""
+    return queue.name in IN_PROCESS_QUEUES or job.func_name in IN_PROCESS_FUNCS
 
 
 class SentimeterWorker(HerokuWorker):
@@ -61,6 +91,9 @@ class SentimeterWorker(HerokuWorker):
         super().__init__(*args, **kwargs)
         self.imminent_shutdown_delay = conf["SHUTDOWN_GRACE"]
         self._reconciled_at: float | None = None
+        # True while a job runs in this process (see execute_job); set if it was interrupted.
+        self._performing_in_process = False
+        self._interrupted = False
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
@@ -103,24 +136,100 @@ class SentimeterWorker(HerokuWorker):
             connections.close_all()
 
     def execute_job(self, job, queue):
-        if queue.name not in IN_PROCESS_QUEUES:
+        if not runs_in_process(job, queue):
             super().execute_job(job, queue)
             return
         # As RQ's SimpleWorker, in this process; connections as Django handles them per request.
         close_old_connections()
         try:
             execution = self.prepare_execution(job)
-            self.perform_job(job, queue, execution)
+            stop = threading.Event()
+            beat = threading.Thread(
+                target=self._heartbeats_in_process,
+                args=(job, execution, stop),
+                name="heartbeats",
+                daemon=True,
+            )
+            self._interrupted = False
+            signal.signal(STOP_SIGNAL, self._stop_interrupt)
+            self._performing_in_process = True
+            beat.start()
+            try:
+                self.perform_job(job, queue, execution)
+            except (JobStopRequested, ShutDownImminentException):
+                pass  # arrived as perform_job returned: the job had ended anyway
+            finally:
+                # A late stop signal or shutdown timer must not go off in the work loop.
+                self._performing_in_process = False
+                signal.signal(STOP_SIGNAL, signal.SIG_IGN)
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                stop.set()
+                beat.join()
         finally:
-            close_old_connections()
+            if self._interrupted:
+                # Interrupted anywhere, perhaps mid-query: start the next job on new connections.
+                connections.close_all()
+            else:
+                close_old_connections()
         self.set_state(WorkerStatus.IDLE)
 
+    def _heartbeats_in_process(self, job, execution, stop: threading.Event) -> None:
+        """While a job runs in this process, what the parent does while a horse works.
+
+        Every HEARTBEAT_INTERVAL: RQ's heartbeats (so the job is not taken for
+        lost) and, when due, the reconciler (so lost work is found even when
+        every worker is busy). RQ's heartbeat only updates registry entries that
+        still exist, so one racing the job's end leaves nothing behind.
+        """
+        while not stop.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:
+                logger.exception("heartbeat failed; the next in %s s", self.job_monitoring_interval)
+            finally:
+                connections.close_all()  # this thread's own connections
+
+    def handle_warm_shutdown_request(self):
+        if self.horse_pid or not self._performing_in_process:
+            super().handle_warm_shutdown_request()
+            return
+        # What a horse does on the SIGRTMIN HerokuWorker sends it: finish within the grace,
+        # or be interrupted (ShutDownImminentException) and go back to the front of the queue.
+        logger.info(
+            "warm shut down requested: the job in hand has %s s to finish", self.imminent_shutdown_delay
+        )
+        # A timer, not a raise from here: RQ's request_stop must still mark the stop afterwards.
+        signal.signal(signal.SIGALRM, self._shutdown_interrupt)
+        signal.setitimer(signal.ITIMER_REAL, max(self.imminent_shutdown_delay, 0.001))
+
+    def _shutdown_interrupt(self, signum, frame):
+        if not self._performing_in_process:
+            return
+        self._interrupted = True
+        logger.warning("raising ShutDownImminentException to interrupt the job in hand")
+        raise ShutDownImminentException(f"shut down imminent (signal {signum})", {})
+
     def kill_horse(self, sig=SHUTDOWN_SIGNAL):
-        # A job running in this process has no horse: RQ would signal our own process group.
+        """Stop the job in hand: kill its horse, or interrupt it if it runs in this process.
+
+        RQ calls this for a stop command (a cancel), from its pubsub thread, having
+        marked the job as stopped: its failure then ends it STOPPED, not retried.
+        """
         if self.horse_pid:
             super().kill_horse(sig)
+        elif self._performing_in_process:
+            # Signal handlers run in the main thread, where the job runs.
+            signal.pthread_kill(threading.main_thread().ident, STOP_SIGNAL)
         else:
-            logger.info("no work horse to stop: a job in this process ends at its next commit")
+            logger.info("no work horse to stop, and no job in hand")
+
+    def _stop_interrupt(self, signum, frame):
+        if not self._performing_in_process:
+            return
+        self._interrupted = True
+        logger.info("stop command: interrupting the job in hand")
+        raise JobStopRequested("stopped by a stop command (the job was canceled)")
 
     def fork_work_horse(self, job, queue):
         connections.close_all()
