@@ -29,11 +29,21 @@ What it does:
   vanish and the figures mean nothing: a sentinel key catches that and the run
   exits 1. --private-redis starts a throwaway redis-server on a free port
   instead, out of everyone else's reach;
-- starts web and worker with DEBUG=1 on a free port, logs in a temporary
-  directory (printed, kept: web.log holds gunicorn's access log with each
-  request's server time), and always stops both (SIGTERM, then SIGKILL of
-  each process group and of any RQ work horse, which leaves the group), also
-  on Ctrl-C, SIGTERM or error;
+- runs web and worker as in production on Heroku: DEBUG=0 (Django keeps no
+  record of each SQL query; a SECRET_KEY of the benchmark's own, and
+  collectstatic after migrate, as a Heroku release does), with the SSL
+  redirect, HSTS and Secure cookies as they are there. The client plays
+  Heroku's router, which terminates TLS and talks plain HTTP to the dyno:
+  every request carries X-Forwarded-Proto: https (the app's
+  SECURE_PROXY_SSL_HEADER), the client's X-Forwarded-For (below) and an
+  X-Request-ID (a uuid4 per request, logged with it in web.log), and the
+  client sends the Secure cookies back. A POST also carries the Origin a
+  browser's fetch sends, which Django's CSRF check wants on https requests.
+  Web listens on a free port, logs go to a temporary directory (printed,
+  kept: web.log holds gunicorn's access log with each request's server
+  time), and both are always stopped (SIGTERM, then SIGKILL of each process
+  group and of any RQ work horse, which leaves the group), also on Ctrl-C,
+  SIGTERM or error;
 - runs one warm-up job end to end first (it warms the worker up, takes one
   of the first minute's submits, and stops the run with exit 1 if the app
   cannot even do that);
@@ -54,11 +64,14 @@ What it does:
   job in flight, so the queues never hold more than --clients (200) jobs,
   under MAX_QUEUE_DEPTH (1000);
 - opens --clients virtual clients in one asyncio process, each with its own
-  cookie jar and keep-alive connection (its own httpx.AsyncClient and
-  transport; --shared-pool puts them all on one pool instead, which costs the
-  client more CPU: httpcore scans every pooled connection on each request).
-  Each GETs / once for the csrftoken cookie (the "setup" burst, outside the
-  measured time), waits a random 0..--ramp s (default 5 s) so that, like
+  cookie jar and keep-alive connection, through the small HTTP/1.1 client
+  below (HttpClient, on asyncio streams). It replaced httpx, which cost
+  ~1.5 ms of CPU per request: a third of one of the 2 cores went to the
+  client, competing with the app it measured, and its event loop lagged. A
+  connection the server closed while idle is reopened before the next
+  request; a request that fails once sent is an error (no answer), never
+  retried. Each client GETs / once for the csrftoken cookie (the "setup"
+  burst, outside the measured time), waits a random 0..--ramp s (default 5 s) so that, like
   real browsers, the clients do not move in lockstep. Then it loops for
   --duration s: POST /api/jobs/ {"texts": [one short review]}; on 202 poll
   the job's Location, honouring Retry-After, until it is final; then submit
@@ -66,7 +79,8 @@ What it does:
   in flight are finished and counted.
 
 It prints, per kind of request: count, throughput, and p50/p90/p99/max latency
-(nearest rank, client-side wall time including the body) of the 2xx answers,
+(nearest rank, client-side wall time: from just before the request is written,
+connecting first if needed, until the whole body is read) of the 2xx answers,
 and the same from the server's side (gunicorn's access log); counts by status;
 5xx; 429s (by design); other errors (connection errors, timeouts, other 4xx);
 jobs completed per second and their created -> finished time (one worker
@@ -88,7 +102,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import contextlib
 import ipaddress
 import json
 import math
@@ -98,32 +112,24 @@ import random
 import re
 import resource
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 import redis
-
-# httpcore 1.0.9 tries `import sniffio` on every lock it sets up (a few per
-# request), and anyio >= 4.11 no longer installs sniffio; Python does not cache
-# a failed import, so each try walks sys.path again, a large share of the
-# client's CPU (encode/httpcore#1103). A None entry makes the import fail at
-# once, and httpcore then assumes asyncio, which is what runs here.
-# (httpcore imports it lazily, at call time.)
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-from harness import (  # noqa: E402 - after the sniffio workaround above
+from harness import (
     PG_ADMIN_URL,
     ROOT,
     SHORT_REVIEWS,
@@ -139,6 +145,7 @@ from harness import (  # noqa: E402 - after the sniffio workaround above
 )
 
 DB_NAME = "sentimeter_load"
+HOST = "127.0.0.1"  # where the client finds web (gunicorn binds [::], which takes IPv4 too)
 REDIS_URL = "redis://127.0.0.1:6379/11"
 # Set after the first flush and looked for at the end: if it is gone, someone
 # else flushed this Redis database during the run (a test suite pointed at
@@ -176,6 +183,11 @@ def client_address(n: int) -> str:
 
 
 def app_env(port: int, redis_url: str, overrides: dict[str, str], *, db_name: str) -> dict[str, str]:
+    """Web's and worker's environment: production settings (DEBUG=0), the benchmark's database and Redis.
+
+    Unlike harness.app_env(debug=False), the SSL redirect and HSTS stay as in production: the client
+    sends X-Forwarded-Proto: https, as Heroku's router does (HttpClient).
+    """
     env = dict(os.environ)
     env.pop("DYNO", None)  # not on Heroku: no forced database SSL
     env.update(
@@ -183,7 +195,7 @@ def app_env(port: int, redis_url: str, overrides: dict[str, str], *, db_name: st
         VIRTUAL_ENV=str(ROOT / ".venv"),
         DATABASE_URL=database_url(db_name),
         REDIS_URL=redis_url,
-        DEBUG="1",
+        DEBUG="0",
         SECRET_KEY="load-bench-secret-key-not-used-in-production-0123456789abcdef",  # noqa: S106
         PORT=str(port),
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -194,7 +206,7 @@ def app_env(port: int, redis_url: str, overrides: dict[str, str], *, db_name: st
     return env
 
 
-# The app's effective limits and gunicorn's workers/threads, as the app itself reads them.
+# The app's effective limits, DEBUG and gunicorn's workers/threads, as the app itself reads them.
 _CONFIG_PROBE = """
 import json, os, runpy
 import django
@@ -202,7 +214,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 from django.conf import settings
 g = runpy.run_path("config/gunicorn.py")
-print(json.dumps({**settings.SENTIMETER, "workers": g["workers"], "threads": g["threads"],
+print(json.dumps({**settings.SENTIMETER, "DEBUG": settings.DEBUG,
+                  "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+                  "workers": g["workers"], "threads": g["threads"],
                   "worker_class": g["worker_class"], "DB_CONN_MAX_AGE": settings.DATABASES["default"]
                   .get("CONN_MAX_AGE")}))
 """
@@ -222,10 +236,12 @@ def app_config(env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def wait_until_ready(web: Process, worker: Process, base_url: str) -> None:
+async def wait_until_ready(web: Process, worker: Process, port: int) -> None:
+    """Wait until web answers /healthz with 200 and the worker has logged "Listening on"."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     worker_ready = web_ready = False
-    with httpx.Client(trust_env=False, timeout=2) as http:
+    http = HttpClient(HOST, port, timeout=2)
+    try:
         while not (worker_ready and web_ready):
             if time.monotonic() > deadline:
                 waiting = [p.name for p, ready in ((web, web_ready), (worker, worker_ready)) if not ready]
@@ -235,44 +251,47 @@ def wait_until_ready(web: Process, worker: Process, base_url: str) -> None:
             worker.check_alive()
             worker_ready = worker_ready or "Listening on" in worker.log_text()
             if not web_ready:
-                try:
-                    web_ready = http.get(f"{base_url}/healthz").status_code == 200
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
+                with contextlib.suppress(*REQUEST_ERRORS):
+                    web_ready = (await http.request("GET", "/healthz")).status == 200
+            await asyncio.sleep(0.1)
+    finally:
+        http.close()
 
 
-def warm_up(base_url: str, web: Process, worker: Process, headers: dict[str, str]) -> None:
+async def warm_up(port: int, web: Process, worker: Process, headers: dict[str, str]) -> None:
     """Run one job end to end before the load: warms the worker up, and stops here if the app is broken.
 
     It takes one of the first minute's SUBMITS_PER_MINUTE from its address (WARM_UP_ADDRESS, or
     127.0.0.1 with --single-address, where the clients then have one submit fewer that minute).
     """
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(base_url=base_url, trust_env=False, timeout=30, headers=headers) as http:
-        home = http.get("/")
+    http = HttpClient(HOST, port, timeout=30, headers=headers)
+    try:
+        home = await http.request("GET", "/")
         csrf = http.cookies.get("csrftoken")
-        if home.status_code != 200 or not csrf:
-            raise BenchError(f"warm-up: GET / answered {home.status_code} without a csrftoken cookie")
-        response = http.post("/api/jobs/", json={"texts": [REVIEWS[0]]}, headers={"X-CSRFToken": csrf})
-        if response.status_code != 202 or "Location" not in response.headers:
-            raise BenchError(
-                f"warm-up: POST /api/jobs/ answered {response.status_code}: {response.text[:300]}"
-            )
-        location = response.headers["Location"]
+        if home.status != 200 or not csrf:
+            raise BenchError(f"warm-up: GET / answered {home.status} without a csrftoken cookie")
+        response = await http.request(
+            "POST", "/api/jobs/", payload={"texts": [REVIEWS[0]]}, headers=http.csrf_headers(csrf)
+        )
+        if response.status != 202 or "location" not in response.headers:
+            raise BenchError(f"warm-up: POST /api/jobs/ answered {response.status}: {response.text[:300]}")
+        location = request_target(response.headers["location"])
         job = response.json()
         while job.get("status") not in FINAL_STATUSES:
             web.check_alive()
             worker.check_alive()
             if time.monotonic() > deadline:
                 raise BenchError(f"warm-up: the job did not finish in {STARTUP_TIMEOUT:.0f} s: {job}")
-            time.sleep(0.2)
-            response = http.get(location)
-            if response.status_code != 200:
-                raise BenchError(f"warm-up: polling answered {response.status_code}: {response.text[:300]}")
+            await asyncio.sleep(0.2)
+            response = await http.request("GET", location)
+            if response.status != 200:
+                raise BenchError(f"warm-up: polling answered {response.status}: {response.text[:300]}")
             job = response.json()
         if job["status"] != "succeeded":
             raise BenchError(f"warm-up: the job ended {job['status']}: {job.get('error')}")
+    finally:
+        http.close()
 
 
 # --- database and Redis ---------------------------------------------------
@@ -329,7 +348,224 @@ def private_redis(port: int, *, env: dict[str, str], log_dir: Path) -> Process:
         client.close()
 
 
-# --- the client -----------------------------------------------------------
+# --- the HTTP client ------------------------------------------------------
+#
+# httpx cost ~1.5 ms of CPU per request: with 200 virtual clients the client process took a third
+# of one of the machine's two cores, beside the app it measured, and its event loop lagged. What
+# a virtual client needs is small: HTTP/1.1 on one keep-alive connection, and a cookie jar.
+
+
+class ProtocolError(Exception):
+    """The server's answer is not HTTP/1.x as this client understands it."""
+
+
+# What a failed request raises: OSError holds connection errors and TimeoutError, EOFError
+# asyncio.IncompleteReadError (the server closed the connection in mid-answer).
+REQUEST_ERRORS = (OSError, EOFError, asyncio.LimitOverrunError, ProtocolError)
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})[ \r]")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names; a field sent more than once joined with ", "
+    set_cookies: list[str]  # each Set-Cookie apart: their values hold commas (Expires)
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HttpClient:
+    """One browser's HTTP/1.1 connection to the app and its cookie jar, one request at a time.
+
+    It plays Heroku's router too, which terminates TLS and forwards plain HTTP to the dyno: every
+    request says X-Forwarded-Proto: https and carries a fresh X-Request-ID, and the jar sends the
+    app's Secure cookies back over this plain connection, as the browser does over TLS.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float, headers: dict[str, str] | None = None):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.origin = f"https://{host}:{port}"  # the page's origin, as the browser sees it
+        self.cookies: dict[str, str] = {}  # name -> value: one site, every path
+        # Sent with every request, written once: Host and the router's own header, then `headers`.
+        fixed = {"Host": f"{host}:{port}", "X-Forwarded-Proto": "https", **(headers or {})}
+        self._fixed_head = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    def csrf_headers(self, csrf: str) -> dict[str, str]:
+        """What the page's script sends with a POST: the token, and the Origin the browser adds.
+
+        Over https Django's CSRF check wants an Origin (or Referer) of the app's own.
+        """
+        return {"X-CSRFToken": csrf, "Origin": self.origin}
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        payload: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Send one request (payload: a JSON body) and read the whole answer.
+
+        A connection the server closed while idle is reopened first: nothing was sent on it, so
+        nothing is lost. Once the request is on its way, a failure raises one of REQUEST_ERRORS
+        (TimeoutError after `timeout` s) and drops the connection; it is never retried.
+        """
+        head = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head, f"X-Request-ID: {uuid.uuid4()}\r\n"]
+        if self.cookies:
+            head.append(f"Cookie: {'; '.join(f'{n}={v}' for n, v in self.cookies.items())}\r\n")
+        body = b""
+        if payload is not None:
+            body = json.dumps(payload).encode()
+            head.append("Content-Type: application/json\r\n")
+        if payload is not None or method not in ("GET", "HEAD"):
+            head.append(f"Content-Length: {len(body)}\r\n")
+        head.extend(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        head.append("\r\n")
+        data = "".join(head).encode("latin-1") + body
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await self._connection()
+                writer.write(data)
+                await writer.drain()
+                response, reusable = await _response_read(reader)
+        except BaseException:  # a timeout, an error, a cancel: the connection is in an unknown state
+            self.close()
+            raise
+        if not reusable:
+            self.close()
+        for set_cookie in response.set_cookies:
+            cookie_store(self.cookies, set_cookie)
+        return response
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The open connection, or a new one if there is none or the server has closed it."""
+        if self._reader is None or self._writer is None or self._reader.at_eof() or self._writer.is_closing():
+            self.close()
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        return self._reader, self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+
+async def _response_read(reader: asyncio.StreamReader) -> tuple[Response, bool]:
+    """Read one answer: (the response, whether the connection may carry another request)."""
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line = _STATUS_LINE.match(head)
+        if not status_line:
+            raise ProtocolError(f"not an HTTP/1.x status line: {head[:80]!r}")
+        status = int(status_line[2])
+        if status >= 200:
+            break  # 1xx: an interim answer (100 Continue, 103 Early Hints); the final one follows
+    headers: dict[str, str] = {}
+    set_cookies: list[str] = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ProtocolError(f"not a header field: {line[:80]!r}")
+        name, value = name.strip().lower(), value.strip()
+        if name == "set-cookie":
+            set_cookies.append(value)
+        else:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+
+    tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+    # HTTP/1.1 keeps the connection unless told otherwise, HTTP/1.0 only when told to.
+    reusable = "close" not in tokens if status_line[1] == b"1" else "keep-alive" in tokens
+    if status in (204, 304):
+        body = b""
+    elif "transfer-encoding" in headers:
+        if headers["transfer-encoding"].rpartition(",")[2].strip().lower() == "chunked":
+            body = await _chunked_read(reader)
+        else:  # RFC 9112 6.3: a body not chunked last lasts until the server closes the connection
+            body, reusable = await reader.read(), False
+    elif "content-length" in headers:
+        body = await reader.readexactly(_size(headers["content-length"]))
+    else:
+        body, reusable = await reader.read(), False
+    return Response(status, headers, set_cookies, body), reusable
+
+
+async def _chunked_read(reader: asyncio.StreamReader) -> bytes:
+    """A `Transfer-Encoding: chunked` body: chunks up to the empty one, then any trailer fields."""
+    chunks = []
+    while size := _size(((await reader.readuntil(b"\r\n")).partition(b";")[0]), base=16):
+        chunks.append(await reader.readexactly(size))
+        if await reader.readexactly(2) != b"\r\n":
+            raise ProtocolError("a chunk does not end with CRLF")
+    while await reader.readuntil(b"\r\n") != b"\r\n":
+        pass  # trailer fields: none that this client uses
+    return b"".join(chunks)
+
+
+def _size(text: str | bytes, *, base: int = 10) -> int:
+    try:
+        size = int(text, base)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise ProtocolError(f"not a size: {text[:40]!r}")
+    return size
+
+
+def cookie_store(jar: dict[str, str], set_cookie: str) -> None:
+    """Keep one Set-Cookie's cookie in the jar, or drop it if it has expired (a server's delete).
+
+    Max-Age wins over Expires (RFC 6265 5.3). Domain and Path do not matter with one site, nor
+    Secure (the client plays the router behind TLS), HttpOnly or SameSite.
+    """
+    pair, *attributes = set_cookie.split(";")
+    name, equals, value = pair.partition("=")
+    name = name.strip()
+    if not equals or not name:
+        return  # RFC 6265 5.2: ignored
+    max_age: int | None = None
+    expires: datetime | None = None
+    for attribute in attributes:
+        key, _, setting = attribute.partition("=")
+        key = key.strip().lower()
+        if key == "max-age":
+            with contextlib.suppress(ValueError):
+                max_age = int(setting.strip())
+        elif key == "expires":
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                expires = parsedate_to_datetime(setting.strip())
+                if expires.tzinfo is None:  # "-0000": UTC, said without a zone
+                    expires = expires.replace(tzinfo=UTC)
+    if max_age is not None:
+        expired = max_age <= 0
+    else:
+        expired = expires is not None and expires <= datetime.now(UTC)
+    if expired:
+        jar.pop(name, None)
+    else:
+        jar[name] = value.strip()
+
+
+def request_target(location: str) -> str:
+    """The path (and query) to request for a Location, whether it is a path or an absolute URL."""
+    url = urlsplit(location)
+    return (url.path or "/") + (f"?{url.query}" if url.query else "")
+
+
+# --- the virtual clients --------------------------------------------------
 
 
 @dataclass
@@ -344,14 +580,14 @@ class Stats:
     loop_lag_ms: list[float] = field(default_factory=list)
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
+def _retry_after(response: Response, default: float) -> float:
     try:
-        return max(0.0, float(response.headers["Retry-After"]))
+        return max(0.0, float(response.headers["retry-after"]))
     except (KeyError, ValueError):
         return default
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: Response) -> str:
     try:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
@@ -359,9 +595,9 @@ def _error_code(response: httpx.Response) -> str:
 
 
 class VirtualClient:
-    """One browser: its own cookie jar, one request at a time."""
+    """One browser: its own cookie jar and keep-alive connection, one request at a time."""
 
-    def __init__(self, n: int, transport: httpx.AsyncBaseTransport, args: argparse.Namespace, stats: Stats):
+    def __init__(self, n: int, args: argparse.Namespace, stats: Stats):
         self.n = n
         self.args = args
         self.stats = stats
@@ -370,34 +606,37 @@ class VirtualClient:
         # What Heroku's router sends on: the client's own address as the last X-Forwarded-For entry.
         self.address = "127.0.0.1" if args.single_address else client_address(n)
         headers = {} if args.single_address else {"X-Forwarded-For": self.address}
-        self.http = httpx.AsyncClient(
-            base_url=args.base_url,
-            transport=transport,
-            timeout=args.timeout,
-            trust_env=False,
-            headers=headers,
-        )
+        self.http = HttpClient(HOST, args.port, timeout=args.timeout, headers=headers)
 
-    async def request(self, kind: str, method: str, url: str, **kwargs) -> httpx.Response | None:
+    async def request(
+        self,
+        kind: str,
+        method: str,
+        target: str,
+        *,
+        payload: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response | None:
+        """Send one request and record it: its status (0: no answer) and its time, to the body's end."""
         t0 = time.perf_counter()
         if kind != "home":
             self.stats.starts.append(t0)
         try:
-            response = await self.http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
+            response = await self.http.request(method, target, payload=payload, headers=headers)
+        except REQUEST_ERRORS as exc:
             self.stats.records.append((kind, 0, (time.perf_counter() - t0) * 1000, type(exc).__name__))
             return None
         ms = (time.perf_counter() - t0) * 1000
-        code = _error_code(response) if response.status_code >= 400 else ""
-        self.stats.records.append((kind, response.status_code, ms, code))
+        code = _error_code(response) if response.status >= 400 else ""
+        self.stats.records.append((kind, response.status, ms, code))
         return response
 
     async def setup(self) -> None:
         """GET / once for the csrftoken cookie (a few tries if the burst is refused)."""
         for _ in range(3):
             response = await self.request("home", "GET", "/")
-            self.csrf = self.http.cookies.get("csrftoken") or ""
-            if response is not None and response.status_code == 200 and self.csrf:
+            self.csrf = self.http.cookies.get("csrftoken", "")
+            if response is not None and response.status == 200 and self.csrf:
                 return
             await asyncio.sleep(1)
 
@@ -410,24 +649,28 @@ class VirtualClient:
             text = f"{REVIEWS[(self.n + i) % len(REVIEWS)]} (client {self.n}, #{i})"
             i += 1
             response = await self.request(
-                "submit", "POST", "/api/jobs/", json={"texts": [text]}, headers={"X-CSRFToken": self.csrf}
+                "submit",
+                "POST",
+                "/api/jobs/",
+                payload={"texts": [text]},
+                headers=self.http.csrf_headers(self.csrf),
             )
-            if response is None or response.status_code >= 500:
+            if response is None or response.status >= 500:
                 await self.sleep(1.0 if response is None else self._wait(response), deadline)
-            elif response.status_code == 202:
+            elif response.status == 202:
                 self.stats.jobs_submitted += 1
                 await self.follow(response, deadline)
-            elif response.status_code == 429:
+            elif response.status == 429:
                 await self.sleep(self._wait(response), deadline)
             else:  # 4xx other than 429: the client is doing something wrong; do not spin
                 await self.sleep(1.0, deadline)
 
-    def _wait(self, response: httpx.Response) -> float:
+    def _wait(self, response: Response) -> float:
         return min(_retry_after(response, 1.0), self.args.max_wait)
 
-    async def follow(self, submitted: httpx.Response, deadline: float) -> None:
+    async def follow(self, submitted: Response, deadline: float) -> None:
         """Poll the job's Location, honouring Retry-After, until it is final or the time is up."""
-        location = submitted.headers.get("Location", "")
+        location = request_target(submitted.headers.get("location", ""))
         job = submitted.json()
         wait = _retry_after(submitted, 1.0)
         while job.get("status") not in FINAL_STATUSES:
@@ -435,7 +678,7 @@ class VirtualClient:
                 self.stats.jobs_unfinished += 1
                 return
             response = await self.request("poll", "GET", location)
-            if response is None or response.status_code != 200:
+            if response is None or response.status != 200:
                 if not await self.sleep(1.0, deadline):
                     self.stats.jobs_unfinished += 1
                     return
@@ -482,25 +725,8 @@ class LoadResult:
 
 
 async def drive(args: argparse.Namespace, stats: Stats, web: Process, worker: Process) -> LoadResult:
-    # One SSL context for every transport: the URL is plain http, but httpx would otherwise
-    # load the CA bundle once per transport (~0.1 s of CPU each).
-    ssl_context = ssl.create_default_context()
-    if args.shared_pool:
-        limits = httpx.Limits(
-            max_connections=args.clients, max_keepalive_connections=args.clients, keepalive_expiry=90
-        )
-        transports = [httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context)]
-    else:
-        # A browser's own keep-alive connection. httpcore's pool scans every connection
-        # it holds on each request, so one pool of N connections costs O(N) per request.
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=90)
-        transports = [
-            httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context) for _ in range(args.clients)
-        ]
+    clients = [VirtualClient(n, args, stats) for n in range(args.clients)]
     try:
-        clients = [
-            VirtualClient(n, transports[n % len(transports)], args, stats) for n in range(args.clients)
-        ]
         t_setup = time.perf_counter()
         await asyncio.gather(*(c.setup() for c in clients))
         ready = sum(1 for c in clients if c.csrf)
@@ -526,8 +752,8 @@ async def drive(args: argparse.Namespace, stats: Stats, web: Process, worker: Pr
         stop.set()
         await probe
     finally:
-        for transport in transports:
-            await transport.aclose()
+        for client in clients:
+            client.http.close()
     period = m1 - m0
     cores = len(os.sched_getaffinity(0))
     return LoadResult(
@@ -739,11 +965,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DB_NAME,
         help=f"PostgreSQL database to drop, create and use (default {DB_NAME})",
     )
-    parser.add_argument(
-        "--shared-pool",
-        action="store_true",
-        help="one httpx connection pool for all clients (default: one connection per client)",
-    )
     redis_where = parser.add_mutually_exclusive_group()
     redis_where.add_argument(
         "--redis-url",
@@ -792,8 +1013,8 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def bench(args: argparse.Namespace) -> None:
     commands = procfile_commands()
-    port = free_port()
-    args.base_url = f"http://127.0.0.1:{port}"
+    args.port = port = free_port()
+    args.base_url = f"http://{HOST}:{port}"
     redis_port = free_port() if args.private_redis else None
     redis_url = f"redis://127.0.0.1:{redis_port}/0" if redis_port else args.redis_url
     env = app_env(port, redis_url, args.overrides, db_name=args.db_name)
@@ -818,14 +1039,17 @@ def bench(args: argparse.Namespace) -> None:
 
     print(
         f"parameters: clients={args.clients} duration={args.duration:g} s ramp={args.ramp:g} s "
-        f"max-wait={args.max_wait:g} s timeout={args.timeout:g} s "
-        f"pool={'shared' if args.shared_pool else 'one connection per client'}, "
-        "1 text per job, addresses: "
+        f"max-wait={args.max_wait:g} s timeout={args.timeout:g} s, "
+        "one keep-alive connection per client, 1 text per job, addresses: "
         + (
             "all 127.0.0.1 (--single-address)"
             if args.single_address
             else f"one per client from {CLIENT_NETWORK}, as X-Forwarded-For"
         )
+        + f"; DEBUG={config.get('DEBUG', '?')} ("
+        + ("NOT production" if config.get("DEBUG") else "production")
+        + f" mode, SECURE_SSL_REDIRECT={config.get('SECURE_SSL_REDIRECT', '?')}), every request as Heroku's "
+        "router forwards it: X-Forwarded-Proto: https, X-Request-ID"
     )
     print(
         "app: "
@@ -856,9 +1080,9 @@ def bench(args: argparse.Namespace) -> None:
         processes.append(web)
         worker = Process("worker", commands["worker"], env=env, log_dir=log_dir)
         processes.append(worker)
-        wait_until_ready(web, worker, args.base_url)
-        warm_up(
-            args.base_url, web, worker, {} if args.single_address else {"X-Forwarded-For": WARM_UP_ADDRESS}
+        asyncio.run(wait_until_ready(web, worker, port))
+        asyncio.run(
+            warm_up(port, web, worker, {} if args.single_address else {"X-Forwarded-For": WARM_UP_ADDRESS})
         )
 
         stats = Stats()
@@ -895,7 +1119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (BenchError, OSError, psycopg.Error, redis.RedisError, httpx.HTTPError) as exc:
+    except (BenchError, psycopg.Error, redis.RedisError, *REQUEST_ERRORS) as exc:
         print(f"\nBENCHMARK BROKE: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
