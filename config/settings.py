@@ -123,7 +123,8 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # Postgres via DATABASE_URL in production; a SQLite file when unset, for a
 # quick local try. conn_max_age keeps connections across requests and
-# conn_health_checks drops ones the server closed (Heroku Postgres restarts).
+# conn_health_checks drops ones the server closed (Heroku Postgres restarts)
+# before a request uses them.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
@@ -133,6 +134,9 @@ DATABASES = {
         ssl_require=env_bool("DATABASE_SSL_REQUIRE", default=ON_HEROKU),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same, with a health check that needs no round trip (config/postgres/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgres"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and RQ ---------------------------------------------------------

@@ -80,7 +80,7 @@ def database_url(settings_dict: Mapping | None = None) -> str:
     conf = settings_dict or connection.settings_dict
     if conf["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{conf['NAME']}"
-    if conf["ENGINE"] != "django.db.backends.postgresql":
+    if conf["ENGINE"] not in ("config.postgres", "django.db.backends.postgresql"):
         raise ValueError(f"no DATABASE_URL scheme for {conf['ENGINE']}")
     credentials = quote(conf.get("USER") or "", safe="")
     if conf.get("PASSWORD"):

@@ -103,7 +103,7 @@ def test_client_ip_without_remote_addr_is_unknown(sentimeter_settings):
     assert limits.client_ip(request) == "unknown"
 
 
-# --- submit_rate_check: the window and Retry-After ----------------------------
+# --- redis_admit: the window and Retry-After ----------------------------
 
 
 @pytest.mark.parametrize(
@@ -114,15 +114,15 @@ def test_client_ip_without_remote_addr_is_unknown(sentimeter_settings):
         pytest.param(59.9, 1, id="window-end"),
     ],
 )
-def test_submit_rate_check_retry_after_is_the_window_end_plus_jitter(
+def test_redis_admit_retry_after_is_the_window_end_plus_jitter(
     sentimeter_settings, offset, expected_retry_after
 ):
     sentimeter_settings["SUBMITS_PER_MINUTE"] = 1
     now = 1_700_000_040.0 + offset  # a multiple of 60 plus offset
-    limits.submit_rate_check(ip="203.0.113.1", now=now)
+    limits.redis_admit(ip="203.0.113.1", now=now)
 
     with pytest.raises(limits.RateLimited) as caught:
-        limits.submit_rate_check(ip="203.0.113.1", now=now)
+        limits.redis_admit(ip="203.0.113.1", now=now)
 
     assert caught.value.code == "rate_limited"
     # Jitter spreads refused clients over a few seconds past the window's end.
@@ -136,9 +136,9 @@ def test_refused_clients_are_told_different_waits(sentimeter_settings):
     waits = set()
     for n in range(20):
         ip = f"203.0.113.{n + 1}"
-        limits.submit_rate_check(ip=ip, now=now)
+        limits.redis_admit(ip=ip, now=now)
         with pytest.raises(limits.RateLimited) as caught:
-            limits.submit_rate_check(ip=ip, now=now)
+            limits.redis_admit(ip=ip, now=now)
         waits.add(caught.value.retry_after)
 
     assert len(waits) > 1  # 20 equal draws of 10 values: probability 1e-19
@@ -163,28 +163,28 @@ def test_a_redis_socket_error_at_admission_answers_503_not_500(monkeypatch):
     assert Job.objects.count() == 0
 
 
-def test_submit_rate_check_starts_afresh_in_the_next_window(sentimeter_settings):
+def test_redis_admit_starts_afresh_in_the_next_window(sentimeter_settings):
     sentimeter_settings["SUBMITS_PER_MINUTE"] = 1
-    limits.submit_rate_check(ip="203.0.113.1", now=1_700_000_040.0)
+    limits.redis_admit(ip="203.0.113.1", now=1_700_000_040.0)
     with pytest.raises(limits.RateLimited):
-        limits.submit_rate_check(ip="203.0.113.1", now=1_700_000_099.0)
+        limits.redis_admit(ip="203.0.113.1", now=1_700_000_099.0)
 
-    limits.submit_rate_check(ip="203.0.113.1", now=1_700_000_100.0)
+    limits.redis_admit(ip="203.0.113.1", now=1_700_000_100.0)
 
 
-def test_submit_rate_check_counter_expires(sentimeter_settings):
+def test_redis_admit_counter_expires(sentimeter_settings):
     sentimeter_settings["SUBMITS_PER_MINUTE"] = 5
-    limits.submit_rate_check(ip="203.0.113.1", now=1_700_000_040.0)
+    limits.redis_admit(ip="203.0.113.1", now=1_700_000_040.0)
 
     keys = get_redis().keys(f"{limits.RATE_KEY_PREFIX}*")
     assert len(keys) == 1
     assert 0 < get_redis().ttl(keys[0]) <= 2 * limits.RATE_WINDOW_SECONDS
 
 
-def test_submit_rate_check_off_at_zero_touches_no_redis(sentimeter_settings):
+def test_redis_admit_off_at_zero_touches_no_redis(sentimeter_settings):
     sentimeter_settings["SUBMITS_PER_MINUTE"] = 0
     for _ in range(50):
-        limits.submit_rate_check(ip="203.0.113.1")
+        limits.redis_admit(ip="203.0.113.1")
 
     assert get_redis().keys(f"{limits.RATE_KEY_PREFIX}*") == []
 

@@ -48,26 +48,43 @@ def client_ip(request: HttpRequest) -> str:
         return UNKNOWN_CLIENT
 
 
-def submit_rate_check(*, ip: str, now: float | None = None) -> None:
-    """Count one submit for this client; raise RateLimited past the per-minute limit."""
-    limit = settings.SENTIMETER["SUBMITS_PER_MINUTE"]
-    if limit <= 0:
+def redis_admit(*, ip: str, now: float | None = None) -> None:
+    """Count one submit for this client and check the queues' depth, in one round trip to Redis.
+
+    Raises RateLimited past SUBMITS_PER_MINUTE from this address, Overloaded
+    when the queues hold MAX_QUEUE_DEPTH jobs (each check is off at 0).
+    """
+    conf = settings.SENTIMETER
+    limit, cap = conf["SUBMITS_PER_MINUTE"], conf["MAX_QUEUE_DEPTH"]
+    if limit <= 0 and cap <= 0:
         return
     now = time.time() if now is None else now
     window = int(now // RATE_WINDOW_SECONDS)
-    key = f"{RATE_KEY_PREFIX}{ip}:{window}"
     pipe = get_redis().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, RATE_WINDOW_SECONDS * 2)
-    count, _ = pipe.execute()
-    if count > limit:
-        # The window's end, plus a few seconds of jitter: otherwise every
-        # refused client comes back in the same second when the minute turns.
-        window_left = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
-        retry_after = window_left + secrets.randbelow(RETRY_JITTER)
-        raise RateLimited(
-            f"Too many submissions: at most {limit} a minute from one address. Try again in {retry_after} s.",
-            retry_after=retry_after,
+    if limit > 0:
+        key = f"{RATE_KEY_PREFIX}{ip}:{window}"
+        pipe.incr(key)
+        pipe.expire(key, RATE_WINDOW_SECONDS * 2)
+    if cap > 0:
+        for name in QUEUE_NAMES:
+            pipe.llen(get_queue(name).key)
+    results = pipe.execute()
+    if limit > 0:
+        count, _, *results = results
+        if count > limit:
+            # The window's end, plus a few seconds of jitter: otherwise every
+            # refused client comes back in the same second when the minute turns.
+            window_left = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
+            retry_after = window_left + secrets.randbelow(RETRY_JITTER)
+            raise RateLimited(
+                f"Too many submissions: at most {limit} a minute from one address. "
+                f"Try again in {retry_after} s.",
+                retry_after=retry_after,
+            )
+    if cap > 0 and sum(results) >= cap:
+        raise Overloaded(
+            "Sentimeter is busy right now; please try again in a little while.",
+            retry_after=OVERLOAD_RETRY_AFTER,
         )
 
 
@@ -86,19 +103,6 @@ def active_jobs_check(*, session_key: str | None) -> None:
         )
 
 
-def queue_depth_check() -> None:
-    """Raise Overloaded when the queues hold more jobs than the workers should face."""
-    cap = settings.SENTIMETER["MAX_QUEUE_DEPTH"]
-    if cap <= 0:
-        return
-    depth = sum(get_queue(name).count for name in QUEUE_NAMES)
-    if depth >= cap:
-        raise Overloaded(
-            "Sentimeter is busy right now; please try again in a little while.",
-            retry_after=OVERLOAD_RETRY_AFTER,
-        )
-
-
 def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
     """Check every admission limit for a new job from this request; raise the first hit.
 
@@ -106,8 +110,7 @@ def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
     submit is refused with 503 and nothing is stored.
     """
     try:
-        submit_rate_check(ip=client_ip(request))
-        queue_depth_check()
+        redis_admit(ip=client_ip(request))
     except (RedisError, OSError, ValueError):
         # OSError/ValueError: redis-py has surfaced a socket closed under it as
         # "Bad file descriptor" / "I/O operation on closed file" under heavy load.

@@ -1,5 +1,7 @@
 """`python manage.py runworker`: the Procfile's `worker:` process."""
 
+import gc
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -25,6 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args, burst: bool, name: str | None, max_jobs: int | None, **options):
         self._database_check()
         analyzers_preload()
+        # What is loaded by now lives as long as the worker: keep the garbage
+        # collector from walking it again at each full collection (see config/gunicorn.py).
+        gc.freeze()
         worker = get_worker(*QUEUE_NAMES, worker_class=SentimeterWorker, name=name)
         # The scheduler runs delayed retries (RETRY_INTERVALS).
         # Connections the parent opened are closed before each fork (worker/process.py).
