@@ -1,13 +1,14 @@
 """The worker process: RQ's Heroku-aware worker, made safe for Django and for restarts.
 
-RQ forks a work horse per job. A database connection (and its SSL state)
-inherited across fork() is shared by two processes and breaks both, so the
-parent closes every Django connection right before each fork; the horse
-opens its own on first use.
+RQ forks a work horse per job (here only for the split of a big job, see
+below). A database connection (and its SSL state) inherited across fork()
+is shared by two processes and breaks both, so the parent closes every
+Django connection right before each fork; the horse opens its own on first
+use.
 
 Heroku sends SIGTERM to every process of a dyno, then SIGKILL 30 s later.
 The horse ignores SIGTERM (HerokuWorker); the parent gives it
-SHUTDOWN_GRACE seconds to finish the chunk in hand, then interrupts it. An
+SHUTDOWN_GRACE seconds to finish the job in hand, then interrupts it. An
 interrupted job goes back to the front of its queue, without using up one
 of its retries, and the next worker resumes it from its last committed
 chunk (worker/pipeline.py). The parent exits once the horse is gone.
@@ -19,14 +20,16 @@ second of analysis). Forking a horse cost more than a quick job (~20 ms of
 fork and page faults, a new Postgres connection) and ~5 % of a chunk's time
 (its copy-on-write page faults slow the analysis itself): with a horse per
 chunk, one worker ran a 100,000-review job at 0.82x the analyzer's raw
-speed, in process at 0.88x (tests/benchmarks/bench_throughput.py). The
-guarantees stay: a time limit holds (RQ's SIGALRM death penalty works in
-this process); a thread keeps up the heartbeats and the reconciler's
-passes, as the parent does while a horse works; a SIGTERM gives the job
-SHUTDOWN_GRACE seconds, as it would a horse, then interrupts it and puts
-it back at the front of its queue; a stop command (a cancel) interrupts the
-job where a horse would be killed. The connection they use
-stays open between them and is closed before anything forks. The split of a big job still gets a horse: it
+speed, in process at 0.89x (tests/benchmarks/bench_throughput.py).
+
+The horse's guarantees stay: a time limit holds (RQ's SIGALRM death penalty
+works in this process); a thread keeps up the heartbeats and the
+reconciler's passes, as the parent does while a horse works; a SIGTERM
+gives the job SHUTDOWN_GRACE seconds, as it would a horse, then interrupts
+it and puts it back at the front of its queue; a stop command (a cancel)
+interrupts the job where a horse would be killed. The connection these
+jobs use stays open between them, is closed after an interrupted one, and
+before anything forks. The split of a big job still gets a horse: it
 streams a whole upload, for minutes and tens of MB, and its memory goes
 back to the system with the horse.
 
