@@ -470,9 +470,24 @@ def test_a_file_that_breaks_past_its_first_rows_fails_with_the_row_named(site, t
 # --- cancel ---------------------------------------------------------------
 
 
+def record_poll_waits(tab: Tab) -> None:
+    """Record, in window.pollWaits, every wait the job page's script sets before its next poll."""
+    tab.page.add_init_script(
+        """
+        window.pollWaits = [];
+        const setTimeoutOriginal = window.setTimeout;
+        window.setTimeout = function (callback, ms, ...rest) {
+          if (callback && callback.name === "poll") window.pollWaits.push(ms);
+          return setTimeoutOriginal.call(window, callback, ms, ...rest);
+        };
+        """
+    )
+
+
 def test_cancel_a_running_job_and_see_its_partial_results(site, tab):
     site.start_worker()
     page = tab.page
+    record_poll_waits(tab)
     total = 20_000
     texts = [f"{TEXTS[i % len(TEXTS)]} ({i})" for i in range(total)]
     submit_paste(tab, site, texts)
@@ -484,6 +499,12 @@ def test_cancel_a_running_job_and_see_its_partial_results(site, tab):
     tab.assert_no_sideways_scroll()
     tab.shot("job-running-phone", full_page=False)
     page.set_viewport_size(DESKTOP)
+    # Each wait is spread +-20 % around the base (half the 1 s interval first, then Retry-After: 1 s),
+    # so pages that a hiccup delayed together do not poll in lockstep.
+    waits = page.evaluate("window.pollWaits")
+    bases = [500] + [1000] * (len(waits) - 1)
+    assert len(waits) >= 2, waits
+    assert all(0.8 * b <= w <= 1.2 * b and w != b for w, b in zip(waits, bases, strict=True)), waits
     page.get_by_role("button", name="Cancel job").click()
 
     expect(page.locator("#job")).to_have_attribute("data-status", "canceled")
