@@ -485,3 +485,49 @@ def test_form_with_redis_down_is_503_with_the_message(redis_down):
 
     assert_form_refused(response, 503, "queue is unavailable")
     assert Job.objects.count() == 0
+
+
+class _CountingRedis:
+    """The real Redis client, counting round trips: single commands and pipeline executions."""
+
+    def __init__(self, real):
+        self.real = real
+        self.round_trips = 0
+
+    def pipeline(self, *args, **kwargs):
+        pipe = self.real.pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        def counted(*a, **k):
+            self.round_trips += 1
+            return execute(*a, **k)
+
+        pipe.execute = counted
+        return pipe
+
+    def __getattr__(self, name):
+        attr = getattr(self.real, name)
+        if callable(attr):
+
+            def counted(*a, **k):
+                self.round_trips += 1
+                return attr(*a, **k)
+
+            return counted
+        return attr
+
+
+def test_admission_is_one_round_trip_to_redis(sentimeter_settings, monkeypatch):
+    sentimeter_settings.update(SUBMITS_PER_MINUTE=5, MAX_QUEUE_DEPTH=2)
+    counting = _CountingRedis(get_redis())
+    monkeypatch.setattr(limits, "get_redis", lambda: counting)
+    Queue(QUICK, connection=get_redis()).enqueue("math.floor", 1.5)
+    Queue(BULK, connection=get_redis()).enqueue("math.floor", 2.5)
+
+    # Both checks ran in that one trip: the queues (2 jobs) are at the cap.
+    with pytest.raises(limits.Overloaded):
+        limits.redis_admit(ip="203.0.113.1")
+
+    assert counting.round_trips == 1
+    key = f"{limits.RATE_KEY_PREFIX}203.0.113.1:*"
+    assert [int(get_redis().get(k)) for k in get_redis().keys(key)] == [1]

@@ -285,6 +285,18 @@ def test_the_worker_loads_the_job_functions_before_it_forks_a_work_horse():
     assert result.stdout.strip() == "['worker.pipeline', 'worker.tasks']"
 
 
+def test_the_worker_freezes_what_it_loaded_before_it_takes_jobs(worker_proc):
+    # A quick-queue job runs in the worker process itself: it can report that process's GC state.
+    worker_proc()
+    rq_job = get_queue(QUICK).enqueue("gc.get_freeze_count")
+
+    wait_for(lambda: rq_job.get_status(refresh=True) == JobStatus.FINISHED, what="the job to finish")
+    frozen = rq_job.return_value()
+
+    # Django, the app and the analyzers: far more than any job's own objects.
+    assert frozen > 10_000
+
+
 @contextlib.contextmanager
 def quick_job_waiting_at_its_claim(worker, texts: list[str]) -> Iterator[tuple[Job, psycopg.Connection]]:
     """A quick job the worker has started, waiting on its row's lock (held by the yielded connection).

@@ -207,11 +207,15 @@ class SentimeterWorker(HerokuWorker):
         signal.setitimer(signal.ITIMER_REAL, max(self.imminent_shutdown_delay, 0.001))
 
     def _shutdown_interrupt(self, signum, frame):
+        self._interrupt(ShutDownImminentException(f"shut down imminent (signal {signum})", {}), "shutdown")
+
+    def _interrupt(self, exc: BaseException, why: str) -> None:
+        """Raise exc in the job running in this process (from a signal handler); none running: nothing."""
         if not self._performing_in_process:
             return
         self._interrupted = True
-        logger.warning("raising ShutDownImminentException to interrupt the job in hand")
-        raise ShutDownImminentException(f"shut down imminent (signal {signum})", {})
+        logger.warning("%s: interrupting the job in hand", why)
+        raise exc
 
     def kill_horse(self, sig=SHUTDOWN_SIGNAL):
         """Stop the job in hand: kill its horse, or interrupt it if it runs in this process.
@@ -228,11 +232,7 @@ class SentimeterWorker(HerokuWorker):
             logger.info("no work horse to stop, and no job in hand")
 
     def _stop_interrupt(self, signum, frame):
-        if not self._performing_in_process:
-            return
-        self._interrupted = True
-        logger.info("stop command: interrupting the job in hand")
-        raise JobStopRequested("stopped by a stop command (the job was canceled)")
+        self._interrupt(JobStopRequested("stopped by a stop command (the job was canceled)"), "stop command")
 
     def fork_work_horse(self, job, queue):
         connections.close_all()

@@ -145,6 +145,7 @@ from harness import (
     migrate,
     procfile_commands,
     tree_cpu_seconds,
+    wait_until_ready,
 )
 
 DB_NAME = "sentimeter_load"
@@ -239,28 +240,6 @@ def app_config(env: dict[str, str]) -> dict:
     if out.returncode != 0:
         raise BenchError(f"could not read the app's settings:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-async def wait_until_ready(web: Process, worker: Process, port: int) -> None:
-    """Wait until web answers /healthz with 200 and the worker has logged "Listening on"."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    worker_ready = web_ready = False
-    http = HttpClient(HOST, port, timeout=2)
-    try:
-        while not (worker_ready and web_ready):
-            if time.monotonic() > deadline:
-                waiting = [p.name for p, ready in ((web, web_ready), (worker, worker_ready)) if not ready]
-                tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in (web, worker))
-                raise BenchError(f"not ready after {STARTUP_TIMEOUT:.0f} s: {', '.join(waiting)}\n{tails}")
-            web.check_alive()
-            worker.check_alive()
-            worker_ready = worker_ready or "Listening on" in worker.log_text()
-            if not web_ready:
-                with contextlib.suppress(*REQUEST_ERRORS):
-                    web_ready = (await http.request("GET", "/healthz")).status == 200
-            await asyncio.sleep(0.1)
-    finally:
-        http.close()
 
 
 async def warm_up(port: int, web: Process, worker: Process, headers: dict[str, str]) -> None:
@@ -1085,7 +1064,7 @@ def bench(args: argparse.Namespace) -> None:
         processes.append(web)
         worker = Process("worker", commands["worker"], env=env, log_dir=log_dir)
         processes.append(worker)
-        asyncio.run(wait_until_ready(web, worker, port))
+        wait_until_ready(args.base_url, web, [worker])
         asyncio.run(
             warm_up(port, web, worker, {} if args.single_address else {"X-Forwarded-For": WARM_UP_ADDRESS})
         )
