@@ -970,6 +970,52 @@ def test_cancel_while_an_inline_job_is_analyzed_stores_nothing(monkeypatch):
     assert not Result.objects.filter(job=job).exists()
 
 
+# Result rows have no foreign key constraint in the database (see Result.job):
+# these pin the guarantee the code gives instead, that no result outlives its job.
+
+
+def job_delete_then_analyze(monkeypatch, job: Job) -> None:
+    analyzer = get_analyzer("vader")
+    real = analyzer.analyze
+
+    def delete_then_analyze(texts):
+        Job.objects.filter(pk=job.pk).delete()
+        return real(texts)
+
+    monkeypatch.setattr(analyzer, "analyze", delete_then_analyze)
+
+
+def test_results_store_on_a_deleted_job_stores_nothing():
+    job = running_job()
+    Job.objects.filter(pk=job.pk).delete()
+
+    with pytest.raises(pipeline.JobStopped):
+        store(job, [0, 1])
+
+    assert not Result.objects.filter(job_id=job.pk).exists()
+
+
+def test_a_job_deleted_while_a_chunk_is_analyzed_leaves_no_result_behind(monkeypatch):
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    job_delete_then_analyze(monkeypatch, job)
+
+    chunk_take(job, 0)
+
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not Result.objects.filter(job_id=job.pk).exists()
+
+
+def test_a_job_deleted_while_it_is_analyzed_inline_leaves_no_result_behind(monkeypatch):
+    job = make_job(texts=TEXTS)
+    job_delete_then_analyze(monkeypatch, job)
+
+    pipeline.job_process(job.pk)
+
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not Result.objects.filter(job_id=job.pk).exists()
+
+
 def test_cancel_while_splitting_stops_the_split(monkeypatch, sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
     job = make_job(texts=TEXTS)

@@ -116,7 +116,16 @@ class Result(models.Model):
         NEGATIVE = "negative"
 
     id = models.BigAutoField(primary_key=True)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results", db_index=False)
+    # No foreign key constraint in the database: Postgres checked it once per
+    # row when a chunk's transaction committed, over half of the server's CPU
+    # for a COPY of results (0.18 vs 0.08 CPU-s per 23,000 rows). The code
+    # keeps the same guarantee: every insert shares a transaction with a
+    # compare-and-set on the job row while the job is running (none if it is
+    # gone), and only ended jobs are deleted, with their results (the ORM's
+    # cascade deletes them in the same transaction).
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, related_name="results", db_index=False, db_constraint=False
+    )
     idx = models.PositiveIntegerField()
     text = models.TextField()
     label = models.CharField(max_length=8, choices=Label.choices)
