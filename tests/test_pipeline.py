@@ -13,7 +13,7 @@ import statistics
 import threading
 
 import pytest
-from django.db import OperationalError, connections
+from django.db import OperationalError, connections, transaction
 from rq import Worker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -1196,3 +1196,30 @@ def test_a_chunk_stored_by_the_splitter_is_read_back_in_binary():
     chunk = JobChunk.objects.get(job=job, seq=2)
 
     assert JobChunk.unpack(pipeline._chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
+
+
+def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores():
+    texts = [
+        "naïve café",
+        "emoji 😀👍 and 한국어",
+        "tab\there\nnew line\r\n",
+        "back\\slash",
+        "\\N",
+        'comma, "quoted"',
+    ]
+    job = make_job(texts=texts, status=Job.Status.RUNNING)
+    scores = [Scores(compound=-0.1234, pos=0.0, neu=0.5, neg=0.5), *vader(texts[1:])]
+    # Scores with more digits than VADER's four, to show nothing is rounded on the way.
+    scores.append(Scores(compound=0.123456789012345, pos=1 / 3, neu=2 / 3, neg=0.0))
+    texts.append("last")
+
+    with transaction.atomic():
+        inserted = pipeline._results_copy(job_id=job.pk, idxs=list(range(7)), texts=texts, scores=scores)
+
+    assert inserted == 7
+    rows = list(
+        Result.objects.filter(job=job)
+        .order_by("idx")
+        .values_list("text", "label", "compound", "pos", "neu", "neg")
+    )
+    assert rows == [(t, s.label, s.compound, s.pos, s.neu, s.neg) for t, s in zip(texts, scores, strict=True)]

@@ -197,6 +197,8 @@ def results_store(
 
 
 _RESULT_COLUMNS = "job_id, idx, text, label, compound, pos, neu, neg"
+# The Postgres types of those columns, for binary COPY (label is a varchar: text's binary form).
+_RESULT_TYPES = ["uuid", "int4", "text", "text", "float8", "float8", "float8", "float8"]
 
 
 def _results_insert(
@@ -241,13 +243,17 @@ def _results_copy(
     """Write results with COPY: several times faster than INSERT for big chunks.
 
     COPY has no ON CONFLICT: callers first win the chunk's compare-and-set
-    in the same transaction, so no row of it can exist yet.
+    in the same transaction, so no row of it can exist yet. Binary COPY:
+    psycopg sends the floats as they are instead of formatting them as
+    text (under half the client's CPU of the text format, and less work
+    for the server).
     """
     if connection.vendor != "postgresql":
         return _results_insert(job_id=job_id, idxs=idxs, texts=texts, scores=scores)
     table = Result._meta.db_table
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({_RESULT_COLUMNS}) FROM STDIN") as copy:
+        with cursor.cursor.copy(f"COPY {table} ({_RESULT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_RESULT_TYPES)
             for idx, text, s in zip(idxs, texts, scores, strict=True):
                 copy.write_row((job_id, idx, text, s.label, s.compound, s.pos, s.neu, s.neg))
     return len(idxs)
