@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # Bytes of an upload the web process reads to check it (and to detect its
 # encoding and columns) before storing it.
@@ -80,9 +80,12 @@ class InputSpec:
     lenient: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One data row: its 0-based index among data rows and its text (or why it has none)."""
+class Row(NamedTuple):
+    """One data row: its 0-based index among data rows and its text (or why it has none).
+
+    A named tuple: the worker makes one per row of an upload, and builds
+    these about twice as fast as a frozen dataclass.
+    """
 
     idx: int
     row_number: int  # as a spreadsheet shows it: the header is row 1
@@ -381,17 +384,22 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
         if spec.format in {"csv", "tsv"}:
             records = csv.reader(_strip_bom(reader), delimiter=spec.delimiter, strict=True)
             what = f"in column {spec.column!r}"
-            idx = 0
-            header_seen = False
+            column = spec.column_index
+            # Rows are records, numbered as a spreadsheet does (the header is row 1).
+            # Blank rows (no cell holds anything but spaces) are passed over; the
+            # first other one is the header.
             for record in records:
-                # Rows are records, numbered as a spreadsheet does (the header is row 1).
                 row_number += 1
-                if not "".join(record).strip():  # no cell holds anything but spaces
+                if "".join(record).strip():
+                    break
+            idx = 0
+            for record in records:
+                row_number += 1
+                cell = record[column] if column < len(record) else None
+                # A cell with text makes the row not blank: only an empty one
+                # needs the whole row looked at (this loop runs once per row).
+                if (not cell or cell.isspace()) and not "".join(record).strip():
                     continue
-                if not header_seen:
-                    header_seen = True
-                    continue
-                cell = record[spec.column_index] if spec.column_index < len(record) else None
                 yield _row_text(_decoded(cell, spec, row_number), row_number, idx, max_chars, what)
                 idx += 1
         elif spec.format == "jsonl":
