@@ -570,6 +570,45 @@ def test_a_chunk_that_always_hangs_fails_the_job_with_a_readable_message(procs, 
     assert job.is_partial and job.done == Result.objects.filter(job=job).count() == 300
 
 
+def test_a_chunk_that_kills_its_worker_every_time_fails_the_job_instead_of_looping(procs):
+    # A job, or one chunk of it, may be lost with its worker 2 x (JOB_RETRIES + 1) = 2 times.
+    env = {**CHAOS_ENV, "JOB_RETRIES": "0"}
+    # Chunk 2 (texts 201 to 300) is the poison: long texts, seconds of analysis, and whichever
+    # worker takes it is killed while it analyzes them (as if they ran it out of memory).
+    texts = [*reviews(200, tag="before"), *reviews(100, tag="long", words=1400), *reviews(100, tag="after")]
+    job = split_here(texts, chunk_size=100)
+    kills = 0
+    while True:
+        worker = procs.start_worker(env)
+        wait_for(
+            lambda worker=worker: (
+                "bulk: chunk 2 of" in plain_log(worker) or Job.objects.get(pk=job.pk).is_final
+            ),
+            interval=0.02,
+            what=lambda worker=worker: (
+                f"chunk 2 to be taken again, or the job to end; log:\n{worker.log_tail()}"
+            ),
+        )
+        if Job.objects.get(pk=job.pk).is_final:
+            break
+        kill_all(worker)
+        reap(worker)
+        kills += 1
+        assert kills <= 2, "chunk 2 was run again after it had been lost twice"
+    (job,) = jobs_wait_final([job.pk], worker=worker)
+
+    assert kills == 2
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "worker_lost"), job.error_message
+    assert job.error_message.startswith("Part of the analysis (texts 201 to 300) was started 2 times")
+    assert str(job.pk) in job.error_message
+    assert JobChunk.objects.get(job=job, seq=2).status == JobChunk.Status.QUEUED
+    # The other chunks were stored exactly once, and kept.
+    assert job.is_partial and job.done == Result.objects.filter(job=job).count() == 300
+    stored = sorted(Result.objects.filter(job=job).values_list("idx", flat=True))
+    assert stored == [*range(200), *range(300, 400)]
+    report(f"a chunk that killed its worker every time: the job failed after {kills} lost runs (worker_lost)")
+
+
 # --- cancel races ---------------------------------------------------------------------
 
 

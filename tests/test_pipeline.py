@@ -1195,7 +1195,7 @@ def test_a_chunk_stored_by_the_splitter_is_read_back_in_binary():
     pipeline.job_process(job.pk, chunk_size=3)
     chunk = JobChunk.objects.get(job=job, seq=2)
 
-    assert JobChunk.unpack(pipeline._chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
+    assert JobChunk.unpack(pipeline.chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
 
 
 def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores():

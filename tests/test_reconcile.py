@@ -12,6 +12,7 @@ import json
 import statistics
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -20,6 +21,7 @@ from rq.job import JobStatus
 from rq.timeouts import JobTimeoutException
 
 from tests.builders import SAMPLE_TEXTS, browser, csrf_headers, make_job, make_results, owner_session, vader
+from tests.procs import database_url
 from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline, reconcile, tasks
 from worker.queues import (
@@ -682,6 +684,64 @@ def test_a_job_whose_worker_is_lost_every_time_fails_instead_of_running_for_ever
     assert poison.status == Job.Status.FAILED
     assert poison.error_code == "worker_lost"
     assert "started 4 times" in poison.error_message and str(poison.pk) in poison.error_message
+
+
+def test_a_chunk_whose_worker_is_lost_every_time_fails_the_job_and_keeps_what_is_stored(reliability):
+    reliability["JOB_RETRIES"] = 1  # a job, or one chunk, may be lost 2 x (1 + 1) = 4 times
+    job = split_job()
+    get_queue(BULK).remove(chunk_rq_id(str(job.pk), 1))
+    pipeline.chunk_process(job.pk, 1)  # stored: texts 4 to 6
+    lost = chunk_rq_id(str(job.pk), 0)
+
+    # Its worker dies every time it runs chunk 0 (started, then no heartbeat): 3 runs lost, requeued.
+    for requeues in (1, 2, 3):
+        rq_leave(lost, BULK, "started_stale")
+        report = reconcile.reconcile()
+        assert report.chunks_enqueued == [lost] and report.failed == []
+        assert JobChunk.objects.get(job=job, seq=0).requeues == requeues
+    # Alive again in between: not counted.
+    rq_leave(lost, BULK, "started_fresh")
+    assert not reconcile.reconcile().changed
+    # The fourth lost run fails the job.
+    rq_leave(lost, BULK, "started_stale")
+    report = reconcile.reconcile()
+
+    assert report.failed == [str(job.pk)] and report.chunks_enqueued == []
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "worker_lost")
+    assert job.error_message.startswith("Part of the analysis (texts 1 to 3) was started 4 times")
+    assert str(job.pk) in job.error_message
+    assert job.is_partial and job.done == Result.objects.filter(job=job).count() == 3
+    # Nothing else of it runs: what is still queued ends without storing anything.
+    work_off()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.done == 3
+
+
+def test_a_lost_looking_chunk_whose_row_is_locked_is_left_to_the_worker_storing_it():
+    job = split_job()
+    chunk_rq_leave(job, 0, "started_stale")
+
+    # A worker in the middle of storing chunk 0 holds its row (its heartbeat merely late).
+    with psycopg.connect(database_url()) as storing:
+        storing.execute("SELECT 1 FROM web_jobchunk WHERE job_id = %s AND seq = 0 FOR UPDATE", [job.pk])
+        report = reconcile.reconcile()
+
+    assert report.chunks_enqueued == []
+    assert JobChunk.objects.get(job=job, seq=0).requeues == 0
+    # Once the row is free, the chunk is lost indeed: requeued and counted.
+    assert reconcile.reconcile().chunks_enqueued == [chunk_rq_id(str(job.pk), 0)]
+    assert JobChunk.objects.get(job=job, seq=0).requeues == 1
+
+
+def test_a_chunk_redis_lost_is_requeued_and_counted(reliability):
+    job = split_job()
+    get_redis().flushdb()
+
+    reconcile.reconcile()
+
+    requeues = JobChunk.objects.filter(job=job).order_by("seq").values_list("requeues", flat=True)
+    assert list(requeues) == [1, 1, 0]
 
 
 # --- failure messages, and partial results -------------------------------------------

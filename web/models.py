@@ -160,6 +160,10 @@ class JobChunk(models.Model):
     # JSON cost more CPU than the analysis could spare.
     data = models.BinaryField(default=b"")
     size = models.PositiveIntegerField()
+    # Times the reconciler put the chunk back on the queue because Redis had
+    # lost its RQ job or the worker running it had died: capped, so a chunk
+    # that kills its worker every time fails the job instead of looping.
+    requeues = models.PositiveIntegerField(db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="chunk_job_seq_unique")]

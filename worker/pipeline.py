@@ -521,7 +521,7 @@ def _chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
         )
 
 
-def _chunk_data(chunk_pk: int) -> bytes:
+def chunk_data(chunk_pk: int) -> bytes:
     """Read a chunk's packed texts, as binary: the ORM's text protocol doubles bytea as hex."""
     if connection.vendor != "postgresql":
         data = JobChunk.objects.filter(pk=chunk_pk).values_list("data", flat=True).first()
@@ -588,7 +588,7 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     if job.status != Job.Status.RUNNING:
         return
     started = time.process_time()
-    idxs, texts = JobChunk.unpack(_chunk_data(chunk.pk))
+    idxs, texts = JobChunk.unpack(chunk_data(chunk.pk))
     loaded = time.process_time()
     scores = _analyzer_for(job).analyze(texts)
     analyzed = time.process_time()

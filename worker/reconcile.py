@@ -9,7 +9,8 @@ be there and is not:
 - the job itself (`job_run`) while it is queued, or running but not yet
   split (or analyzed inline), if its RQ job is gone, ended, or started on a
   worker whose heartbeat stopped more than STALE_AFTER seconds ago;
-- each of its chunks marked `queued` in Postgres, by the same test;
+- each of its chunks marked `queued` in Postgres, by the same test (a chunk
+  lost that way as many times as a job may be started fails the job);
 - and it tops up the job's chunk window and finalizes a job whose chunks
   are all stored, in case the worker that should have done so died first.
 
@@ -36,7 +37,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from web.models import Job, JobChunk
-from worker.pipeline import chunks_refill, job_fail, job_finalize
+from worker.pipeline import chunk_data, chunks_refill, job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
     now = now or timezone.now()
     grace = timedelta(seconds=conf["ENQUEUE_GRACE"])
     report = ReconcileReport()
-    max_attempts = 2 * (conf["JOB_RETRIES"] + 1)
+    max_attempts = max_starts()
     jobs = Job.objects.active().values_list("pk", "status", "queue", "chunks_total", "created_at", "attempts")
     for pk, status, queue_name, chunks_total, created_at, attempts in jobs.order_by("created_at"):
         report.checked += 1
@@ -114,7 +115,9 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
                 elif job_enqueue_now(job_id=job_id, queue_name=queue_name):
                     report.jobs_enqueued.append(job_id)
             if status == Job.Status.RUNNING:
-                _chunks_reconcile(pk, report, now=now, split_done=bool(chunks_total))
+                _chunks_reconcile(
+                    pk, report, now=now, split_done=bool(chunks_total), max_attempts=max_attempts
+                )
         except (RedisError, StopRequested):
             # Redis is down: nothing to do this pass. A stop signal: the worker is leaving.
             raise
@@ -135,21 +138,44 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
     return report
 
 
-def _worker_lost_text(job_id: str, attempts: int) -> str:
+def max_starts() -> int:
+    """How many times a job, or one chunk of it, may be lost with its worker before the job fails.
+
+    Twice the runs RQ's retries allow: a lost run is usually a dyno
+    restarted or killed, not the work's fault.
+    """
+    return 2 * (settings.SENTIMETER["JOB_RETRIES"] + 1)
+
+
+def _worker_lost_text(job_id: str, attempts: int, *, part: str = "The analysis") -> str:
     return (
-        f"The analysis was started {attempts} times and its worker stopped each time before it "
+        f"{part} was started {attempts} times and its worker stopped each time before it "
         "ended (it may need more memory than a worker has). Please submit the job again, perhaps "
         f"split into smaller files; if it keeps failing, report job id {job_id}."
     )
 
 
-def _chunks_reconcile(job_id: uuid.UUID, report: ReconcileReport, *, now: datetime, split_done: bool) -> None:
-    queued = JobChunk.objects.filter(job_id=job_id, status=JobChunk.Status.QUEUED).values_list(
-        "seq", flat=True
+def _chunks_reconcile(
+    job_id: uuid.UUID, report: ReconcileReport, *, now: datetime, split_done: bool, max_attempts: int
+) -> None:
+    queued = (
+        JobChunk.objects.filter(job_id=job_id, status=JobChunk.Status.QUEUED)
+        .order_by("seq")
+        .values_list("pk", "seq")
     )
-    for seq in queued:
+    for chunk_pk, seq in queued:
         rq_id = chunk_rq_id(str(job_id), seq)
-        if not rq_alive(rq_id, now=now) and chunk_enqueue_now(job_id=str(job_id), seq=seq):
+        if rq_alive(rq_id, now=now):
+            continue
+        lost = _lost_run_counted(chunk_pk)
+        if lost is None:
+            continue
+        if lost >= max_attempts:
+            message = _worker_lost_text(str(job_id), lost, part=_chunk_part(chunk_pk))
+            if job_fail(job_id, code="worker_lost", message=message):
+                report.failed.append(str(job_id))
+            return
+        if chunk_enqueue_now(job_id=str(job_id), seq=seq):
             report.chunks_enqueued.append(rq_id)
     if split_done:
         with transaction.atomic():
@@ -161,6 +187,32 @@ def _chunks_reconcile(job_id: uuid.UUID, report: ReconcileReport, *, now: dateti
         chunks_refill(job_id)
         if job_finalize(job_id):
             report.finalized.append(str(job_id))
+
+
+def _lost_run_counted(chunk_pk: int) -> int | None:
+    """Count a lost run of a queued chunk; return how many it has had (this one included).
+
+    Counted before the chunk is enqueued again, so a pass that dies in
+    between loses no count. None if its row is locked (a worker is storing
+    the chunk right now: not lost after all) or it is no longer queued.
+    """
+    with transaction.atomic():
+        chunk = JobChunk.objects.select_for_update(skip_locked=True).filter(
+            pk=chunk_pk, status=JobChunk.Status.QUEUED
+        )
+        requeues = chunk.values_list("requeues", flat=True).first()
+        if requeues is None:
+            return None
+        chunk.update(requeues=requeues + 1)
+    return requeues + 1
+
+
+def _chunk_part(chunk_pk: int) -> str:
+    """Name a chunk for a person: the texts it holds, numbered from 1."""
+    idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
+    if not idxs:
+        return "Part of the analysis"
+    return f"Part of the analysis (texts {idxs[0] + 1:,} to {idxs[-1] + 1:,})"
 
 
 def _lock(name: str, *, seconds: int, owner: str) -> bool:
