@@ -43,7 +43,7 @@ from tests.test_worker import PHRASES, jobs_wait_final
 from web import services
 from web.models import Job, JobChunk, Result
 from worker import pipeline
-from worker.queues import BULK, chunk_rq_id, get_redis
+from worker.queues import BULK, QUICK, chunk_rq_id, get_redis, job_enqueue_now
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -178,16 +178,34 @@ class _RowLock:
         return self.atomic.__exit__(*exc)
 
 
-def update_waiting(table: str) -> bool:
-    """Whether another session waits on a row lock to update `table`."""
+def lock_waiters(query_like: str) -> set[int]:
+    """Backend pids of the other sessions waiting on a lock in a statement LIKE `query_like`."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
-            [f'UPDATE "{table}"%'],
+            [query_like],
         )
-        return cursor.fetchone()[0] > 0
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def update_waiters(table: str) -> set[int]:
+    """Backend pids of the other sessions waiting on a row lock to update `table`."""
+    return lock_waiters(f'UPDATE "{table}"%')
+
+
+def update_waiting(table: str) -> bool:
+    """Whether another session waits on a row lock to update `table`."""
+    return bool(update_waiters(table))
+
+
+def backends() -> set[int]:
+    """Backend pids of every session of this database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 def progress(job: Job, *, chunks_done: int) -> bool:
@@ -633,6 +651,7 @@ def test_cancel_of_a_running_job_stops_its_work_at_once(procs):
         worker = procs.start_worker(CHAOS_ENV)
         # The worker is in chunk 0, inside its transaction (waiting at the commit).
         wait_for(chunk_update_waiting, what=lambda: f"a worker in chunk 0; log:\n{worker.log_tail()}")
+        in_chunk = update_waiters("web_jobchunk")
         canceled_at = time.monotonic()
         services.job_cancel(job=Job.objects.get(pk=job.pk))
         # RQ's stop command interrupts the chunk without waiting for its commit.
@@ -645,6 +664,9 @@ def test_cancel_of_a_running_job_stops_its_work_at_once(procs):
         took = time.monotonic() - canceled_at
     finally:
         locker.close()
+    # The interrupted chunk's connection was closed, not reused: once its statement got the
+    # lock, its session found no client and ended.
+    wait_for(lambda: not in_chunk & backends(), what=lambda: f"session {in_chunk} to end")
     time.sleep(2)  # two reconciler passes: none may bring the work back
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED
@@ -652,7 +674,51 @@ def test_cancel_of_a_running_job_stops_its_work_at_once(procs):
     assert RQJob.fetch(chunk_rq_id(str(job.pk), 0), connection=get_redis()).get_status() == JobStatus.STOPPED
     assert not horses(worker)
     assert f"{job.pk}_chunk1" not in plain_log(worker)
+    # And the worker goes on, on new connections.
+    after = submit(reviews(5, tag="after-cancel"))
+    (after,) = jobs_wait_final([after.pk], worker=worker)
+    assert after.status == Job.Status.SUCCEEDED
     report(f"cancel of a running job: work stopped {took:.2f} s after the cancel")
+
+
+def test_a_job_interrupted_outside_a_transaction_leaves_the_next_job_a_working_connection(procs):
+    # A quick job runs in the worker process. Its read of the stored input (a plain SELECT, in
+    # no transaction) waits behind a table lock when the cancel's stop command interrupts it:
+    # the query is still in flight on that connection, which must not serve the next job. Two
+    # guards: the worker closes its connections after an interrupted job, and the health check
+    # (config/postgres: Django's SELECT 1 for a connection that is not idle) drops it; this
+    # fails only without both. No reconciler pass in between: it starts on new connections.
+    worker = procs.start_worker({**CHAOS_ENV, "RECONCILE_INTERVAL": "120"})
+    job = make_job(texts=reviews(3, tag="interrupted"), session_key=SESSION)
+    locker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        locker.execute('LOCK TABLE "web_jobinput" IN ACCESS EXCLUSIVE MODE')
+        assert job_enqueue_now(job_id=str(job.pk), queue_name=QUICK)
+        wait_for(
+            lambda: select_waiting("web_jobinput"),
+            what=lambda: f"the job's read to wait; log:\n{worker.log_tail()}",
+        )
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+        wait_for(
+            lambda: (
+                RQJob.fetch(str(job.pk), connection=get_redis()).get_status(refresh=True) == JobStatus.STOPPED
+            ),
+            what=lambda: f"the job to stop; log:\n{worker.log_tail()}",
+        )
+    finally:
+        locker.close()
+
+    after = submit(reviews(4, tag="after-interrupt"))
+    (after,) = jobs_wait_final([after.pk], worker=worker)
+
+    assert (after.status, after.attempts) == (Job.Status.SUCCEEDED, 1), after.error_message
+    assert "attempt failed" not in plain_log(worker)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
+
+
+def select_waiting(table: str) -> bool:
+    """Whether another session waits on a lock to read `table`."""
+    return bool(lock_waiters(f'SELECT %FROM "{table}"%'))
 
 
 def test_cancel_and_the_final_chunk_exactly_one_wins(procs):
