@@ -7,6 +7,16 @@ the page's own script does (session cookie + CSRF token, JSON API, polling).
 Run it from the project root:
 
     .venv/bin/python tests/benchmarks/bench_latency.py [--runs 50] [--warmup 5] [--poll-interval 0.005]
+    .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000
+
+With --during-big-job ROWS the same single texts are measured while the
+worker is busy with a big job: after the warm-up, a CSV of ROWS review-length
+texts (bench_analyzer's generator, ~80 words) is uploaded, and the runs start
+once its first chunk is stored and stop when it ends (samples taken after it
+ended are not counted), with a random pause of up to 1 s more between them so
+they land anywhere in a chunk. A single text waits for the chunk in hand, then
+goes first (the quick queue): the issue's "answered within about a second"
+(target: median <= 1000 ms; the max shows the wait for a whole chunk).
 
 What it does:
 
@@ -40,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import random
 import statistics
 import sys
 import tempfile
@@ -51,12 +62,15 @@ from pathlib import Path
 
 import harness
 import requests
+from bench_analyzer import review_texts
 from harness import BenchError, Process
 
 DB_NAME = "sentimeter_bench"
 DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/12"
 TARGET_MEDIAN_MS = 150.0
+# While a big job runs: "a single text submitted while big jobs run is answered within about a second".
+TARGET_DURING_BIG_JOB_MS = 1000.0
 
 REVIEWS = harness.SHORT_REVIEWS
 
@@ -136,7 +150,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def report(samples: list[Sample]) -> float:
+def report(samples: list[Sample], *, target_ms: float = TARGET_MEDIAN_MS) -> float:
     rows = [
         ("submit -> succeeded", [s.total_ms for s in samples]),
         ("POST /api/jobs/ alone", [s.post_ms for s in samples]),
@@ -152,11 +166,8 @@ def report(samples: list[Sample]) -> float:
     polls = [s.polls for s in samples]
     print(f"polls per job: median {statistics.median(polls):g}, max {max(polls)}")
     median_total = statistics.median(rows[0][1])
-    verdict = "met" if median_total <= TARGET_MEDIAN_MS else "MISSED"
-    print(
-        f"\nmedian submit -> succeeded: {median_total:.1f} ms "
-        f"(target <= {TARGET_MEDIAN_MS:.0f} ms: {verdict})"
-    )
+    verdict = "met" if median_total <= target_ms else "MISSED"
+    print(f"\nmedian submit -> succeeded: {median_total:.1f} ms (target <= {target_ms:.0f} ms: {verdict})")
     return median_total
 
 
@@ -177,17 +188,57 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds between runs, so each job meets an idle worker (default 0.1)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds one job may take (default 30)")
+    parser.add_argument(
+        "--during-big-job",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="measure while the worker runs an upload of ROWS review-length texts (e.g. 100000)",
+    )
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.warmup < 0 or args.poll_interval < 0 or args.pause < 0:
-        parser.error("--runs must be >= 1; --warmup, --poll-interval and --pause >= 0")
+    if (
+        args.runs < 1
+        or args.warmup < 0
+        or args.poll_interval < 0
+        or args.pause < 0
+        or args.during_big_job < 0
+    ):
+        parser.error("--runs must be >= 1; --warmup, --poll-interval, --pause and --during-big-job >= 0")
     return args
+
+
+def big_job_start(session: requests.Session, base_url: str, csrf: str, rows: int) -> str:
+    """Upload a CSV of `rows` review-length texts; return its job's URL once its first chunk is stored."""
+    data = harness.csv_bytes(review_texts(rows, 80, seed=42))
+    body, content_type = harness.multipart_body("reviews.csv", data, {"column": "review"})
+    response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
+    url = harness.job_url(base_url, response)
+    print(f"big job: {rows:,} texts, {len(data) / 1024 / 1024:.1f} MiB CSV, POST {post_s:.2f} s", flush=True)
+    while (big_job_state(session, url).get("progress") or {}).get("done", 0) == 0:
+        time.sleep(0.05)
+    return url
+
+
+def big_job_state(session: requests.Session, url: str) -> dict:
+    response = session.get(url, timeout=10)
+    if response.status_code != 200:
+        raise BenchError(f"GET {url} answered {response.status_code}: {response.text[:500]}")
+    job = response.json()
+    if job["status"] not in ("queued", "running", "succeeded"):
+        raise BenchError(f"the big job ended {job['status']}: error={job.get('error')}")
+    return job
 
 
 def bench(args: argparse.Namespace) -> None:
     commands = harness.procfile_commands()
     port = harness.free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = harness.app_env(port, database_url=DATABASE_URL, redis_url=REDIS_URL)
+    env = harness.app_env(
+        port,
+        database_url=DATABASE_URL,
+        redis_url=REDIS_URL,
+        overrides={"MAX_UPLOAD_BYTES": str(max(50 * 1024 * 1024, args.during_big_job * 600))},
+    )
     log_dir = Path(tempfile.mkdtemp(prefix="sentimeter-bench-"))
 
     print("Sentimeter latency benchmark")
@@ -195,7 +246,8 @@ def bench(args: argparse.Namespace) -> None:
     print(
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
         f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, 1 text per job, 1 worker, "
-        f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}"
+        f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}, "
+        + (f"during a big job of {args.during_big_job:,} rows" if args.during_big_job else "no other job")
     )
     print(f"database: {DATABASE_URL}   redis: {REDIS_URL}   web: {base_url}")
     print(f"web:    {commands['web']}\nworker: {commands['worker']}")
@@ -215,7 +267,11 @@ def bench(args: argparse.Namespace) -> None:
         session, csrf = harness.session_open(base_url)
         with session:
             samples = []
+            big_url = None
+            arrivals = random.Random(42)
             for i in range(args.warmup + args.runs):
+                if i == args.warmup and args.during_big_job:
+                    big_url = big_job_start(session, base_url, csrf, args.during_big_job)
                 try:
                     sample = run_once(
                         session,
@@ -229,10 +285,16 @@ def bench(args: argparse.Namespace) -> None:
                     web.check_alive()
                     worker.check_alive()
                     raise
+                if big_url is not None and big_job_state(session, big_url)["status"] != "running":
+                    print(f"the big job ended after {len(samples)} measured runs; the last one not counted")
+                    break
                 if i >= args.warmup:
                     samples.append(sample)
-                time.sleep(args.pause)
-        report(samples)
+                # During a big job, land anywhere in its chunks, not always just after one began.
+                time.sleep(args.pause + (arrivals.uniform(0, 1.0) if big_url else 0))
+        if not samples:
+            raise BenchError("no run was measured while the big job ran: give it more rows")
+        report(samples, target_ms=TARGET_DURING_BIG_JOB_MS if args.during_big_job else TARGET_MEDIAN_MS)
     finally:
         harness.shutdown(processes, redis_url=REDIS_URL, log_dir=log_dir, what="web and worker")
 
