@@ -7,7 +7,7 @@ the page's own script does (session cookie + CSRF token, JSON API, polling).
 Run it from the project root:
 
     .venv/bin/python tests/benchmarks/bench_latency.py [--runs 50] [--warmup 5] [--poll-interval 0.005]
-    .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000
+    .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000 [--words 80]
 
 With --during-big-job ROWS the same single texts are measured while the
 worker is busy with a big job: after the warm-up, a CSV of ROWS review-length
@@ -195,6 +195,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="ROWS",
         help="measure while the worker runs an upload of ROWS review-length texts (e.g. 100000)",
     )
+    parser.add_argument(
+        "--words", type=int, default=80, help="words per text of the big job (default 80; 200: long reviews)"
+    )
     args = parser.parse_args(argv)
     if (
         args.runs < 1
@@ -207,9 +210,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def big_job_start(session: requests.Session, base_url: str, csrf: str, rows: int) -> str:
-    """Upload a CSV of `rows` review-length texts; return its job's URL once its first chunk is stored."""
-    data = harness.csv_bytes(review_texts(rows, 80, seed=42))
+def big_job_start(session: requests.Session, base_url: str, csrf: str, rows: int, words: int) -> str:
+    """Upload a CSV of `rows` texts of ~`words` words; return its job's URL once its first chunk is stored."""
+    data = harness.csv_bytes(review_texts(rows, words, seed=42))
     body, content_type = harness.multipart_body("reviews.csv", data, {"column": "review"})
     response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
     url = harness.job_url(base_url, response)
@@ -237,7 +240,7 @@ def bench(args: argparse.Namespace) -> None:
         port,
         database_url=DATABASE_URL,
         redis_url=REDIS_URL,
-        overrides={"MAX_UPLOAD_BYTES": str(max(50 * 1024 * 1024, args.during_big_job * 600))},
+        overrides={"MAX_UPLOAD_BYTES": str(max(50 * 1024 * 1024, args.during_big_job * args.words * 8))},
     )
     log_dir = Path(tempfile.mkdtemp(prefix="sentimeter-bench-"))
 
@@ -247,7 +250,11 @@ def bench(args: argparse.Namespace) -> None:
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
         f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, 1 text per job, 1 worker, "
         f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}, "
-        + (f"during a big job of {args.during_big_job:,} rows" if args.during_big_job else "no other job")
+        + (
+            f"during a big job of {args.during_big_job:,} rows of ~{args.words} words"
+            if args.during_big_job
+            else "no other job"
+        )
     )
     print(f"database: {DATABASE_URL}   redis: {REDIS_URL}   web: {base_url}")
     print(f"web:    {commands['web']}\nworker: {commands['worker']}")
@@ -271,7 +278,7 @@ def bench(args: argparse.Namespace) -> None:
             arrivals = random.Random(42)
             for i in range(args.warmup + args.runs):
                 if i == args.warmup and args.during_big_job:
-                    big_url = big_job_start(session, base_url, csrf, args.during_big_job)
+                    big_url = big_job_start(session, base_url, csrf, args.during_big_job, args.words)
                 try:
                     sample = run_once(
                         session,
