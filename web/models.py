@@ -160,9 +160,10 @@ class JobChunk(models.Model):
     # JSON cost more CPU than the analysis could spare.
     data = models.BinaryField(default=b"")
     size = models.PositiveIntegerField()
-    # Times the reconciler put the chunk back on the queue because Redis had
-    # lost its RQ job or the worker running it had died: capped, so a chunk
-    # that kills its worker every time fails the job instead of looping.
+    # Runs of the chunk the reconciler found lost (Redis had lost its RQ job,
+    # or the worker running it had died) and counted before enqueueing it
+    # again: capped, so a chunk that kills its worker every time fails the
+    # job instead of looping.
     requeues = models.PositiveIntegerField(db_default=0)
 
     class Meta:

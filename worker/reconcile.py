@@ -139,7 +139,7 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
 
 
 def max_starts() -> int:
-    """How many times a job, or one chunk of it, may be lost with its worker before the job fails.
+    """How many times a job may be started, or one of its chunks lost, before the job fails.
 
     Twice the runs RQ's retries allow: a lost run is usually a dyno
     restarted or killed, not the work's fault.
