@@ -589,7 +589,7 @@ def test_a_chunk_that_always_hangs_fails_the_job_with_a_readable_message(procs, 
 
 
 def test_a_chunk_that_kills_its_worker_every_time_fails_the_job_instead_of_looping(procs):
-    # A job, or one chunk of it, may be lost with its worker 2 x (JOB_RETRIES + 1) = 2 times.
+    # A job may be started, or one of its chunks lost, 2 x (JOB_RETRIES + 1) = 2 times.
     env = {**CHAOS_ENV, "JOB_RETRIES": "0"}
     # Chunk 2 (texts 201 to 300) is the poison: long texts, seconds of analysis, and whichever
     # worker takes it is killed while it analyzes them (as if they ran it out of memory).

@@ -687,7 +687,7 @@ def test_a_job_whose_worker_is_lost_every_time_fails_instead_of_running_for_ever
 
 
 def test_a_chunk_whose_worker_is_lost_every_time_fails_the_job_and_keeps_what_is_stored(reliability):
-    reliability["JOB_RETRIES"] = 1  # a job, or one chunk, may be lost 2 x (1 + 1) = 4 times
+    reliability["JOB_RETRIES"] = 1  # a job may be started, or a chunk lost, 2 x (1 + 1) = 4 times
     job = split_job()
     get_queue(BULK).remove(chunk_rq_id(str(job.pk), 1))
     pipeline.chunk_process(job.pk, 1)  # stored: texts 4 to 6
