@@ -164,16 +164,16 @@ SENTIMETER = {
     # Jobs with at most this many texts go to the `quick` queue.
     "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
     # A chunk (analyzed and committed together, on any worker) holds at most
-    # CHUNK_SIZE texts or CHUNK_CHARS characters: 1 to 2 s of VADER on one
-    # core (0.9 s for ~2,300 reviews on the 2-core dev machine). Each chunk
-    # costs ~50 ms of worker CPU besides analysis (fork, a new database
-    # connection, Redis, its rows) and ~15 ms of Postgres (README, Benchmarks),
-    # a cancel waits for the chunk in hand, and a single text waits for a
-    # worker's chunk to end: so neither much smaller nor larger. CHUNK_CHARS is
-    # the bound that counts; CHUNK_SIZE only caps chunks of very short texts
-    # (at 5,000 a chunk of ~15-word texts took 0.23 s: 20 % overhead).
+    # CHUNK_SIZE texts or CHUNK_CHARS characters, a text of n characters
+    # counting n + n²/600 (worker.pipeline.text_weight: VADER slows per
+    # character as texts grow), so a chunk is ~0.85 s of VADER on one core of
+    # the 2-core dev machine whatever its texts: ~19,000 of ~15 words, ~2,250
+    # of ~80, ~540 of ~200. Each chunk costs ~11 ms of worker CPU besides the
+    # analysis of its rows (README, Benchmarks), a cancel waits for the chunk
+    # in hand, and a single text waits for a worker's chunk to end: so neither
+    # much smaller nor larger. CHUNK_SIZE only caps chunks of very short texts.
     "CHUNK_SIZE": env_int("CHUNK_SIZE", 20_000),
-    "CHUNK_CHARS": env_int("CHUNK_CHARS", 1_000_000),
+    "CHUNK_CHARS": env_int("CHUNK_CHARS", 1_700_000),
     # Chunks of one job waiting on the bulk queue at once (at least twice the
     # number of workers): big jobs take turns instead of one after the other.
     "CHUNK_WINDOW": env_int("CHUNK_WINDOW", 4),

@@ -319,8 +319,10 @@ def test_the_chunk_size_setting_splits_the_job(analyze_calls, sentimeter_setting
 
 
 def test_the_chunk_chars_setting_splits_the_job(sentimeter_settings):
-    # A chunk closes once it holds CHUNK_CHARS characters.
-    sentimeter_settings["CHUNK_CHARS"] = len(TEXTS[0]) + len(TEXTS[1])
+    # A chunk closes once it holds CHUNK_CHARS characters, weighed by text_weight.
+    sentimeter_settings["CHUNK_CHARS"] = pipeline.text_weight(len(TEXTS[0])) + pipeline.text_weight(
+        len(TEXTS[1])
+    )
     job = make_job(texts=TEXTS)
 
     pipeline.job_process(job.pk)
@@ -328,6 +330,24 @@ def test_the_chunk_chars_setting_splits_the_job(sentimeter_settings):
     sizes = list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True))
     assert sizes[0] == 2
     assert len(sizes) > 1 and sum(sizes) == len(TEXTS)
+
+
+def test_long_texts_weigh_more_so_a_chunk_of_them_holds_fewer(sentimeter_settings):
+    # VADER's time per character grows with a text's length: so does its weight.
+    long_text, short_text = "The battery is great. " * 45, "Great battery."
+    assert pipeline.text_weight(len(long_text)) > 2 * len(long_text)
+    assert pipeline.text_weight(len(short_text)) < 1.1 * len(short_text)
+    sentimeter_settings["CHUNK_CHARS"] = 10 * pipeline.text_weight(len(long_text))
+    long_job = make_job(texts=[long_text] * 30, queue=BULK, total=None)
+    short_job = make_job(texts=[short_text] * 3000, queue=BULK, total=None)
+
+    pipeline.job_process(long_job.pk)
+    pipeline.job_process(short_job.pk)
+
+    # By characters alone a chunk of the long texts would hold more than twice as many.
+    assert chunk_sizes(long_job) == [10, 10, 10]
+    per_short_chunk = 10 * pipeline.text_weight(len(long_text)) // pipeline.text_weight(len(short_text))
+    assert chunk_sizes(short_job)[0] in (per_short_chunk, per_short_chunk + 1)
 
 
 def test_the_chunk_chars_argument_wins_over_the_setting():
@@ -364,7 +384,7 @@ def assert_tail_shrinks(sizes: list[int], *, full: int, total: int) -> None:
 def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
     # 400 texts, 40 a chunk: ten chunks for one worker; with two, the last ones shrink
     # so that neither waits long for the other at the end.
-    sentimeter_settings["CHUNK_CHARS"] = 40 * len(EVEN_TEXTS[0])
+    sentimeter_settings["CHUNK_CHARS"] = 40 * pipeline.text_weight(len(EVEN_TEXTS[0]))
     workers_running(2)
     job = make_job(texts=EVEN_TEXTS, queue=BULK, total=None)
 
@@ -378,7 +398,7 @@ def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_with_one_worker_every_chunk_but_the_last_is_full(sentimeter_settings, workers):
-    sentimeter_settings["CHUNK_CHARS"] = 40 * len(EVEN_TEXTS[0])
+    sentimeter_settings["CHUNK_CHARS"] = 40 * pipeline.text_weight(len(EVEN_TEXTS[0]))
     workers_running(workers)
     job = make_job(texts=EVEN_TEXTS[:390], queue=BULK, total=None)
 
@@ -394,7 +414,7 @@ def test_the_last_chunks_of_an_upload_are_smaller_too(sentimeter_settings):
     csv.writer(out).writerows([("id", "review"), *enumerate(texts)])
     data = out.getvalue().encode()
     per_chunk = 400
-    sentimeter_settings["CHUNK_CHARS"] = per_chunk * len(texts[0])
+    sentimeter_settings["CHUNK_CHARS"] = per_chunk * pipeline.text_weight(len(texts[0]))
     workers_running(3)
     job = make_csv_job(data)
 

@@ -344,43 +344,61 @@ class _Skips:
             self.examples.append({"row": row.row_number, "reason": row.problem})
 
 
-def _chunks(
-    rows: Iterator[Row], skips: _Skips, *, max_texts: int, max_chars: Callable[[], int]
-) -> Iterator[list[Row]]:
-    """Group rows with text into chunks of at most max_texts texts or max_chars() characters.
+def text_weight(chars: int) -> int:
+    """A text's share of a chunk's CHUNK_CHARS: its characters, more for a long text.
 
-    max_chars() is asked again at the start of each chunk (see _tail_bound).
+    VADER takes longer per character as a text grows (bench_analyzer.py:
+    ~1.8M characters/s for ~15-word texts, 1.2M for ~80 words, 0.69M for
+    ~200 words). n + n²/600 follows its time over that range within a few
+    per cent, so a chunk takes about as long whatever its texts' length.
+    """
+    return chars + chars * chars // 600
+
+
+def _chunks(
+    rows: Iterator[Row], skips: _Skips, *, max_texts: int, max_weight: Callable[[float], int]
+) -> Iterator[list[Row]]:
+    """Group rows with text into chunks of at most max_texts texts or max_weight(...) of text_weight.
+
+    max_weight() is asked again at the start of each chunk (see _tail_bound),
+    with the weight per character of the texts so far (1.0 before any).
     """
     chunk: list[Row] = []
-    chars, bound = 0, max_chars()
+    weight, seen_chars, seen_weight = 0, 0, 0
+    bound = max_weight(1.0)
     for row in rows:
         if row.text is None:
             skips.add(row)
             continue
         chunk.append(row)
-        chars += len(row.text)
-        if len(chunk) >= max_texts or chars >= bound:
+        chars = len(row.text)
+        weight += text_weight(chars)
+        seen_chars += chars
+        if len(chunk) >= max_texts or weight >= bound:
+            seen_weight += weight
             yield chunk
-            chunk, chars, bound = [], 0, max_chars()
+            chunk, weight = [], 0
+            bound = max_weight(seen_weight / seen_chars if seen_chars else 1.0)
     if chunk:
         yield chunk
 
 
-def _tail_bound(max_chars: int, *, unread: Callable[[], int], workers: int) -> Callable[[], int]:
-    """The characters a chunk may hold: max_chars, less near the end of the input.
+def _tail_bound(max_weight: int, *, unread: Callable[[], int], workers: int) -> Callable[[float], int]:
+    """The weight a chunk may hold: max_weight, less near the end of the input.
 
     With several workers, the last chunks of a job would otherwise leave all
     but one of them idle while it analyzes the last full chunk (about half a
     chunk lost per worker on average). Near the end each chunk is cut to a
-    share of what is left, unread / (2 x workers) (guided self-scheduling),
-    down to max_chars / TAIL_SHRINK, so the workers finish close together for
-    the price of a few more, smaller chunks. One worker has no one to wait
-    for: its chunks keep their size.
+    share of what is left, unread / (2 x workers) (guided self-scheduling;
+    unread characters or bytes, times the weight per character seen so far),
+    down to max_weight / TAIL_SHRINK, so the workers finish close together
+    for the price of a few more, smaller chunks. One worker has no one to
+    wait for: its chunks keep their size.
     """
     if workers < 2:
-        return lambda: max_chars
-    floor = max(1, max_chars // TAIL_SHRINK)
-    return lambda: max(floor, min(max_chars, unread() // (2 * workers)))
+        return lambda per_char: max_weight
+    floor = max(1, max_weight // TAIL_SHRINK)
+    return lambda per_char: max(floor, min(max_weight, int(unread() * per_char) // (2 * workers)))
 
 
 def _analyzer_for(job: Job) -> Analyzer:
@@ -414,7 +432,7 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
         _texts_skip(rows, covered),
         skips,
         max_texts=chunk_size or conf["CHUNK_SIZE"],
-        max_chars=_tail_bound(chunk_chars or conf["CHUNK_CHARS"], unread=unread, workers=workers_count()),
+        max_weight=_tail_bound(chunk_chars or conf["CHUNK_CHARS"], unread=unread, workers=workers_count()),
     )
     try:
         if written["count"]:
