@@ -75,6 +75,29 @@ def procfile_command(process_type: str, procfile: Path = PROCFILE) -> str:
     raise LookupError(f"{procfile} has no {process_type!r} line")
 
 
+def lock_waiters(query_like: str) -> set[int]:
+    """Backend pids of other sessions of the test database waiting on a lock in a statement LIKE this."""
+    with connection.cursor() as cursor:
+        # Inside a transaction pg_stat_activity is read once and cached: drop that copy first.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
+            [query_like],
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def update_waiters(table: str) -> set[int]:
+    """Backend pids of the other sessions waiting on a row lock to update `table`."""
+    return lock_waiters(f'UPDATE "{table}"%')
+
+
+def update_waiting(table: str) -> bool:
+    """Whether another session waits on a row lock to update `table` (a worker at its commit, say)."""
+    return bool(update_waiters(table))
+
+
 def database_url(settings_dict: Mapping | None = None) -> str:
     """Return a DATABASE_URL for the database Django is using now (the test database in a test)."""
     conf = settings_dict or connection.settings_dict

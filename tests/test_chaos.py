@@ -33,7 +33,10 @@ from tests.procs import (  # noqa: F401 - fixtures
     WORKER_READY,
     database_url,
     descendants,
+    lock_waiters,
     procs_fixture,
+    update_waiters,
+    update_waiting,
     wait_for,
     worker_proc_fixture,
 )
@@ -178,28 +181,6 @@ class _RowLock:
         return self.atomic.__exit__(*exc)
 
 
-def lock_waiters(query_like: str) -> set[int]:
-    """Backend pids of the other sessions waiting on a lock in a statement LIKE `query_like`."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
-            [query_like],
-        )
-        return {pid for (pid,) in cursor.fetchall()}
-
-
-def update_waiters(table: str) -> set[int]:
-    """Backend pids of the other sessions waiting on a row lock to update `table`."""
-    return lock_waiters(f'UPDATE "{table}"%')
-
-
-def update_waiting(table: str) -> bool:
-    """Whether another session waits on a row lock to update `table`."""
-    return bool(update_waiters(table))
-
-
 def backends() -> set[int]:
     """Backend pids of every session of this database."""
     with connection.cursor() as cursor:
@@ -283,7 +264,7 @@ def test_workers_killed_at_random_points_lose_and_duplicate_nothing(procs):
         kills += 1
         workers.append(procs.start("worker", env=env))
 
-    # Once more during the commit of a chunk: every worker at once, a horse inside the
+    # Once more during the commit of a chunk: every worker at once, one inside the
     # transaction that stores a chunk (waiting on the Job row's lock, after its COPY).
     job.refresh_from_db()
     assert not job.is_final, f"the job ended before the chaos was over (seed {SEED})"
@@ -310,10 +291,10 @@ def test_kill_9_is_recovered_within_two_minutes_with_production_settings(procs):
     texts = reviews(1500, tag="prod")
     job = split_here(texts, chunk_size=100)
     with lock_chunk_row(job, 0):
-        # The horse takes chunk 0 and waits at its compare-and-set, inside its transaction.
+        # The worker takes chunk 0 and waits at its compare-and-set, inside its transaction.
         first = procs.start_worker()
-        wait_for(chunk_update_waiting, what=lambda: f"a horse to hold chunk 0; log:\n{first.log_tail()}")
-        # Killed outright, worker and horse: chunk 0's RQ job stays "started", its heartbeat stops.
+        wait_for(chunk_update_waiting, what=lambda: f"a worker to hold chunk 0; log:\n{first.log_tail()}")
+        # Killed outright: chunk 0's RQ job stays "started", its heartbeat stops.
         killed_at = time.monotonic()
         kill_all(first)
         reap(first)
@@ -372,7 +353,7 @@ def test_sigterm_finishes_the_chunk_in_hand_and_the_job_resumes_where_it_stopped
     locker.execute('SELECT 1 FROM "web_jobchunk" WHERE job_id = %s AND seq = 2 FOR UPDATE', [job.pk])
     try:
         worker = procs.start_worker(CHAOS_ENV)
-        wait_for(chunk_update_waiting, what=lambda: f"a horse in chunk 2; log:\n{worker.log_tail()}")
+        wait_for(chunk_update_waiting, what=lambda: f"a worker in chunk 2; log:\n{worker.log_tail()}")
         threading.Timer(2.0, locker.rollback).start()
         took = heroku_stop(worker)
     finally:
@@ -400,9 +381,9 @@ def test_sigterm_interrupts_a_long_chunk_which_goes_back_on_the_queue_without_us
     job = split_here(texts, chunk_size=200)
     chunk_take(job, 0)
     with lock_chunk_row(job, 1):
-        # Chunk 1 takes longer than SHUTDOWN_GRACE: its horse waits at the chunk's commit.
+        # Chunk 1 takes longer than SHUTDOWN_GRACE: it waits at the chunk's commit.
         worker = procs.start_worker({"SHUTDOWN_GRACE": "1", **CHAOS_ENV})
-        wait_for(chunk_update_waiting, what=lambda: f"a horse to hold chunk 1; log:\n{worker.log_tail()}")
+        wait_for(chunk_update_waiting, what=lambda: f"a worker to hold chunk 1; log:\n{worker.log_tail()}")
         took = heroku_stop(worker)
     assert took < HEROKU_GRACE, f"the worker needed SIGKILL:\n{worker.log_tail()}"
     log = plain_log(worker)

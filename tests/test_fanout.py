@@ -19,7 +19,15 @@ import pytest
 from django.db import connection, transaction
 
 from tests.builders import make_job
-from tests.procs import WORKER_READY, descendants, procs_fixture, wait_for, worker_proc_fixture  # noqa: F401 - fixtures
+from tests.procs import (  # noqa: F401 - fixtures
+    WORKER_READY,
+    descendants,
+    procs_fixture,
+    update_waiters,
+    update_waiting,
+    wait_for,
+    worker_proc_fixture,
+)
 from tests.test_worker import assert_results_are_vader, jobs_wait_final, texts_sample
 from web import services
 from web.models import Job, JobChunk, Result
@@ -74,27 +82,16 @@ def queued(job: Job) -> list[int]:
 def chunk_update_sessions_terminate() -> int:
     """pg_terminate_backend the sessions waiting on a row lock to update a chunk; return how many."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND wait_event_type = 'Lock' AND query LIKE %s",
-            ['UPDATE "web_jobchunk"%'],
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM unnest(%s::int[]) AS pid",
+            [sorted(update_waiters("web_jobchunk"))],
         )
         return cursor.fetchone()[0]
 
 
 def chunk_update_waiting() -> bool:
     """Whether another session waits on a row lock to update a chunk (a worker at its compare-and-set)."""
-    with connection.cursor() as cursor:
-        # Inside a transaction pg_stat_activity is read once and cached: drop that copy first.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
-            ['UPDATE "web_jobchunk"%'],
-        )
-        return cursor.fetchone()[0] > 0
+    return update_waiting("web_jobchunk")
 
 
 def assert_exactly_once(job: Job, texts: list[str], *, chunks: int) -> None:

@@ -455,6 +455,8 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them():
         b"4,   \r\n"  # row 6: blank text
         b"5," + b"x" * 31 + b"\r\n"  # row 7: too long
         b"6,I hate it\r\n"  # row 8
+        b" ,  \r\n"  # row 9: every cell blank, not a data row
+        b"7,last\r\n"  # row 10
     )
 
     _, rows = read(data, filename="r.csv", max_chars=30)
@@ -466,8 +468,15 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them():
         (3, 6, None),
         (4, 7, None),
         (5, 8, "I hate it"),
+        (6, 10, "last"),
     ]
-    assert [r.problem is None for r in rows] == [True, True, False, False, False, True]
+    assert [r.problem is None for r in rows] == [True, True, False, False, False, True, True]
+
+
+def test_blank_rows_before_the_header_are_passed_over():
+    _, rows = read(b"\n , \nid,text\n1,ok\n", filename="r.csv")
+
+    assert [(r.idx, r.row_number, r.text) for r in rows] == [(0, 4, "ok")]
 
 
 def test_ragged_row_is_yielded_with_a_problem():

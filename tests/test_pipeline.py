@@ -396,6 +396,24 @@ def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
     assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
 
 
+def test_the_tail_of_long_texts_is_measured_in_their_weight(sentimeter_settings):
+    # What is left is counted in characters; chunks in weight, 2.65 times that for these
+    # texts. Scaled alike, chunks shrink once unread x 2.65 / (2 x 2 workers) is under a
+    # chunk: within the last 40 texts. In characters alone: within the last 106.
+    text = "The battery is great. " * 45
+    weight = pipeline.text_weight(len(text))
+    sentimeter_settings["CHUNK_CHARS"] = 10 * weight
+    workers_running(2)
+    job = make_job(texts=[text] * 200, queue=BULK, total=None)
+
+    pipeline.job_process(job.pk)
+
+    sizes = chunk_sizes(job)
+    assert sum(sizes) == 200
+    assert sizes[:17] == [10] * 17, sizes
+    assert sizes[17] < 10, sizes
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_with_one_worker_every_chunk_but_the_last_is_full(sentimeter_settings, workers):
     sentimeter_settings["CHUNK_CHARS"] = 40 * pipeline.text_weight(len(EVEN_TEXTS[0]))

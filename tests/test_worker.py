@@ -27,6 +27,7 @@ from tests.procs import (  # noqa: F401 - fixtures
     procfile_command,
     procs_fixture,
     run,
+    update_waiting,
     wait_for,
     worker_proc_fixture,
 )
@@ -303,7 +304,6 @@ def quick_job_waiting_at_its_claim(worker, texts: list[str]) -> Iterator[tuple[J
 
     The lock is released when the context ends (or earlier, with the connection's rollback()).
     """
-    from tests.test_chaos import update_waiting
 
     job = make_job(texts=texts, queue=QUICK)
     locker = psycopg.connect(database_url(), autocommit=False)
