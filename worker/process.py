@@ -14,8 +14,8 @@ of its retries, and the next worker resumes it from its last committed
 chunk (worker/pipeline.py). The parent exits once the horse is gone.
 
 Short jobs run in the worker process itself, without a horse: quick jobs
-(at most QUICK_MAX_TEXTS pasted texts, the `quick` queue) and the chunks of
-big jobs (at most CHUNK_SIZE texts and CHUNK_CHARS characters, about a
+(estimated at most QUICK_MAX_SECONDS of analysis, the `quick` queue) and the chunks of
+big jobs (at most CHUNK_SIZE texts and CHUNK_SECONDS of analysis, about a
 second of analysis). Forking a horse cost more than a quick job (~20 ms of
 fork and page faults, a new Postgres connection) and ~5 % of a chunk's time
 (its copy-on-write page faults slow the analysis itself): with a horse per
@@ -52,17 +52,16 @@ from rq.exceptions import ShutDownImminentException, StopRequested
 from rq.worker import HerokuWorker, WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
-from worker.analyzers import analyzer_names, get_analyzer
-from worker.queues import QUICK
+from worker.analyzers.registry import analyzer_names, get_analyzer
+from worker.queues import CHUNK_FUNC, QUICK
 from worker.reconcile import jobs_purge_if_due, reconcile_if_due
-from worker.tasks import chunk_run
 
 logger = logging.getLogger(__name__)
 
 # Jobs that run in the worker process, not in a forked work horse: every job of
 # these queues, and every job of these functions (whatever their queue).
 IN_PROCESS_QUEUES = (QUICK,)
-IN_PROCESS_FUNCS = (f"{chunk_run.__module__}.{chunk_run.__qualname__}",)
+IN_PROCESS_FUNCS = (CHUNK_FUNC,)
 
 
 # Sent to the main thread to interrupt a job running in this process (see kill_horse).

@@ -30,6 +30,11 @@ BULK = "bulk"
 # Order matters: RQ's worker takes from the first non-empty queue.
 QUEUE_NAMES = (QUICK, BULK)
 
+# The RQ job functions, by dotted path: RQ imports them in the worker, and this module
+# need not import worker.tasks (which imports the pipeline, which enqueues through here).
+JOB_FUNC = "worker.tasks.job_run"
+CHUNK_FUNC = "worker.tasks.chunk_run"
+
 # Keep RQ's record of a failure long enough to inspect it on the dashboard.
 FAILURE_TTL = 7 * 24 * 3600
 # The result of a job lives in Postgres; RQ's copy is only for the dashboard.
@@ -47,9 +52,9 @@ def get_queue(name: str) -> Queue:
     return django_rq.get_queue(name, connection=get_redis())
 
 
-def queue_for(*, total: int | None) -> str:
-    """Choose the queue for a job of `total` texts (None: not counted yet)."""
-    if total is not None and total <= settings.SENTIMETER["QUICK_MAX_TEXTS"]:
+def queue_for(*, seconds: float | None) -> str:
+    """Choose the queue for a job of an estimated `seconds` of analysis (None: not known yet)."""
+    if seconds is not None and seconds <= settings.SENTIMETER["QUICK_MAX_SECONDS"]:
         return QUICK
     return BULK
 
@@ -83,11 +88,9 @@ def _retry() -> Retry | None:
 
 def job_enqueue_now(*, job_id: str, queue_name: str) -> bool:
     """Put a job on its queue now (the reconciler's path); False if Redis refused."""
-    from worker.tasks import job_run
-
     return _enqueue(
         queue_name,
-        job_run,
+        JOB_FUNC,
         (job_id,),
         rq_id=job_id,
         timeout=settings.SENTIMETER["JOB_TIMEOUT"],
@@ -97,11 +100,9 @@ def job_enqueue_now(*, job_id: str, queue_name: str) -> bool:
 
 def chunk_enqueue_now(*, job_id: str, seq: int) -> bool:
     """Put one chunk of a big job on the bulk queue now; False if Redis refused."""
-    from worker.tasks import chunk_run
-
     return _enqueue(
         BULK,
-        chunk_run,
+        CHUNK_FUNC,
         (job_id, seq),
         rq_id=chunk_rq_id(job_id, seq),
         timeout=settings.SENTIMETER["CHUNK_TIMEOUT"],
@@ -109,7 +110,7 @@ def chunk_enqueue_now(*, job_id: str, seq: int) -> bool:
     )
 
 
-def _enqueue(queue_name: str, func, args: tuple, *, rq_id: str, timeout: int, description: str) -> bool:
+def _enqueue(queue_name: str, func: str, args: tuple, *, rq_id: str, timeout: int, description: str) -> bool:
     try:
         get_queue(queue_name).enqueue(
             func,
