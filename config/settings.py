@@ -32,6 +32,20 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """Read a non-negative number from an environment variable, failing loudly on garbage."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a non-negative number, got {value!r}")
+    return number
+
+
 def env_ints(name: str, default: list[int]) -> list[int]:
     """Read a comma-separated list of non-negative integers ("5,30,120")."""
     value = os.environ.get(name)
@@ -161,19 +175,19 @@ RQ = {
 
 # --- Sentimeter -----------------------------------------------------------
 SENTIMETER = {
-    # Jobs with at most this many texts go to the `quick` queue.
-    "QUICK_MAX_TEXTS": env_int("QUICK_MAX_TEXTS", 200),
+    # Jobs whose analysis is estimated (by their analyzer's cost model, worker/analyzers/)
+    # at most this many seconds go to the `quick` queue and run in one piece.
+    "QUICK_MAX_SECONDS": env_float("QUICK_MAX_SECONDS", 0.5),
     # A chunk (analyzed and committed together, on any worker) holds at most
-    # CHUNK_SIZE texts or CHUNK_CHARS characters, a text of n characters
-    # counting n + n²/600 (worker.pipeline.text_weight: VADER slows per
-    # character as texts grow), so a chunk is ~0.85 s of VADER on one core of
-    # the 2-core dev machine whatever its texts: ~19,000 of ~15 words, ~2,250
-    # of ~80, ~540 of ~200. Each chunk costs ~11 ms of worker CPU besides the
-    # analysis of its rows (README, Benchmarks), a cancel waits for the chunk
-    # in hand, and a single text waits for a worker's chunk to end: so neither
-    # much smaller nor larger. CHUNK_SIZE only caps chunks of very short texts.
+    # CHUNK_SIZE texts or CHUNK_SECONDS of analysis, as the analyzer's cost model
+    # estimates it for one core (worker/chunking.py): ~19,000 texts of ~15 words
+    # for VADER, ~2,250 of ~80; ~10 short texts for the multilingual model. Each
+    # chunk costs ~11 ms of worker CPU besides the analysis of its rows (README,
+    # Benchmarks), a cancel waits for the chunk in hand, and a single text waits
+    # for a worker's chunk to end: so neither much smaller nor larger.
+    # CHUNK_SIZE only caps chunks of very short texts.
     "CHUNK_SIZE": env_int("CHUNK_SIZE", 20_000),
-    "CHUNK_CHARS": env_int("CHUNK_CHARS", 1_700_000),
+    "CHUNK_SECONDS": env_float("CHUNK_SECONDS", 0.85),
     # Chunks of one job waiting on the bulk queue at once (at least twice the
     # number of workers): big jobs take turns instead of one after the other.
     "CHUNK_WINDOW": env_int("CHUNK_WINDOW", 4),
@@ -189,7 +203,8 @@ SENTIMETER = {
     # (the last one repeats if there are more retries than intervals).
     "JOB_RETRIES": env_int("JOB_RETRIES", 3),
     "RETRY_INTERVALS": env_ints("RETRY_INTERVALS", [5, 30, 120]),
-    "DEFAULT_ANALYZER": os.environ.get("DEFAULT_ANALYZER", "vader"),
+    # The analyzer a job gets when it names none (README, "Analyzers": why e5).
+    "DEFAULT_ANALYZER": os.environ.get("DEFAULT_ANALYZER", "e5"),
     # Seconds a client should wait before polling a job again.
     "POLL_INTERVAL": env_int("POLL_INTERVAL", 1),
     # Admission limits (0 turns one off). See web/limits.py.

@@ -10,7 +10,9 @@ from django.test import Client
 
 from web.models import Job, JobInput, Result
 from web.sessions import OWNER_KEY
-from worker.analyzers import Scores, get_analyzer
+from worker.analyzers.base import Scores
+from worker.analyzers.registry import get_analyzer
+from worker.analyzers.vader import BAND as VADER_BAND
 
 DEFAULT_TEXTS = ("I love this, it is wonderful!", "This is terrible and I hate it.", "The box is brown.")
 
@@ -47,6 +49,11 @@ def make_job(*, texts: Sequence[str] = DEFAULT_TEXTS, data: bytes | None = None,
 def vader(texts: Sequence[str]) -> list[Scores]:
     """Score texts with the registered VADER analyzer."""
     return get_analyzer("vader").analyze(texts)
+
+
+def vader_scores(compound: float, *, pos: float = 0.0, neu: float = 1.0, neg: float = 0.0) -> Scores:
+    """Scores with this compound, labelled by VADER's band (for results a test makes up)."""
+    return VADER_BAND.scores(compound=compound, pos=pos, neu=neu, neg=neg)
 
 
 def make_results(job: Job, texts: Sequence[str], *, scores: Sequence[Scores] | None = None) -> list[Result]:

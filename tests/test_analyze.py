@@ -68,7 +68,7 @@ def test_submits_through_the_upload_service_and_prints_the_job(reviews, capsys):
     ("args", "message"),
     [
         (["--column", "opinion"], "There is no column 'opinion'"),
-        (["--analyzer", "nope"], "Unknown analyzer 'nope'"),
+        (["--analyzer", "nope"], "invalid choice: 'nope' (choose from 'e5', 'vader')"),
     ],
 )
 def test_a_bad_option_is_refused_with_the_reason_and_nothing_stored(reviews, args, message):

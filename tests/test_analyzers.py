@@ -1,16 +1,14 @@
-"""Analyzers are pure functions: a parametrized table, no database."""
+"""VADER, the registry and what analyzers share: pure functions, parametrized tables, no database.
+
+The multilingual analyzer has its own module: tests/test_analyzer_e5.py.
+"""
 
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from worker.analyzers import (
-    Scores,
-    UnknownAnalyzer,
-    VaderAnalyzer,
-    analyzer_names,
-    get_analyzer,
-    label_for,
-)
+from worker.analyzers.base import CostModel, NeutralBand, Scores
+from worker.analyzers.registry import UnknownAnalyzer, analyzer_names, analyzer_specs, get_analyzer, spec_get
+from worker.analyzers.vader import BAND, VaderAnalyzer
 
 REFERENCE = SentimentIntensityAnalyzer()
 
@@ -47,10 +45,9 @@ def test_vader_matches_the_reference_exactly(text):
 
     [scores] = VaderAnalyzer().analyze([text])
 
-    assert scores == Scores(
+    assert scores == BAND.scores(
         compound=expected["compound"], pos=expected["pos"], neu=expected["neu"], neg=expected["neg"]
     )
-    assert scores.label == label_for(expected["compound"])
 
 
 def test_vader_keeps_order_and_length_of_a_batch():
@@ -80,13 +77,26 @@ def test_vader_analyzes_an_empty_batch():
         (-1.0, "negative"),
     ],
 )
-def test_label_for_follows_vaders_thresholds_inclusive(compound, label):
-    assert label_for(compound) == label
-    assert Scores(compound=compound, pos=0.0, neu=1.0, neg=0.0).label == label
+def test_vaders_band_follows_its_thresholds_inclusive(compound, label):
+    assert BAND.label(compound) == label
+    assert BAND.scores(compound=compound, pos=0.0, neu=1.0, neg=0.0).label == label
+
+
+def test_a_band_of_its_own_labels_by_its_own_thresholds():
+    band = NeutralBand(negative_at=-0.3, positive_at=0.2)
+
+    assert [band.label(c) for c in (-0.31, -0.3, -0.29, 0.0, 0.19, 0.2)] == [
+        "negative",
+        "negative",
+        "neutral",
+        "neutral",
+        "neutral",
+        "positive",
+    ]
 
 
 def test_scores_are_frozen():
-    scores = Scores(compound=0.1, pos=0.2, neu=0.8, neg=0.0)
+    scores = Scores(compound=0.1, pos=0.2, neu=0.8, neg=0.0, label="positive")
 
     with pytest.raises(AttributeError):
         scores.compound = 0.9
@@ -105,10 +115,40 @@ def test_get_analyzer_returns_one_cached_instance():
     first = get_analyzer("vader")
 
     assert isinstance(first, VaderAnalyzer)
-    assert first.name == "vader"
     assert get_analyzer("vader") is first
 
 
-def test_vader_is_registered():
-    assert "vader" in analyzer_names()
-    assert analyzer_names() == sorted(analyzer_names())
+def test_both_analyzers_are_registered_with_what_they_read():
+    assert analyzer_names() == ["e5", "vader"]
+    assert spec_get("vader").languages == ("en",)
+    assert {"en", "ko"} <= set(spec_get("e5").languages)
+    assert [spec.name for spec in analyzer_specs()] == analyzer_names()
+
+
+@pytest.mark.parametrize(
+    ("cost", "text", "seconds"),
+    [
+        (CostModel(per_text=0.5, per_unit=0.25), "abcd", 1.5),
+        (CostModel(per_text=0.0, per_unit=1.0, per_unit_squared=0.5), "ab", 4.0),
+        # Hangul syllables are three UTF-8 bytes each.
+        (CostModel(per_text=0.0, per_unit=1.0, unit="utf8_byte"), "좋아", 6.0),
+        (CostModel(per_text=0.0, per_unit=1.0), "좋아", 2.0),
+        # Past the cap, the analyzer reads no more: the text costs no more.
+        (CostModel(per_text=1.0, per_unit=1.0, cap=3), "abcdefgh", 4.0),
+    ],
+)
+def test_the_cost_model_estimates_seconds_per_text(cost, text, seconds):
+    assert cost.seconds(text) == pytest.approx(seconds)
+
+
+def test_the_cost_model_guesses_a_batch_of_unknown_lengths_as_even():
+    cost = CostModel(per_text=1.0, per_unit=0.0, per_unit_squared=1.0)
+
+    assert cost.seconds_guess(count=2, units=6) == pytest.approx(2 * (1 + 9))
+    assert cost.seconds_guess(count=0, units=0) == 0.0
+    assert cost.seconds_total(["abc", "abc"]) == pytest.approx(20.0)
+
+
+def test_vaders_cost_model_says_what_the_api_reports():
+    # ~20 words: thousands of texts a second on one core (README, Analyzers).
+    assert 5_000 < spec_get("vader").texts_per_second < 50_000

@@ -20,11 +20,13 @@ from tests.builders import (
     make_results,
     owner_session,
     post_json,
+    vader_scores,
 )
 from web import services
 from web.models import Job, Result
 from worker import pipeline
-from worker.analyzers import Scores, label_for
+from worker.analyzers.vader import BAND as VADER_BAND
+from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.queues import QUICK, get_queue, get_redis
 
 JOB_KEYS = {
@@ -34,6 +36,7 @@ JOB_KEYS = {
     "created_at",
     "started_at",
     "finished_at",
+    "warnings",
     "progress",
     "partial",
     "error",
@@ -505,7 +508,7 @@ def test_results_lists_every_result_in_input_order(api, finished_job):
         "neu": stored.neu,
         "neg": stored.neg,
     }
-    assert all(r["label"] == label_for(r["compound"]) for r in body["results"])
+    assert all(r["label"] == VADER_BAND.label(r["compound"]) for r in body["results"])
 
 
 def test_results_pages_with_offset_and_limit(api, finished_job):
@@ -649,7 +652,7 @@ def test_csv_neutralises_formulas(api):
     texts = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTab first", "plain = text", "negative -1"]
     job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)
     compounds = [-0.5, 0.5, -0.25, 0.0, -1.0, 0.1, -0.05]
-    make_results(job, texts, scores=[Scores(compound=c, pos=0.0, neu=1.0, neg=0.0) for c in compounds])
+    make_results(job, texts, scores=[vader_scores(c, pos=0.0, neu=1.0, neg=0.0) for c in compounds])
 
     rows = list(csv.DictReader(io.StringIO(download(api.get(f"/api/jobs/{job.pk}/results.csv"))[1:])))
 
@@ -832,7 +835,8 @@ def test_submit_puts_the_job_on_the_quick_queue_with_its_uuid():
 
 @pytest.mark.django_db(transaction=True)
 def test_submit_puts_a_large_job_on_the_bulk_queue(sentimeter_settings):
-    sentimeter_settings["QUICK_MAX_TEXTS"] = 2
+    # The quick queue takes up to two of these texts' worth of analysis.
+    sentimeter_settings["QUICK_MAX_SECONDS"] = VADER_SPEC.cost.seconds_total(["one", "two"])
     client = browser()
 
     response = post_json(client, "/api/jobs/", {"texts": ["one", "two", "three"]})

@@ -348,6 +348,43 @@ def test_paste_watch_the_bar_reach_100_then_read_and_download_the_results(site, 
     assert tab.errors == [], tab.errors
 
 
+# Clear Korean reviews: VADER cannot read them, the multilingual analyzer can.
+KOREAN_REVIEWS = {
+    "정말 맛있어요! 또 주문할게요.": "positive",
+    "최악이에요 다시는 안 삽니다": "negative",
+    "배송도 빠르고 품질도 최고예요.": "positive",
+}
+
+
+def test_korean_reviews_warn_with_vader_and_get_labels_with_the_analyzer_picked_on_the_form(site, tab):
+    site.start_worker()
+    page = tab.page
+
+    # The default here (tests/envdefaults.py) is VADER: the job says it could not read them.
+    submit_paste(tab, site, list(KOREAN_REVIEWS))
+    wait_until_final(page)
+    expect(page.locator("#job-warnings")).to_contain_text("look Korean, but VADER")
+    expect(page.locator("#job-warnings")).to_contain_text("Multilingual (accurate)")
+    assert {r["label"] for r in table_rows(page)} == {"neutral"}
+    tab.shot("job-warning-desktop")
+
+    page.goto(site.url + "/")
+    choice = page.get_by_label("Multilingual (accurate)", exact=True)
+    expect(page.locator("#analyzer-field")).to_contain_text("Reads English, Korean and")
+    expect(page.locator("#analyzer-field")).to_contain_text("short texts a second per worker")
+    choice.check()
+    page.get_by_label("Texts, one per line", exact=True).fill("\n".join(KOREAN_REVIEWS))
+    page.get_by_role("button", name="Analyze").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    wait_until_final(page)
+
+    expect(page.locator("#job-analyzer")).to_have_text("Multilingual (accurate)")
+    expect(page.locator("#job-warnings")).to_have_count(0)
+    assert {r["text"]: r["label"] for r in table_rows(page)} == KOREAN_REVIEWS
+    tab.shot("job-korean-desktop")
+    assert tab.errors == [], tab.errors
+
+
 # --- the upload path ------------------------------------------------------
 
 

@@ -574,7 +574,7 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_the_job_instead_of_loopi
 ):
     # A job may be started, or one of its chunks lost, 2 x (JOB_RETRIES + 1) = 2 times.
     env = {**CHAOS_ENV, "JOB_RETRIES": "0"}
-    sentimeter_settings["CHUNK_CHARS"] = 10**9  # chunks of exactly 100 texts, long or not
+    sentimeter_settings["CHUNK_SECONDS"] = 10**9  # chunks of exactly 100 texts, long or not
     # Chunk 2 (texts 201 to 300) is the poison: long texts, seconds of analysis, and whichever
     # worker takes it is killed while it analyzes them (as if they ran it out of memory).
     texts = [*reviews(200, tag="before"), *reviews(100, tag="long", words=1400), *reviews(100, tag="after")]

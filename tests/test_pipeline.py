@@ -17,11 +17,15 @@ from django.db import OperationalError, connections, transaction
 from rq import Worker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.builders import SAMPLE_TEXTS, make_job, make_results, vader
+from tests.builders import SAMPLE_TEXTS, make_job, make_results, vader, vader_scores
 from web import services
 from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline
-from worker.analyzers import Scores, get_analyzer, label_for
+from worker.analyzers.base import Scores
+from worker.analyzers.registry import get_analyzer
+from worker.analyzers.vader import BAND as VADER_BAND
+from worker.analyzers.vader import SPEC as VADER_SPEC
+from worker.chunking import TAIL_SHRINK
 from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
 from worker.tasks import chunk_run, job_run
 
@@ -44,7 +48,7 @@ CSV_OPTIONS = {
 
 
 def scores_with(*compounds: float) -> list[Scores]:
-    return [Scores(compound=c, pos=0.0, neu=1.0, neg=0.0) for c in compounds]
+    return [vader_scores(c, pos=0.0, neu=1.0, neg=0.0) for c in compounds]
 
 
 def running_job(texts=TEXTS, **overrides) -> Job:
@@ -200,7 +204,7 @@ def test_job_stores_one_result_per_text_with_exact_scores(mode):
             expected["neu"],
             expected["neg"],
         )
-        assert r.label == label_for(expected["compound"])
+        assert r.label == VADER_BAND.label(expected["compound"])
 
 
 @pytest.mark.parametrize(("mode", "chunks"), [("inline", 0), ("fanout", 3)])
@@ -318,9 +322,9 @@ def test_the_chunk_size_setting_splits_the_job(analyze_calls, sentimeter_setting
     assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
 
 
-def test_the_chunk_chars_setting_splits_the_job(sentimeter_settings):
-    # A chunk closes once it holds CHUNK_CHARS characters, weighed by text_weight.
-    sentimeter_settings["CHUNK_CHARS"] = pipeline.text_weight(len(TEXTS[0])) + pipeline.text_weight(
+def test_the_chunk_seconds_setting_splits_the_job(sentimeter_settings):
+    # A chunk closes once it holds CHUNK_SECONDS of analysis, as VADER's cost model estimates it.
+    sentimeter_settings["CHUNK_SECONDS"] = VADER_COST.seconds_for(len(TEXTS[0])) + VADER_COST.seconds_for(
         len(TEXTS[1])
     )
     job = make_job(texts=TEXTS)
@@ -333,11 +337,12 @@ def test_the_chunk_chars_setting_splits_the_job(sentimeter_settings):
 
 
 def test_long_texts_weigh_more_so_a_chunk_of_them_holds_fewer(sentimeter_settings):
-    # VADER's time per character grows with a text's length: so does its weight.
+    # VADER's time per character grows with a text's length: so does its estimate.
     long_text, short_text = "The battery is great. " * 45, "Great battery."
-    assert pipeline.text_weight(len(long_text)) > 2 * len(long_text)
-    assert pipeline.text_weight(len(short_text)) < 1.1 * len(short_text)
-    sentimeter_settings["CHUNK_CHARS"] = 10 * pipeline.text_weight(len(long_text))
+    per_char = VADER_COST.per_unit
+    assert VADER_COST.seconds_for(len(long_text)) > 2 * len(long_text) * per_char
+    assert VADER_COST.seconds_for(len(short_text)) < 1.1 * len(short_text) * per_char
+    sentimeter_settings["CHUNK_SECONDS"] = 10 * VADER_COST.seconds_for(len(long_text))
     long_job = make_job(texts=[long_text] * 30, queue=BULK, total=None)
     short_job = make_job(texts=[short_text] * 3000, queue=BULK, total=None)
 
@@ -346,19 +351,22 @@ def test_long_texts_weigh_more_so_a_chunk_of_them_holds_fewer(sentimeter_setting
 
     # By characters alone a chunk of the long texts would hold more than twice as many.
     assert chunk_sizes(long_job) == [10, 10, 10]
-    per_short_chunk = 10 * pipeline.text_weight(len(long_text)) // pipeline.text_weight(len(short_text))
+    per_short_chunk = int(
+        10 * VADER_COST.seconds_for(len(long_text)) // VADER_COST.seconds_for(len(short_text))
+    )
     assert chunk_sizes(short_job)[0] in (per_short_chunk, per_short_chunk + 1)
 
 
-def test_the_chunk_chars_argument_wins_over_the_setting():
+def test_the_chunk_seconds_argument_wins_over_the_setting():
     job = make_job(texts=TEXTS)
 
-    pipeline.job_process(job.pk, chunk_chars=1)  # every text fills a chunk
+    pipeline.job_process(job.pk, chunk_seconds=1e-9)  # every text fills a chunk
 
     assert list(JobChunk.objects.filter(job=job).order_by("seq").values_list("size", flat=True)) == [1] * 7
 
 
 # Texts of one length, so chunk sizes in texts follow the characters bound exactly.
+VADER_COST = VADER_SPEC.cost
 EVEN_TEXTS = [f"Review {i:04d}: the battery is great, but the screen is a bit dim." for i in range(400)]
 
 
@@ -377,14 +385,14 @@ def assert_tail_shrinks(sizes: list[int], *, full: int, total: int) -> None:
     assert sum(sizes) == total
     assert sizes == sorted(sizes, reverse=True)
     assert sizes[:4] == [full] * 4
-    assert sizes[-2] <= -(-full // pipeline.TAIL_SHRINK) < full
-    assert min(sizes[:-1]) >= full // pipeline.TAIL_SHRINK
+    assert sizes[-2] <= -(-full // TAIL_SHRINK) < full
+    assert min(sizes[:-1]) >= full // TAIL_SHRINK
 
 
 def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
     # 400 texts, 40 a chunk: ten chunks for one worker; with two, the last ones shrink
     # so that neither waits long for the other at the end.
-    sentimeter_settings["CHUNK_CHARS"] = 40 * pipeline.text_weight(len(EVEN_TEXTS[0]))
+    sentimeter_settings["CHUNK_SECONDS"] = 40 * VADER_COST.seconds_for(len(EVEN_TEXTS[0]))
     workers_running(2)
     job = make_job(texts=EVEN_TEXTS, queue=BULK, total=None)
 
@@ -397,12 +405,12 @@ def test_with_several_workers_the_last_chunks_are_smaller(sentimeter_settings):
 
 
 def test_the_tail_of_long_texts_is_measured_in_their_weight(sentimeter_settings):
-    # What is left is counted in characters; chunks in weight, 2.65 times that for these
-    # texts. Scaled alike, chunks shrink once unread x 2.65 / (2 x 2 workers) is under a
-    # chunk: within the last 40 texts. In characters alone: within the last 106.
+    # What is left is counted in characters; chunks in seconds, 2.65 times a character's
+    # for these texts. Scaled alike, chunks shrink once unread x 2.65 / (2 x 2 workers) is
+    # under a chunk: within the last 40 texts. In characters alone: within the last 106.
     text = "The battery is great. " * 45
-    weight = pipeline.text_weight(len(text))
-    sentimeter_settings["CHUNK_CHARS"] = 10 * weight
+    weight = VADER_COST.seconds_for(len(text))
+    sentimeter_settings["CHUNK_SECONDS"] = 10 * weight
     workers_running(2)
     job = make_job(texts=[text] * 200, queue=BULK, total=None)
 
@@ -416,7 +424,7 @@ def test_the_tail_of_long_texts_is_measured_in_their_weight(sentimeter_settings)
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_with_one_worker_every_chunk_but_the_last_is_full(sentimeter_settings, workers):
-    sentimeter_settings["CHUNK_CHARS"] = 40 * pipeline.text_weight(len(EVEN_TEXTS[0]))
+    sentimeter_settings["CHUNK_SECONDS"] = 40 * VADER_COST.seconds_for(len(EVEN_TEXTS[0]))
     workers_running(workers)
     job = make_job(texts=EVEN_TEXTS[:390], queue=BULK, total=None)
 
@@ -432,7 +440,7 @@ def test_the_last_chunks_of_an_upload_are_smaller_too(sentimeter_settings):
     csv.writer(out).writerows([("id", "review"), *enumerate(texts)])
     data = out.getvalue().encode()
     per_chunk = 400
-    sentimeter_settings["CHUNK_CHARS"] = per_chunk * pipeline.text_weight(len(texts[0]))
+    sentimeter_settings["CHUNK_SECONDS"] = per_chunk * VADER_COST.seconds_for(len(texts[0]))
     workers_running(3)
     job = make_csv_job(data)
 
@@ -503,7 +511,7 @@ def test_summary_counts_labels_and_mean(mode):
 
     summary = Job.objects.get(pk=job.pk).summary
     compounds = [REFERENCE.polarity_scores(t)["compound"] for t in TEXTS]
-    labels = [label_for(c) for c in compounds]
+    labels = [VADER_BAND.label(c) for c in compounds]
     assert summary["count"] == len(TEXTS)
     assert summary["positive"] == labels.count("positive")
     assert summary["neutral"] == labels.count("neutral")
@@ -1246,9 +1254,9 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
         'comma, "quoted"',
     ]
     job = make_job(texts=texts, status=Job.Status.RUNNING)
-    scores = [Scores(compound=-0.1234, pos=0.0, neu=0.5, neg=0.5), *vader(texts[1:])]
+    scores = [vader_scores(-0.1234, pos=0.0, neu=0.5, neg=0.5), *vader(texts[1:])]
     # Scores with more digits than VADER's four, to show nothing is rounded on the way.
-    scores.append(Scores(compound=0.123456789012345, pos=1 / 3, neu=2 / 3, neg=0.0))
+    scores.append(vader_scores(0.123456789012345, pos=1 / 3, neu=2 / 3, neg=0.0))
     texts.append("last")
 
     with transaction.atomic():

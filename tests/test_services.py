@@ -9,6 +9,7 @@ from tests.builders import make_job
 from web import services
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.models import Job, JobInput
+from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.queues import get_queue, get_redis
 
 SESSION = "a-session-key"
@@ -169,8 +170,8 @@ def test_job_create_accepts_any_sequence_of_texts():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("count", "queue"), [(1, "quick"), (2, "quick"), (3, "bulk"), (10, "bulk")])
-def test_job_create_routes_by_size(sentimeter_settings, count, queue):
-    sentimeter_settings["QUICK_MAX_TEXTS"] = 2
+def test_job_create_routes_by_estimated_seconds(sentimeter_settings, count, queue):
+    sentimeter_settings["QUICK_MAX_SECONDS"] = 2.5 * VADER_SPEC.cost.seconds("text 0")
 
     job = services.job_create(session_key=SESSION, texts=[f"text {i}" for i in range(count)])
 
@@ -180,7 +181,7 @@ def test_job_create_routes_by_size(sentimeter_settings, count, queue):
 
 @pytest.mark.django_db(transaction=True)
 def test_job_create_enqueues_a_bulk_job_on_the_bulk_queue(sentimeter_settings):
-    sentimeter_settings["QUICK_MAX_TEXTS"] = 1
+    sentimeter_settings["QUICK_MAX_SECONDS"] = 1.5 * VADER_SPEC.cost.seconds("one")
 
     job = services.job_create(session_key=SESSION, texts=["one", "two"])
 

@@ -34,6 +34,7 @@ from tests.procs import (  # noqa: F401 - fixtures
 from web import services
 from web.models import Job, JobInput, Result
 from worker import tasks
+from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.process import SentimeterWorker
 from worker.queues import BULK, QUICK, get_queue, get_redis, job_enqueue
 
@@ -101,7 +102,9 @@ def assert_results_are_vader(job: Job, texts: list[str]) -> None:
 def test_worker_runs_quick_and_bulk_jobs_to_vader_results(worker_proc, sentimeter_settings):
     worker = worker_proc(CHUNK_SIZE="100")
     quick_texts = texts_sample(7, tag="quick")
-    bulk_texts = texts_sample(sentimeter_settings["QUICK_MAX_TEXTS"] + 250, tag="bulk")  # 5 chunks of 100
+    bulk_texts = texts_sample(450, tag="bulk")  # 5 chunks of 100
+    # A few milliseconds of VADER: bulk only because the quick queue takes less here.
+    sentimeter_settings["QUICK_MAX_SECONDS"] = VADER_SPEC.cost.seconds_total(quick_texts) * 2
 
     quick = services.job_create(session_key="s-quick", texts=quick_texts)
     bulk = services.job_create(session_key="s-bulk", texts=bulk_texts)
@@ -355,3 +358,57 @@ def test_sigterm_during_a_quick_job_lets_it_finish_then_the_worker_exits(worker_
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert_results_are_vader(job, texts)
+
+
+# Clear reviews in Korean: the multilingual analyzer labels them, VADER cannot read them.
+KOREAN = {
+    "정말 맛있어요! 또 주문할게요.": "positive",
+    "배송도 빠르고 품질도 최고예요. 강력 추천합니다.": "positive",
+    "최악이에요 다시는 안 삽니다": "negative",
+    "품질이 너무 안 좋아요. 돈 아까워요.": "negative",
+}
+
+
+@pytest.mark.slow
+def test_a_korean_job_with_the_multilingual_analyzer_gets_real_labels_and_no_warning(worker_proc):
+    worker = worker_proc()
+    job = services.job_create(session_key="s-ko", texts=list(KOREAN), analyzer="e5")
+
+    (job,) = jobs_wait_final([job.pk], worker=worker)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    labels = dict(Result.objects.filter(job=job).values_list("text", "label"))
+    assert labels == KOREAN
+    assert job.warnings == []
+
+
+@pytest.mark.slow
+def test_vader_on_korean_texts_warns_that_it_cannot_read_them(worker_proc):
+    worker = worker_proc()
+    job = services.job_create(session_key="s-ko", texts=[*KOREAN, "I love it"], analyzer="vader")
+
+    (job,) = jobs_wait_final([job.pk], worker=worker)
+
+    assert job.status == Job.Status.SUCCEEDED
+    assert set(Result.objects.filter(job=job, text__in=KOREAN).values_list("label", flat=True)) == {"neutral"}
+    [warning] = job.warnings
+    assert warning["code"] == "language_unread"
+    assert warning["message"].startswith("80% of these texts look Korean, but VADER")
+
+
+@pytest.mark.slow
+def test_a_big_multilingual_job_fans_out_across_two_workers_with_one_result_per_row(procs):
+    # ~40 ms of the model a text, chunks of ~0.2 s: about 10 chunks for two workers to share.
+    env = {"CHUNK_SECONDS": "0.2"}
+    workers = [procs.start_worker(env), procs.start_worker(env)]
+    texts = [f"{text} ({i})" for i in range(12) for text in KOREAN] + [f"Great value ({i})" for i in range(6)]
+    job = services.job_create(session_key="s-big", texts=texts, analyzer="e5")
+
+    (job,) = jobs_wait_final([job.pk], worker=workers[0])
+
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert job.queue == BULK and job.chunks_total >= 4
+    rows = list(Result.objects.filter(job=job).order_by("idx").values_list("idx", "text"))
+    assert rows == list(enumerate(texts))
+    for worker in workers:
+        assert " stored, " in worker.log(), f"a worker ran no chunk:\n{worker.log_tail()}"

@@ -15,7 +15,7 @@ from web import limits, selectors, services
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
-from web.serializers import job_to_dict
+from web.serializers import analyzer_to_dict, job_to_dict
 from web.sessions import session_key_ensure, session_key_get
 
 # Cells starting with these are run as formulas by spreadsheet programs
@@ -198,6 +198,15 @@ def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
         lines(),
         content_type="application/jsonl; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "jsonl")}"'},
+    )
+
+
+@api_view("GET")
+def analyzers(request: HttpRequest) -> HttpResponse:
+    """List the analyzers a job may choose: what each reads, how fast, which is the default."""
+    default = settings.SENTIMETER["DEFAULT_ANALYZER"]
+    return JsonResponse(
+        {"analyzers": [analyzer_to_dict(spec, default=default) for spec in selectors.analyzer_list()]}
     )
 
 

@@ -4,7 +4,9 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from worker.analyzers import analyzer_names
+from worker.analyzers.base import AnalyzerSpec
+from worker.analyzers.registry import analyzer_specs
+from worker.languages import NAMES as LANGUAGE_NAMES
 
 ACCEPT = ".csv,.tsv,.txt,.jsonl,.ndjson,text/csv,text/plain,text/tab-separated-values"
 ENCODING_CHOICES = [
@@ -39,7 +41,7 @@ class SubmitForm(forms.Form):
         "else the first column that holds text.",
     )
     encoding = forms.ChoiceField(label="Encoding", choices=ENCODING_CHOICES, required=False, initial="auto")
-    analyzer = forms.ChoiceField(label="Analyzer", required=False)
+    analyzer = forms.ChoiceField(label="Analyzer", required=False, widget=forms.RadioSelect)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,11 +55,29 @@ class SubmitForm(forms.Form):
             f"CSV, TSV, plain text (one text per line) or JSON Lines, at most "
             f"{filesizeformat(conf['MAX_UPLOAD_BYTES'])}. Rows without text are skipped and reported."
         )
-        self.fields["analyzer"].choices = [(name, name.upper()) for name in analyzer_names()]
+        self.fields["analyzer"].choices = [(spec.name, spec.label) for spec in analyzer_specs()]
         self.fields["analyzer"].initial = settings.SENTIMETER["DEFAULT_ANALYZER"]
+
+    def analyzer_options(self) -> list[dict]:
+        """Each analyzer's radio button with what it reads and how fast, in plain words."""
+        specs = {spec.name: spec for spec in analyzer_specs()}
+        return [
+            {"radio": radio, "hint": analyzer_hint(specs[radio.data["value"]])}
+            for radio in self["analyzer"]
+            if radio.data["value"] in specs
+        ]
 
     def clean(self):
         data = super().clean()
         if "file" not in self.errors and not data.get("file") and not (data.get("texts") or "").strip():
             self.add_error("texts", "Paste at least one text, one per line, or choose a file.")
         return data
+
+
+def analyzer_hint(spec: AnalyzerSpec) -> str:
+    """Describe an analyzer for the form: what it is, what it reads, how fast."""
+    named = [LANGUAGE_NAMES[lang] for lang in spec.languages if lang in LANGUAGE_NAMES and lang != "latin"]
+    reads = " and ".join(named) if len(named) <= 2 else f"{', '.join(named[:2])} and {len(named) - 2} more"
+    rate = spec.texts_per_second
+    speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
+    return f"{spec.description} Reads {reads}. About {speed} short texts a second per worker."

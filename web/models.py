@@ -47,6 +47,9 @@ class Job(models.Model):
     # as {"row": spreadsheet row number, "reason": "..."}.
     skipped = models.PositiveIntegerField(default=0)
     skipped_examples = models.JSONField(default=list, blank=True)
+    # What the user should know about the results, as [{"code", "message"}]:
+    # e.g. most texts are in a language the analyzer does not read.
+    warnings = models.JSONField(default=list, blank=True, db_default=[])
     # Fan-out: null until the input has been split (0 when processed inline).
     chunks_total = models.PositiveIntegerField(null=True, blank=True)
     chunks_done = models.PositiveIntegerField(default=0)

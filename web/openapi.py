@@ -6,10 +6,12 @@ so a change to the API that is not made here too fails the suite.
 
 from __future__ import annotations
 
-from functools import cache
+import copy
+
+from django.conf import settings
 
 from web.models import Job, Result
-from web.selectors import MAX_QUERY_CHARS, SORTS
+from web.selectors import MAX_QUERY_CHARS, SORTS, analyzer_list
 
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -61,6 +63,9 @@ SCHEMAS: dict = {
             "start": {"type": "number", "minimum": -1, "maximum": 1},
             "end": {"type": "number", "minimum": -1, "maximum": 1},
             "count": {"type": "integer", "minimum": 0},
+            "positive": {"type": "integer", "minimum": 0, "description": "Of `count`, labelled positive."},
+            "neutral": {"type": "integer", "minimum": 0, "description": "Of `count`, labelled neutral."},
+            "negative": {"type": "integer", "minimum": 0, "description": "Of `count`, labelled negative."},
         },
     },
     "Summary": {
@@ -96,6 +101,7 @@ SCHEMAS: dict = {
             "error",
             "summary",
             "skipped",
+            "warnings",
             "links",
         ],
         "additionalProperties": False,
@@ -131,6 +137,12 @@ SCHEMAS: dict = {
                     },
                 },
             },
+            "warnings": {
+                "type": "array",
+                "description": "What to know about the results, e.g. `language_unread`: most texts are in a "
+                "language the job's analyzer does not read. Empty until the job succeeds.",
+                "items": {"$ref": "#/components/schemas/JobError"},
+            },
             "links": {
                 "type": "object",
                 "required": ["self", "page", "cancel", "results", "csv", "jsonl"],
@@ -149,7 +161,7 @@ SCHEMAS: dict = {
         "required": ["texts"],
         "properties": {
             "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            "analyzer": {"type": "string", "default": "vader"},
+            "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
         },
     },
     "JobUpload": {
@@ -166,7 +178,7 @@ SCHEMAS: dict = {
                 "type": "string",
                 "description": "auto (default), utf-8, utf-16, windows-1252, latin-1, cp949 or euc-kr.",
             },
-            "analyzer": {"type": "string", "default": "vader"},
+            "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
         },
     },
     "Result": {
@@ -198,6 +210,41 @@ SCHEMAS: dict = {
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
         },
     },
+    "Analyzer": {
+        "type": "object",
+        "required": [
+            "name",
+            "label",
+            "description",
+            "languages",
+            "default",
+            "texts_per_second",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "description": "What a job's `analyzer` names."},
+            "label": {"type": "string"},
+            "description": {"type": "string"},
+            "languages": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "ISO 639-1 codes of the languages it reads (`latin`: other languages in "
+                "Latin letters).",
+            },
+            "default": {"type": "boolean", "description": "Used when a job names no analyzer."},
+            "texts_per_second": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Texts of about twenty words one worker process analyzes per second.",
+            },
+        },
+    },
+    "AnalyzerList": {
+        "type": "object",
+        "required": ["analyzers"],
+        "additionalProperties": False,
+        "properties": {"analyzers": {"type": "array", "items": {"$ref": "#/components/schemas/Analyzer"}}},
+    },
     "Health": {
         "type": "object",
         "required": ["status", "database", "redis"],
@@ -228,9 +275,19 @@ def _json(ref: str, description: str, *, retry_after: bool = False, location: bo
 _NOT_FOUND = _error_response("No such job (or another session's job: the same answer).")
 
 
-@cache
+def _schemas() -> dict:
+    """SCHEMAS, with the registered analyzers' names as the enums of `analyzer`."""
+    schemas = copy.deepcopy(SCHEMAS)
+    names = [spec.name for spec in analyzer_list()]
+    default = settings.SENTIMETER["DEFAULT_ANALYZER"]
+    for submit in ("JobSubmit", "JobUpload"):
+        schemas[submit]["properties"]["analyzer"].update(enum=names, default=default)
+    schemas["Analyzer"]["properties"]["name"]["enum"] = names
+    return schemas
+
+
 def openapi_document() -> dict:
-    """Return the OpenAPI document of the JSON API."""
+    """Return the OpenAPI document of the JSON API (built per request: the registry may change)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -358,6 +415,13 @@ def openapi_document() -> dict:
                     },
                 },
             },
+            "/api/analyzers/": {
+                "get": {
+                    "operationId": "analyzerList",
+                    "summary": "The analyzers a job may choose: what each reads, how fast, the default.",
+                    "responses": {"200": _json("AnalyzerList", "The analyzers.")},
+                },
+            },
             "/api/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -379,7 +443,7 @@ def openapi_document() -> dict:
             },
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(),
             "headers": {
                 "Retry-After": {
                     "description": "Seconds to wait before asking again.",

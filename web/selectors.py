@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 
 from web.exceptions import InvalidInput, JobNotFound
 from web.models import Job, JobInput, Result
+from worker.analyzers.base import AnalyzerSpec
+from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
 from worker.pipeline import summary_compute
 
 RESULT_FIELDS = ("idx", "text", "label", "compound", "pos", "neu", "neg")
@@ -23,6 +25,19 @@ MAX_QUERY_CHARS = 200
 # Result orders by name: input order, most negative first, most positive first.
 # `idx` breaks ties so paging through equal scores is stable.
 SORTS = {"idx": ("idx",), "compound": ("compound", "idx"), "-compound": ("-compound", "idx")}
+
+
+def analyzer_list() -> list[AnalyzerSpec]:
+    """Return the analyzers a job may choose, in the registry's order."""
+    return analyzer_specs()
+
+
+def analyzer_of(job: Job) -> AnalyzerSpec | None:
+    """Return the spec of the job's analyzer (None if it is no longer registered)."""
+    try:
+        return spec_get(job.analyzer)
+    except UnknownAnalyzer:
+        return None
 
 
 def job_get(*, job_id: object, session_key: str | None) -> Job:

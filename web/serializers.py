@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from web.models import Job
+from worker.analyzers.base import AnalyzerSpec
 
 
 def _iso(value) -> str | None:
@@ -38,5 +39,18 @@ def job_to_dict(job: Job) -> dict:
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "summary": job.summary,
         "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
+        "warnings": job.warnings or [],
         "links": job_links(job),
+    }
+
+
+def analyzer_to_dict(spec: AnalyzerSpec, *, default: str) -> dict:
+    """Serialize an analyzer's spec for GET /api/analyzers/."""
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "description": spec.description,
+        "languages": list(spec.languages),
+        "default": spec.name == default,
+        "texts_per_second": round(spec.texts_per_second, 1),
     }

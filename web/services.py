@@ -15,7 +15,7 @@ from django.db.models.functions import Now
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.models import Job, JobChunk, JobInput
 from worker import inputs
-from worker.analyzers import analyzer_names
+from worker.analyzers.registry import analyzer_names, spec_get
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 
 
@@ -84,7 +84,7 @@ def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None =
     texts = texts_validate(texts)
     analyzer = analyzer_validate(analyzer)
     data = json.dumps(texts, ensure_ascii=False).encode()
-    queue_name = queue_for(total=len(texts))
+    queue_name = queue_for(seconds=spec_get(analyzer).cost.seconds_total(texts))
     with transaction.atomic():
         job = Job.objects.create(
             session_key=session_key, analyzer=analyzer, queue=queue_name, total=len(texts)
@@ -123,8 +123,10 @@ def job_create_from_upload(
     upload.seek(0)
     data = upload.read()
     # A small file is as quick as a short paste: give it the quick queue.
-    rows_at_most = sample.count(b"\n") + 1 if at_eof else None
-    queue_name = queue_for(total=rows_at_most)
+    seconds = None
+    if at_eof:
+        seconds = spec_get(analyzer).cost.seconds_guess(count=sample.count(b"\n") + 1, units=len(sample))
+    queue_name = queue_for(seconds=seconds)
     options = {
         "encoding": spec.encoding,
         "delimiter": spec.delimiter,

@@ -99,6 +99,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         raise Http404("No such job.") from None
     table = _results_table(request, job)
     summary = selectors.job_summary(job)
+    analyzer = selectors.analyzer_of(job)
     bars = _histogram_bars(summary)
     progress = selectors.job_progress(job, now=timezone.now())
     return render(
@@ -106,6 +107,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "web/job_detail.html",
         {
             "job": job,
+            "analyzer": analyzer,
             "summary": summary,
             "input": selectors.job_input_describe(job),
             "progress": progress,
@@ -251,7 +253,10 @@ def _label_split(summary: dict | None) -> list[dict]:
 
 
 def _histogram_bars(summary: dict | None) -> list[dict]:
-    """Lay out the compound histogram as SVG bars (heights in a 0-100 box)."""
+    """Lay out the score histogram as SVG bars (heights in a 0-100 box), each in its commonest label's colour.
+
+    Summaries written before bins counted labels colour by the bin's side of 0.
+    """
     if not summary or not summary.get("histogram"):
         return []
     bins = summary["histogram"]
@@ -260,8 +265,7 @@ def _histogram_bars(summary: dict | None) -> list[dict]:
     bars = []
     for i, b in enumerate(bins):
         height = 100.0 * b["count"] / peak
-        # A bin that holds any neutral score (-0.05 < compound < 0.05) is drawn neutral.
-        kind = "positive" if b["start"] >= 0.05 else "negative" if b["end"] <= -0.05 else "neutral"
+        kind = _bin_label(b)
         bars.append(
             {
                 "x": round(i * width, 3),
@@ -275,6 +279,16 @@ def _histogram_bars(summary: dict | None) -> list[dict]:
             }
         )
     return bars
+
+
+def _bin_label(b: dict) -> str:
+    """The label most of a histogram bin's texts have (neutral on a tie or an empty bin)."""
+    if "neutral" not in b:
+        # Written before bins counted labels: the bins at 0 hold the neutral scores.
+        return "neutral" if b["start"] <= 0.0 <= b["end"] else "positive" if b["start"] > 0 else "negative"
+    top = max(b["positive"], b["neutral"], b["negative"])
+    winners = [label for label in ("positive", "neutral", "negative") if b[label] == top]
+    return winners[0] if top and len(winners) == 1 else "neutral"
 
 
 @require_GET

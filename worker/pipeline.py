@@ -32,8 +32,11 @@ from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Now
 
 from web.models import Job, JobChunk, JobInput, Result
-from worker.analyzers import Analyzer, Scores, UnknownAnalyzer, get_analyzer
+from worker.analyzers.base import LABELS, Analyzer, AnalyzerSpec, Scores
+from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, get_analyzer, spec_get
+from worker.chunking import chunks_of, tail_bound
 from worker.inputs import InputProblem, InputSpec, Row, iter_rows
+from worker.languages import language_mix, warnings_for
 from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
 
 logger = logging.getLogger(__name__)
@@ -45,8 +48,8 @@ READ_SLICE_BYTES = 1024 * 1024
 SKIPPED_EXAMPLES = 10
 # The splitter tops up the queue after each of the first chunks, then every so often.
 SPLIT_REFILL_EVERY = 4
-# The last chunks of a job shrink down to CHUNK_CHARS / TAIL_SHRINK (see _tail_bound).
-TAIL_SHRINK = 8
+# Texts (the first ones, in input order) whose language is guessed when a job ends.
+LANGUAGE_SAMPLE = 1000
 
 
 class InputError(Exception):
@@ -269,7 +272,7 @@ def summary_compute(job_id: uuid.UUID) -> dict:
         negative=Count("idx", filter=Q(label=Result.Label.NEGATIVE)),
         mean_compound=Avg("compound"),
     )
-    counts = [0] * HISTOGRAM_BINS
+    counts = [dict.fromkeys(("count", *LABELS), 0) for _ in range(HISTOGRAM_BINS)]
     width = 2.0 / HISTOGRAM_BINS
     table = Result._meta.db_table
     # Bin i holds [-1 + i*width, -1 + (i+1)*width). Scores have 4 decimals,
@@ -283,11 +286,15 @@ def summary_compute(job_id: uuid.UUID) -> dict:
         bin_expr, job_param = "CAST((compound + 1.0) * %s + 1e-9 AS INTEGER)", job_id.hex
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {bin_expr} AS bin, COUNT(*) FROM {table} WHERE job_id = %s GROUP BY bin",  # noqa: S608
+            f"SELECT {bin_expr} AS bin, label, COUNT(*) FROM {table} "  # noqa: S608
+            "WHERE job_id = %s GROUP BY bin, label",
             [HISTOGRAM_BINS / 2.0, job_param],
         )
-        for bin_index, n in cursor.fetchall():
-            counts[min(max(int(bin_index), 0), HISTOGRAM_BINS - 1)] += n
+        for bin_index, label, n in cursor.fetchall():
+            counted = counts[min(max(int(bin_index), 0), HISTOGRAM_BINS - 1)]
+            counted["count"] += n
+            if label in counted:
+                counted[label] += n
     mean = agg["mean_compound"]
     return {
         "count": agg["count"],
@@ -295,11 +302,24 @@ def summary_compute(job_id: uuid.UUID) -> dict:
         "neutral": agg["neutral"],
         "negative": agg["negative"],
         "mean_compound": round(mean, 4) if mean is not None else None,
+        # Each bin also counts its texts by label: an analyzer that labels by more than its
+        # score (e5) can have neutral and positive texts with the same score.
         "histogram": [
-            {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), "count": n}
+            {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), **n}
             for i, n in enumerate(counts)
         ],
     }
+
+
+def job_warnings(job_id: uuid.UUID, *, analyzer: str) -> list[dict]:
+    """What the user should know about a job's results: texts its analyzer cannot read."""
+    try:
+        spec = spec_get(analyzer)
+    except UnknownAnalyzer:
+        return []
+    texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
+    mix = language_mix(texts[:LANGUAGE_SAMPLE])
+    return warnings_for(mix, spec=spec, alternatives=analyzer_specs())
 
 
 def job_finalize(job_id: uuid.UUID) -> bool:
@@ -317,7 +337,10 @@ def job_finalize(job_id: uuid.UUID) -> bool:
         if job.done != job.total:
             raise RuntimeError(f"job {job_id}: {job.done} results stored, {job.total} expected")
         summary = summary_compute(job_id)
-        Job.objects.filter(pk=job_id).update(status=Job.Status.SUCCEEDED, summary=summary, finished_at=Now())
+        warnings = job_warnings(job_id, analyzer=job.analyzer)
+        Job.objects.filter(pk=job_id).update(
+            status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
+        )
     logger.info("job %s: succeeded with %d results", job_id, job.total)
     return True
 
@@ -344,71 +367,20 @@ class _Skips:
             self.examples.append({"row": row.row_number, "reason": row.problem})
 
 
-def text_weight(chars: int) -> int:
-    """A text's share of a chunk's CHUNK_CHARS: its characters, more for a long text.
-
-    VADER takes longer per character as a text grows (bench_analyzer.py:
-    ~1.8M characters/s for ~15-word texts, 1.2M for ~80 words, 0.69M for
-    ~200 words). n + n²/600 follows its time over that range within a few
-    per cent, so a chunk takes about as long whatever its texts' length.
-    """
-    return chars + chars * chars // 600
-
-
-def _chunks(
-    rows: Iterator[Row], skips: _Skips, *, max_texts: int, max_weight: Callable[[float], int]
-) -> Iterator[list[Row]]:
-    """Group rows with text into chunks of at most max_texts texts or max_weight(...) of text_weight.
-
-    max_weight() is asked again at the start of each chunk (see _tail_bound),
-    with the weight per character of the texts so far (1.0 before any).
-    """
-    chunk: list[Row] = []
-    weight, seen_chars, seen_weight = 0, 0, 0
-    bound = max_weight(1.0)
-    for row in rows:
-        if row.text is None:
-            skips.add(row)
-            continue
-        chunk.append(row)
-        chars = len(row.text)
-        weight += text_weight(chars)
-        seen_chars += chars
-        if len(chunk) >= max_texts or weight >= bound:
-            seen_weight += weight
-            yield chunk
-            chunk, weight = [], 0
-            bound = max_weight(seen_weight / seen_chars if seen_chars else 1.0)
-    if chunk:
-        yield chunk
-
-
-def _tail_bound(max_weight: int, *, unread: Callable[[], int], workers: int) -> Callable[[float], int]:
-    """The weight a chunk may hold: max_weight, less near the end of the input.
-
-    With several workers, the last chunks of a job would otherwise leave all
-    but one of them idle while it analyzes the last full chunk (about half a
-    chunk lost per worker on average). Near the end each chunk is cut to a
-    share of what is left, unread / (2 x workers) (guided self-scheduling;
-    unread characters or bytes, times the weight per character seen so far),
-    down to max_weight / TAIL_SHRINK, so the workers finish close together
-    for the price of a few more, smaller chunks. One worker has no one to
-    wait for: its chunks keep their size.
-    """
-    if workers < 2:
-        return lambda per_char: max_weight
-    floor = max(1, max_weight // TAIL_SHRINK)
-    return lambda per_char: max(floor, min(max_weight, int(unread() * per_char) // (2 * workers)))
-
-
-def _analyzer_for(job: Job) -> Analyzer:
+def _spec_for(job: Job) -> AnalyzerSpec:
     try:
-        return get_analyzer(job.analyzer)
+        return spec_get(job.analyzer)
     except UnknownAnalyzer as exc:
         raise InputError(str(exc), code="unknown_analyzer") from None
 
 
-def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars: int | None = None) -> None:
+def _analyzer_for(job: Job) -> Analyzer:
+    return get_analyzer(_spec_for(job).name)
+
+
+def job_process(
+    job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_seconds: float | None = None
+) -> None:
     """Read a job's input as a stream; analyze it inline if it is small, else fan it out.
 
     A job that fits in one chunk is analyzed and stored right here (the
@@ -421,18 +393,19 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
         logger.info("job %s: already ended, nothing to do", job_id)
         return
     conf = settings.SENTIMETER
-    analyzer = _analyzer_for(job)
+    spec = _spec_for(job)
     skips = _Skips()
     rows, unread = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
     written = JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
     covered = written["texts"] or 0
-    chunks = _chunks(
+    chunks = chunks_of(
         _texts_skip(rows, covered),
-        skips,
+        cost=spec.cost,
         max_texts=chunk_size or conf["CHUNK_SIZE"],
-        max_weight=_tail_bound(chunk_chars or conf["CHUNK_CHARS"], unread=unread, workers=workers_count()),
+        bound=tail_bound(chunk_seconds or conf["CHUNK_SECONDS"], unread=unread, workers=workers_count()),
+        on_skip=skips.add,
     )
     try:
         if written["count"]:
@@ -443,7 +416,7 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
             first = next(chunks, None)
             second = next(chunks, None) if first is not None else None
             if second is None:
-                _job_inline(job, first or [], analyzer=analyzer, skips=skips)
+                _job_inline(job, first or [], analyzer=get_analyzer(spec.name), skips=skips)
             else:
                 _job_split(job, itertools.chain([first, second], chunks), skips=skips)
     except InputProblem as exc:

@@ -1,20 +1,29 @@
-"""Analyzer benchmark: raw VADER throughput on one core, no app, no database.
+"""Analyzer benchmark: raw throughput of one analyzer on one core, no app, no database.
 
-Calls `worker.analyzers.VaderAnalyzer().analyze()` on batches of generated
-review texts, in this one process (VADER is pure Python: one thread, one
-core), the way a chunk job calls it. This is the ceiling the end-to-end
+Calls the registered analyzer's `analyze()` (VADER by default, `--analyzer
+e5` for the multilingual one) on batches of review texts, in this one
+process, the way a chunk job calls it. This is the ceiling the end-to-end
 benchmarks are compared with (bench_throughput.py imports `measure()` and
 `review_texts()` to measure it in the same run, on the same texts).
 
 Run it from the project root:
 
     .venv/bin/python tests/benchmarks/bench_analyzer.py [--texts 4000] [--repeats 5] [--parallel 2]
+    .venv/bin/python tests/benchmarks/bench_analyzer.py --analyzer e5 [--threads 2] [--batch-sizes 1 8 32]
 
-Text kinds (--kinds, default `short review long`): about 15, 80 and 200
-words. Texts are generated deterministically (random.Random(--seed)) from
-review-like sentence templates: product words, sentiment words VADER knows
-(positive and negative, boosters, negations, "but"), punctuation, some ALL
-CAPS words, emoticons and emoji. Word counts vary +-40 % around the target.
+Text kinds (--kinds, default `short review long` for VADER, `short long
+korean korean_long` for e5): about 15, 80 and 200 English words, generated
+deterministically (random.Random(--seed)) from review-like sentence
+templates: product words, sentiment words VADER knows (positive and
+negative, boosters, negations, "but"), punctuation, some ALL CAPS words,
+emoticons and emoji, word counts +-40 % around the target; `korean` and
+`korean_long` cycle through our Korean development sets (tests/data/
+sentiment/ko.tsv, ~27 characters; ko_long.tsv, ~330).
+
+--threads N gives the e5 model N OpenMP threads (one by default, as the
+worker runs it). --batch-sizes runs the `short` kind once per batch size,
+each in a fresh process, and prints its texts/s and peak RSS: the memory a
+worker pays for a bigger batch.
 
 For each kind it analyzes the same --texts texts --repeats times (after one
 uncounted warm-up batch) and prints the median of: texts/s and chars/s by
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
+import resource
 import statistics
 import sys
 import time
@@ -43,6 +53,9 @@ import harness
 sys.path.insert(0, str(harness.ROOT))  # `worker` is imported from the project root
 
 KINDS = {"short": 15, "review": 80, "long": 200}  # name -> target words per text
+# Kinds read from our Korean development sets: name -> file.
+KOREAN_KINDS = {"korean": "ko.tsv", "korean_long": "ko_long.tsv"}
+DEFAULT_KINDS = {"vader": ["short", "review", "long"], "e5": ["short", "long", "korean", "korean_long"]}
 
 _NOUNS = [
     "product", "phone", "battery", "screen", "blender", "jacket", "hotel", "room", "pizza", "service",
@@ -135,6 +148,31 @@ def review_texts(n: int, words: int, *, seed: int = 42) -> list[str]:
     return [review_text(rng, words) for _ in range(n)]
 
 
+def korean_texts(n: int, filename: str) -> list[str]:
+    """n Korean texts, cycling through one of our development sets."""
+    path = harness.ROOT / "tests" / "data" / "sentiment" / filename
+    lines = path.read_text(encoding="utf-8").splitlines()
+    texts = [line.split("\t", 1)[1] for line in lines if line and not line.startswith(("#", "label\t"))]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def kind_texts(kind: str, n: int, *, seed: int) -> list[str]:
+    """n texts of a kind (KINDS or KOREAN_KINDS)."""
+    if kind in KOREAN_KINDS:
+        return korean_texts(n, KOREAN_KINDS[kind])
+    return review_texts(n, KINDS[kind], seed=seed)
+
+
+def analyzer_load(name: str, *, threads: int = 1):
+    """A fresh instance of the named analyzer (e5 with `threads` OpenMP threads)."""
+    from worker.analyzers.e5 import E5Analyzer
+    from worker.analyzers.registry import spec_get
+
+    if name == "e5":
+        return E5Analyzer(threads=threads)
+    return spec_get(name).load()
+
+
 @dataclass
 class Measurement:
     """Repeated analyze() runs over the same texts."""
@@ -171,9 +209,7 @@ def measure(texts: Sequence[str], *, repeats: int = 5, batch: int = 1000, analyz
     One process, one thread: the figure is what one core does. The analyzer is
     loaded once, before timing, as a worker's analyzers_preload() does.
     """
-    from worker.analyzers import VaderAnalyzer
-
-    analyzer = analyzer or VaderAnalyzer()
+    analyzer = analyzer or analyzer_load("vader")
     batches = [list(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     analyzer.analyze(batches[0])  # warm-up, uncounted
     walls, cpus = [], []
@@ -186,17 +222,15 @@ def measure(texts: Sequence[str], *, repeats: int = 5, batch: int = 1000, analyz
     return Measurement(texts=len(texts), chars=sum(map(len, texts)), walls=walls, cpus=cpus)
 
 
-def _measure_child(texts: Sequence[str], repeats: int, batch: int, barrier, results) -> None:
-    from worker.analyzers import VaderAnalyzer
-
-    analyzer = VaderAnalyzer()
+def _measure_child(texts: Sequence[str], repeats: int, batch: int, barrier, results, name: str) -> None:
+    analyzer = analyzer_load(name)
     barrier.wait()  # all processes load first, then start together
     m = measure(texts, repeats=repeats, batch=batch, analyzer=analyzer)
     results.put((m.walls, m.cpus))
 
 
 def measure_parallel(
-    texts: Sequence[str], *, processes: int, repeats: int = 5, batch: int = 1000
+    texts: Sequence[str], *, processes: int, repeats: int = 5, batch: int = 1000, name: str = "vader"
 ) -> list[Measurement]:
     """measure() in `processes` processes at once: what the machine gives N cores' worth of VADER.
 
@@ -207,7 +241,7 @@ def measure_parallel(
     barrier = ctx.Barrier(processes)
     results = ctx.Queue()
     children = [
-        ctx.Process(target=_measure_child, args=(texts, repeats, batch, barrier, results))
+        ctx.Process(target=_measure_child, args=(texts, repeats, batch, barrier, results, name))
         for _ in range(processes)
     ]
     for child in children:
@@ -245,48 +279,87 @@ HEADER = f"{'':<22}{'texts/s':>11}{'chars/s':>13}{'cpu texts/s':>13}   wall per 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--texts", type=int, default=4000, help="texts per repeat and kind (default 4000)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per kind (default 5)")
-    parser.add_argument("--batch", type=int, default=1000, help="texts per analyze() call (default 1000)")
+    parser.add_argument("--analyzer", default="vader", choices=["vader", "e5"], help="(default vader)")
+    parser.add_argument("--texts", type=int, default=None, help="texts per repeat and kind (4000; e5: 64)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per kind (5; e5: 3)")
+    parser.add_argument("--batch", type=int, default=None, help="texts per analyze() call (its batch_size)")
     parser.add_argument("--seed", type=int, default=42, help="text generator seed (default 42)")
-    parser.add_argument(
-        "--kinds", nargs="+", choices=list(KINDS), default=list(KINDS), help="text kinds (default: all)"
-    )
+    parser.add_argument("--kinds", nargs="+", choices=[*KINDS, *KOREAN_KINDS], help="text kinds")
+    parser.add_argument("--threads", type=int, default=1, help="the e5 model's OpenMP threads (default 1)")
     parser.add_argument(
         "--parallel",
         type=int,
         default=0,
-        help="also run the review kind in N processes at once, to see what N cores give (default: off)",
+        help="also run the review kind (e5: short) in N processes at once, to see what N cores give",
+    )
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", help="measure the short kind at these batch sizes: texts/s, RSS"
     )
     args = parser.parse_args(argv)
-    if args.texts < 1 or args.repeats < 1 or args.batch < 1:
-        parser.error("--texts, --repeats and --batch must be >= 1")
+    from worker.analyzers.registry import spec_get
+
+    slow = args.analyzer == "e5"
+    args.texts = args.texts or (64 if slow else 4000)
+    args.repeats = args.repeats or (3 if slow else 5)
+    args.batch = args.batch or spec_get(args.analyzer).batch_size
+    args.kinds = args.kinds or DEFAULT_KINDS[args.analyzer]
+    if args.texts < 1 or args.repeats < 1 or args.batch < 1 or args.threads < 1:
+        parser.error("--texts, --repeats, --batch and --threads must be >= 1")
     return args
 
 
+def _batch_size_child(args: argparse.Namespace, batch: int, results) -> None:
+    analyzer = analyzer_load(args.analyzer, threads=args.threads)
+    texts = kind_texts("short", args.texts, seed=args.seed)
+    m = measure(texts, repeats=args.repeats, batch=batch, analyzer=analyzer)
+    results.put((m.walls, m.cpus, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def batch_sizes(args: argparse.Namespace) -> None:
+    """The short kind at each batch size, each in a fresh process: texts/s and peak RSS."""
+    ctx = multiprocessing.get_context("spawn")
+    print(f"\nbatch size vs speed and memory (short kind, {args.texts} texts, fresh process each)")
+    for batch in args.batch_sizes:
+        results = ctx.Queue()
+        child = ctx.Process(target=_batch_size_child, args=(args, batch, results))
+        child.start()
+        walls, cpus, rss_kb = results.get(timeout=3600)
+        child.join(timeout=10)
+        m = Measurement(texts=args.texts, chars=0, walls=walls, cpus=cpus)
+        print(f"  batch {batch:>4}: {m.texts_per_s:>9,.1f} texts/s, cpu {m.cpu_texts_per_s:>9,.1f} texts/s, "
+              f"peak RSS {rss_kb / 1024:.0f} MiB", flush=True)  # fmt: skip
+
+
 def bench(args: argparse.Namespace) -> None:
-    print("Sentimeter analyzer benchmark (VaderAnalyzer.analyze, one process, one core)")
+    print(f"Sentimeter analyzer benchmark ({args.analyzer}.analyze, one process, threads={args.threads})")
     print(harness.machine_line())
     print(f"parameters: texts={args.texts} repeats={args.repeats} batch={args.batch} seed={args.seed}")
+    analyzer = analyzer_load(args.analyzer, threads=args.threads)
     results = {}
     for kind in args.kinds:
-        texts = review_texts(args.texts, KINDS[kind], seed=args.seed)
-        print(f"{kind} (~{KINDS[kind]} words): {describe(texts)}; e.g. {texts[0][:100]!r}", flush=True)
-        results[kind] = measure(texts, repeats=args.repeats, batch=args.batch)
+        texts = kind_texts(kind, args.texts, seed=args.seed)
+        label = f"{kind} (~{KINDS[kind]} words)" if kind in KINDS else kind
+        print(f"{label}: {describe(texts)}; e.g. {texts[0][:100]!r}", flush=True)
+        results[label] = measure(texts, repeats=args.repeats, batch=args.batch, analyzer=analyzer)
     print(f"\n{HEADER}")
-    for kind, m in results.items():
-        print(row(f"{kind} (~{KINDS[kind]} words)", m))
+    for label, m in results.items():
+        print(row(label, m))
     if args.parallel > 1:
-        texts = review_texts(args.texts, KINDS["review"], seed=args.seed)
-        ms = measure_parallel(texts, processes=args.parallel, repeats=args.repeats, batch=args.batch)
-        total = sum(m.texts_per_s for m in ms)
-        single = results.get("review")
-        scale = f" = {total / single.texts_per_s:.2f}x one process" if single else ""
-        print(
-            f"\nreview kind in {args.parallel} processes at once: {total:,.0f} texts/s together{scale} "
-            f"(each: {', '.join(f'{m.texts_per_s:,.0f}' for m in ms)}; cpu texts/s each: "
-            f"{', '.join(f'{m.cpu_texts_per_s:,.0f}' for m in ms)})"
+        kind = "short" if args.analyzer == "e5" else "review"
+        texts = kind_texts(kind, args.texts, seed=args.seed)
+        single = measure(texts, repeats=args.repeats, batch=args.batch, analyzer=analyzer)
+        ms = measure_parallel(
+            texts, processes=args.parallel, repeats=args.repeats, batch=args.batch, name=args.analyzer
         )
+        total = sum(m.texts_per_s for m in ms)
+        print(
+            f"\n{kind} kind in {args.parallel} processes at once: {total:,.1f} texts/s together"
+            f" = {total / single.texts_per_s:.2f}x one process ({single.texts_per_s:,.1f}) "
+            f"(each: {', '.join(f'{m.texts_per_s:,.1f}' for m in ms)}; cpu texts/s each: "
+            f"{', '.join(f'{m.cpu_texts_per_s:,.1f}' for m in ms)})"
+        )
+    if args.batch_sizes:
+        batch_sizes(args)
     print(f"\nloadavg at the end: {harness.loadavg()}")
 
 

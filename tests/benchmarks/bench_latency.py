@@ -8,6 +8,11 @@ Run it from the project root:
 
     .venv/bin/python tests/benchmarks/bench_latency.py [--runs 50] [--warmup 5] [--poll-interval 0.005]
     .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000 [--words 80]
+    .venv/bin/python tests/benchmarks/bench_latency.py --analyzer e5 --korean
+
+--analyzer names the analyzer each single text asks for (default: the app's
+DEFAULT_ANALYZER); --korean sends short Korean reviews (our development set,
+tests/data/sentiment/ko.tsv) instead of English ones.
 
 With --during-big-job ROWS the same single texts are measured while the
 worker is busy with a big job: after the warm-up, a CSV of ROWS review-length
@@ -62,7 +67,7 @@ from pathlib import Path
 
 import harness
 import requests
-from bench_analyzer import review_texts
+from bench_analyzer import korean_texts, review_texts
 from harness import BenchError, Process
 
 DB_NAME = "sentimeter_bench"
@@ -94,11 +99,19 @@ def _parse_time(value: str | None, field: str, job: dict) -> datetime:
 
 
 def run_once(
-    session: requests.Session, base_url: str, csrf: str, text: str, *, poll_interval: float, timeout: float
+    session: requests.Session,
+    base_url: str,
+    csrf: str,
+    text: str,
+    *,
+    poll_interval: float,
+    timeout: float,
+    analyzer: str | None = None,
 ) -> Sample:
     headers = {"X-CSRFToken": csrf}
+    body = {"texts": [text], **({"analyzer": analyzer} if analyzer else {})}
     t0 = time.perf_counter()
-    response = session.post(f"{base_url}/api/jobs/", json={"texts": [text]}, headers=headers, timeout=10)
+    response = session.post(f"{base_url}/api/jobs/", json=body, headers=headers, timeout=10)
     t_post = time.perf_counter()
     if response.status_code != 202:
         raise BenchError(f"POST /api/jobs/ answered {response.status_code}: {response.text[:500]}")
@@ -137,8 +150,13 @@ def run_once(
     )
 
 
-def review(i: int) -> str:
+def review(i: int, *, korean: bool = False) -> str:
+    if korean:
+        return f"{KOREAN[i % len(KOREAN)]} (주문 #{1000 + i})"
     return f"{REVIEWS[i % len(REVIEWS)]} (order #{1000 + i})"
+
+
+KOREAN = korean_texts(360, "ko.tsv")
 
 
 # --- report ---------------------------------------------------------------
@@ -198,6 +216,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--words", type=int, default=80, help="words per text of the big job (default 80; 200: long reviews)"
     )
+    parser.add_argument("--analyzer", default=None, help="analyzer of each text (default: the app's)")
+    parser.add_argument("--korean", action="store_true", help="single texts in Korean (our development set)")
     args = parser.parse_args(argv)
     if (
         args.runs < 1
@@ -248,7 +268,8 @@ def bench(args: argparse.Namespace) -> None:
     print(harness.machine_line())
     print(
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
-        f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, 1 text per job, 1 worker, "
+        f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, "
+        f"1 {'Korean ' if args.korean else ''}text per job, analyzer {args.analyzer or 'default'}, 1 worker, "
         f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}, "
         + (
             f"during a big job of {args.during_big_job:,} rows of ~{args.words} words"
@@ -284,9 +305,10 @@ def bench(args: argparse.Namespace) -> None:
                         session,
                         base_url,
                         csrf,
-                        review(i),
+                        review(i, korean=args.korean),
                         poll_interval=args.poll_interval,
                         timeout=args.timeout,
+                        analyzer=args.analyzer,
                     )
                 except BenchError:
                     web.check_alive()

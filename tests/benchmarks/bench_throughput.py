@@ -9,6 +9,13 @@ token, multipart upload, polling).
 Run it from the project root (100,000 rows take a few minutes per worker count):
 
     .venv/bin/python tests/benchmarks/bench_throughput.py [--rows 100000] [--workers 1 2]
+    .venv/bin/python tests/benchmarks/bench_throughput.py --analyzer e5 --rows 2000 --words 20 [--korean]
+
+--analyzer names the analyzer of the job and of the raw reference (default
+vader); --korean makes the texts Korean (our development set, cycled, each
+with its row number appended so no two are the same) instead of generated
+English reviews. Targets: vader 1 worker >= 0.85x raw, 2 >= 1.7x; e5 (the
+model's time dwarfs the job system's) 1 >= 0.9x, 2 >= 1.8x.
 
 Other options (see --help): --words 80 (words per review), --poll-interval 0.5,
 --raw-texts 4000 --raw-repeats 5 (the raw reference), --env NAME=VALUE (any app
@@ -21,7 +28,7 @@ What it does:
   deterministic generator) into a CSV (columns id, review) and its multipart
   body, once, before anything is timed;
 - measures the raw single-core throughput on the first --raw-texts of those
-  same texts (bench_analyzer.measure: VaderAnalyzer.analyze in this process,
+  same texts (bench_analyzer.measure: the analyzer's analyze() in this process,
   no app) just before and just after each worker count's run, and takes the
   median of all those repeats as the reference ("raw"; each run is also
   compared with its own before/after repeats: "x adjacent raw");
@@ -69,12 +76,21 @@ from pathlib import Path
 
 import harness
 import psycopg
-from bench_analyzer import Measurement, describe, measure, measure_parallel, review_texts
+from bench_analyzer import (
+    Measurement,
+    analyzer_load,
+    describe,
+    korean_texts,
+    measure,
+    measure_parallel,
+    review_texts,
+)
 from harness import Poll, Process, RqJob
 
 DB_NAME = "sentimeter_bench_throughput"
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/3"
-TARGETS = {1: 0.85, 2: 1.7}  # workers -> minimum end-to-end throughput as a multiple of raw
+# analyzer -> workers -> minimum end-to-end throughput as a multiple of raw
+TARGETS_BY_ANALYZER = {"vader": {1: 0.85, 2: 1.7}, "e5": {1: 0.9, 2: 1.8}}
 
 
 @dataclass
@@ -119,6 +135,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--raw-repeats", type=int, default=5, help="raw repeats, before and after (default 5)"
     )
     parser.add_argument("--seed", type=int, default=42, help="text generator seed (default 42)")
+    parser.add_argument(
+        "--analyzer", default="vader", choices=list(TARGETS_BY_ANALYZER), help="(default vader)"
+    )
+    parser.add_argument("--korean", action="store_true", help="Korean texts (our development set, cycled)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one job may take (default 1800)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE app setting (repeatable)")
     parser.add_argument(
@@ -142,6 +162,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     args.database_url = harness.database_url(args.db_name)
+    args.targets = TARGETS_BY_ANALYZER[args.analyzer]
     return args
 
 
@@ -259,13 +280,13 @@ def phase_rate(polls: list[Poll], rows: int) -> str:
     return f"{rate:,.0f} texts/s ({lo.seconds:.1f} s -> {hi.seconds:.1f} s)"
 
 
-def report_run(run: Run, raw: Measurement) -> None:
+def report_run(run: Run, raw: Measurement, targets: dict[int, float]) -> None:
     times = harness.job_times(run.job)
     print(f"\n--- {run.workers} worker(s): {run.rows:,} texts, loadavg after {run.loadavg}")
     ratio = run.texts_per_s / raw.texts_per_s
     print(
         f"POST -> succeeded {run.wall_s:.1f} s = {run.texts_per_s:,.0f} texts/s = {ratio:.2f}x raw "
-        f"(target >= {TARGETS.get(run.workers, float('nan')):.2f}x)"
+        f"(target >= {targets.get(run.workers, float('nan')):.2f}x)"
     )
     print(
         f"POST alone {run.post_s:.2f} s; job: created -> started {times['queued']:.2f} s, "
@@ -346,9 +367,15 @@ def bench(args: argparse.Namespace) -> None:
     log_root = Path(tempfile.mkdtemp(prefix="sentimeter-throughput-"))
     print(f"logs:   {log_root}", flush=True)
 
-    texts = review_texts(args.rows, args.words, seed=args.seed)
+    if args.korean:
+        texts = [f"{text} ({i})" for i, text in enumerate(korean_texts(args.rows, "ko.tsv"))]
+    else:
+        texts = review_texts(args.rows, args.words, seed=args.seed)
     data = harness.csv_bytes(texts)
-    body, content_type = harness.multipart_body("reviews.csv", data, {"column": "review"})
+    body, content_type = harness.multipart_body(
+        "reviews.csv", data, {"column": "review", "analyzer": args.analyzer}
+    )
+    analyzer = analyzer_load(args.analyzer)
     print(f"input: {describe(texts)}; CSV {len(data):,} bytes ({len(data) / 1024 / 1024:.1f} MiB)")
 
     sample = texts[: args.raw_texts]
@@ -357,14 +384,14 @@ def bench(args: argparse.Namespace) -> None:
         print(
             f"\nraw reference before {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True
         )
-        before = measure(sample, repeats=args.raw_repeats)
+        before = measure(sample, repeats=args.raw_repeats, analyzer=analyzer)
         print(f"  {raw_line(before)}; loadavg {harness.loadavg()}", flush=True)
         parallel = []
         if n > 1:
             print(
                 f"raw in {n} processes at once: {args.raw_repeats} x {len(sample)} texts each ...", flush=True
             )
-            parallel = measure_parallel(sample, processes=n, repeats=args.raw_repeats)
+            parallel = measure_parallel(sample, processes=n, repeats=args.raw_repeats, name=args.analyzer)
             together = sum(m.texts_per_s for m in parallel)
             print(
                 f"  {together:,.0f} texts/s together = {together / before.texts_per_s:.2f}x one process; "
@@ -373,7 +400,7 @@ def bench(args: argparse.Namespace) -> None:
             )
         run = run_one(n, args, body, content_type, len(data), log_root)
         print(f"raw reference after {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True)
-        after = measure(sample, repeats=args.raw_repeats)
+        after = measure(sample, repeats=args.raw_repeats, analyzer=analyzer)
         print(f"  {raw_line(after)}; loadavg {harness.loadavg()}", flush=True)
         run.raw_adjacent = before.merged(after)
         run.parallel = parallel
@@ -383,9 +410,10 @@ def bench(args: argparse.Namespace) -> None:
         raw = raw.merged(run.raw_adjacent)
 
     for run in runs:
-        report_run(run, raw)
+        report_run(run, raw, args.targets)
     print(
-        f"\nraw single-core VaderAnalyzer.analyze on the same texts (median of all {len(raw.walls)} repeats "
+        f"\nraw single-core {args.analyzer}.analyze on the same texts "
+        f"(median of all {len(raw.walls)} repeats "
         f"of this run): {raw.texts_per_s:,.0f} texts/s, {raw.chars_per_s:,.0f} chars/s "
         f"(cpu {raw.cpu_texts_per_s:,.0f} texts/s)"
     )
@@ -395,7 +423,7 @@ def bench(args: argparse.Namespace) -> None:
     )
     for run in runs:
         ratio = run.texts_per_s / raw.texts_per_s
-        target = TARGETS.get(run.workers)
+        target = args.targets.get(run.workers)
         verdict = "-" if target is None else ("met" if ratio >= target else "MISSED")
         target_s = f">={target:.2f}" if target is not None else "-"
         adjacent = run.texts_per_s / run.raw_adjacent.texts_per_s

@@ -1,57 +1,21 @@
-"""Sentiment analyzers: batches of texts in, batches of scores out.
+"""VADER: fast, lexicon- and rule-based, tuned for English social-media text.
 
-Nothing here imports Django, so analyzers are tested as pure functions. An
-analyzer is registered under a name that jobs choose (`"vader"` by default);
-a slower multilingual one can join behind the same small interface.
+It reads English words only: a text in another language scores 0.0 and is
+labelled neutral (the job then carries a warning, see worker/languages.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cache
-from typing import Protocol
+from collections.abc import Sequence
+
+from worker.analyzers.base import AnalyzerSpec, CostModel, NeutralBand, Scores
 
 # VADER's own convention (github.com/cjhutto/vaderSentiment, "About the Scoring").
-POSITIVE_THRESHOLD = 0.05
-NEGATIVE_THRESHOLD = -0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Scores:
-    compound: float
-    pos: float
-    neu: float
-    neg: float
-
-    @property
-    def label(self) -> str:
-        return label_for(self.compound)
-
-
-def label_for(compound: float) -> str:
-    """Return the label VADER's convention gives a compound score."""
-    if compound >= POSITIVE_THRESHOLD:
-        return "positive"
-    if compound <= NEGATIVE_THRESHOLD:
-        return "negative"
-    return "neutral"
-
-
-class Analyzer(Protocol):
-    name: str
-
-    def analyze(self, texts: Sequence[str]) -> list[Scores]: ...
-
-
-class UnknownAnalyzer(LookupError):
-    """No analyzer is registered under the requested name."""
+BAND = NeutralBand(negative_at=-0.05, positive_at=0.05)
 
 
 class VaderAnalyzer:
-    """VADER: fast, lexicon- and rule-based, tuned for English social media text."""
-
-    name = "vader"
+    """Score each text with vaderSentiment's SentimentIntensityAnalyzer."""
 
     def __init__(self) -> None:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -60,30 +24,34 @@ class VaderAnalyzer:
 
     def analyze(self, texts: Sequence[str]) -> list[Scores]:
         polarity = self._sia.polarity_scores
+        label = BAND.label
         out = []
         for text in texts:
             s = polarity(text)
-            out.append(Scores(compound=s["compound"], pos=s["pos"], neu=s["neu"], neg=s["neg"]))
+            out.append(
+                Scores(
+                    compound=s["compound"],
+                    pos=s["pos"],
+                    neu=s["neu"],
+                    neg=s["neg"],
+                    label=label(s["compound"]),
+                )
+            )
         return out
 
 
-_REGISTRY: dict[str, Callable[[], Analyzer]] = {
-    VaderAnalyzer.name: VaderAnalyzer,
-}
-
-
-def analyzer_names() -> list[str]:
-    """Return the names jobs may choose from."""
-    return sorted(_REGISTRY)
-
-
-@cache
-def get_analyzer(name: str) -> Analyzer:
-    """Return the shared instance of the named analyzer, loading it on first use."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownAnalyzer(
-            f"Unknown analyzer {name!r}; choose one of: {', '.join(analyzer_names())}."
-        ) from None
-    return factory()
+SPEC = AnalyzerSpec(
+    name="vader",
+    label="VADER (English, fast)",
+    description=(
+        "Rules and a word list tuned for English social-media posts. Very fast; "
+        "reads English only: texts in other languages come out neutral."
+    ),
+    languages=("en",),
+    batch_size=1000,
+    # VADER slows per character as texts grow (README, Benchmarks: ~1.8M characters/s
+    # at ~15 words, 1.2M at ~80, 0.69M at ~200); n + n²/600 follows that within a few
+    # per cent. Measured with tests/benchmarks/bench_analyzer.py.
+    cost=CostModel(per_text=0.0, per_unit=5.0e-7, per_unit_squared=5.0e-7 / 600),
+    load=VaderAnalyzer,
+)

@@ -19,7 +19,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from web import services
+from web import selectors, services
 from web.exceptions import SentimeterError
 from web.models import Job
 
@@ -37,7 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("file", help="CSV, TSV, plain text (one text per line) or JSON Lines.")
         parser.add_argument("--column", default=None, help="CSV/TSV column with the text (default: guessed).")
         parser.add_argument("--encoding", default=None, help="The file's encoding (default: detected).")
-        parser.add_argument("--analyzer", default=None, help="Analyzer name (default: the configured one).")
+        parser.add_argument(
+            "--analyzer",
+            default=None,
+            choices=[spec.name for spec in selectors.analyzer_list()],
+            help="Analyzer (default: DEFAULT_ANALYZER); GET /api/analyzers/ describes each.",
+        )
         parser.add_argument(
             "--wait", action="store_true", help="Show progress until the job ends; exit 1 unless it succeeds."
         )

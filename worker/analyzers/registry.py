@@ -1,0 +1,60 @@
+"""The analyzers jobs may choose from, by name, and their loaded instances.
+
+Every analyzer is one module of this package that declares a SPEC
+(base.AnalyzerSpec); listing it in ANALYZERS is all it takes for chunk
+sizing, routing, the form, /api/analyzers/, the OpenAPI document and the
+worker's preload to offer it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from worker.analyzers import e5, vader
+from worker.analyzers.base import Analyzer, AnalyzerSpec
+
+ANALYZERS: tuple[AnalyzerSpec, ...] = (e5.SPEC, vader.SPEC)
+
+_SPECS: dict[str, AnalyzerSpec] = {spec.name: spec for spec in ANALYZERS}
+
+
+class UnknownAnalyzer(LookupError):
+    """No analyzer is registered under the requested name."""
+
+
+def analyzer_names() -> list[str]:
+    """Return the names jobs may choose from, in the registry's order."""
+    return list(_SPECS)
+
+
+def analyzer_specs() -> list[AnalyzerSpec]:
+    """Return every registered analyzer's spec, in the registry's order."""
+    return list(_SPECS.values())
+
+
+def spec_get(name: str) -> AnalyzerSpec:
+    """Return the named analyzer's spec, or raise UnknownAnalyzer naming the choices."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UnknownAnalyzer(
+            f"Unknown analyzer {name!r}; choose one of: {', '.join(analyzer_names())}."
+        ) from None
+
+
+@cache
+def get_analyzer(name: str) -> Analyzer:
+    """Return the process's shared instance of the named analyzer, loading it on first use."""
+    return spec_get(name).load()
+
+
+def register(spec: AnalyzerSpec) -> None:
+    """Add an analyzer (or replace the one of that name): for tests and plugins loaded at startup."""
+    _SPECS[spec.name] = spec
+    get_analyzer.cache_clear()
+
+
+def unregister(name: str) -> None:
+    """Remove an analyzer added with register()."""
+    _SPECS.pop(name, None)
+    get_analyzer.cache_clear()
