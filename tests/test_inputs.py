@@ -521,6 +521,32 @@ def test_chosen_utf8_names_the_exact_row_of_an_undecodable_byte():
     assert re.search(r"\b[Rr]ow 5000\b", exc.message), exc.message
 
 
+@pytest.mark.parametrize(
+    ("codec", "bom", "chosen", "bad"),
+    [
+        pytest.param("utf-16-le", codecs.BOM_UTF16_LE, None, b"\x00\xd8", id="utf-16-le-bom"),
+        pytest.param("utf-16-be", codecs.BOM_UTF16_BE, None, b"\xd8\x00", id="utf-16-be-bom"),
+        pytest.param("utf-16-le", b"", "utf-16", b"\x00\xdc", id="utf-16-le-no-bom"),
+        pytest.param("utf-16-be", b"", "utf-16", b"\xdc\x00", id="utf-16-be-no-bom"),
+        pytest.param("utf-8", b"", "utf-8", b"\xff", id="utf-8"),
+        pytest.param("utf-8", codecs.BOM_UTF8, "utf-8", b"\xc3", id="utf-8-bom"),
+        pytest.param("cp1252", b"", "windows-1252", b"\x81", id="windows-1252"),
+        pytest.param("cp949", b"", "cp949", b"\x80", id="cp949"),
+    ],
+)
+def test_an_undecodable_row_past_the_sample_is_named_exactly(codec, bom, chosen, bad):
+    lines = [("id,text" if i == 0 else f"{i},row {i} is fine").encode(codec) for i in range(7100)]
+    lines[7001] = "7001,bad ".encode(codec) + bad + " here".encode(codec)  # spreadsheet row 7002
+    data = bom + "\n".encode(codec).join(lines) + "\n".encode(codec)
+    assert len(data) > SAMPLE_BYTES
+    spec = spec_of(data, filename="r.csv", encoding=chosen)
+
+    exc = problem(lambda: list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS)))
+
+    assert exc.code == "undecodable"
+    assert re.search(r"\bRow 7002\b", exc.message), exc.message
+
+
 # --- streaming ------------------------------------------------------------
 
 

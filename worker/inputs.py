@@ -364,9 +364,20 @@ def _json_line(line: str, line_number: int) -> object:
         raise InputProblem(f"Line {line_number} is not valid JSON: {exc}.", code="malformed_jsonl") from None
 
 
-_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+# Bytes the decoder could not read, kept as U+DC00 + byte (see _escape_bad_bytes);
+# no valid input decodes to a lone surrogate, so these mark exactly the bad bytes.
+_ESCAPED_BYTES = re.compile("[\udc00-\udcff]")
 # Lone surrogates a JSON string may spell out ("\ud800"): no database stores them.
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _escape_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Keep each undecodable byte as U+DC00 + byte, so the row that holds it is known exactly.
+
+    Like Python's surrogateescape, which refuses bytes below 0x80: a UTF-16
+    surrogate's bytes (00 D8) or a file cut inside a UTF-16 unit have them.
+    """
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
 
 
 def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
@@ -374,6 +385,7 @@ def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("sentimeter-cp1252", _cp1252_for_bad_bytes)
+codecs.register_error("sentimeter-escape", _escape_bad_bytes)
 
 
 def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
@@ -414,9 +426,9 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
     and reports it). Raises InputProblem, naming the row, when the file
     cannot be read past some point.
     """
-    # surrogateescape keeps undecodable bytes as U+DC80..U+DCFF, so the row
-    # that holds them is known exactly (a strict decoder fails a block early).
-    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="surrogateescape", newline="")
+    # Undecodable bytes are kept as U+DC00..U+DCFF, so the row that holds
+    # them is known exactly (a strict decoder fails a block early).
+    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="sentimeter-escape", newline="")
     row_number = 0
     try:
         if spec.format in {"csv", "tsv"}:
