@@ -253,6 +253,30 @@ def test_file_whose_every_row_is_empty_fails_with_no_texts_naming_a_row(api):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"text,id\n ,1\n,2\n", "no text in column 'text'", id="blank"),
+        pytest.param(
+            b"text,id\n" + b"x" * 40 + b",1\n" + b"y" * 41 + b",2\n", "over the limit", id="too-long"
+        ),
+    ],
+)
+def test_a_job_whose_every_row_is_skipped_reports_them(api, sentimeter_settings, data, reason):
+    sentimeter_settings["MAX_TEXT_CHARS"] = 30
+    job = submitted(post_file(api, data))
+
+    tasks.job_run(str(job.pk))
+
+    body = job_json(api, job)
+    assert body["status"] == "failed"
+    assert "all 2 rows were skipped" in body["error"]["message"]
+    assert body["skipped"]["count"] == 2
+    assert [e["row"] for e in body["skipped"]["examples"]] == [2, 3]
+    assert all(reason in e["reason"] for e in body["skipped"]["examples"])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_request_does_not_parse_the_whole_file(api):
     # Past the sample the view checks: the unclosed quote is the worker's to find.
     lines = [b"id,text"] + [b"%d,review %d, all good" % (i, i) for i in range(1, 6000)]

@@ -457,6 +457,10 @@ def job_process(job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_chars
 def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> None:
     """Record how many texts the input holds (and what was skipped); fail if none."""
     if total == 0:
+        # The failure's message names one skipped row; the job shows them all, as when it succeeds.
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            skipped=skips.count, skipped_examples=skips.examples
+        )
         message = "There is no text to analyze in the input."
         if skips.examples:
             first = skips.examples[0]
