@@ -60,14 +60,21 @@ class RouterClient:
         self.cookies: dict[str, str] = {}
 
     def request(
-        self, method: str, path: str, *, json_body: object = None, forwarded: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: object = None,
+        forwarded: bool = True,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        chunked: bool = False,
     ) -> Response:
         headers = {"Host": self.host, "Accept": "application/json, text/html"}
         if forwarded:
             headers["X-Forwarded-Proto"] = "https"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
         if method not in ("GET", "HEAD"):
             headers["Referer"] = self.origin + "/"
             if "csrftoken" in self.cookies:
@@ -75,9 +82,17 @@ class RouterClient:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            if chunked:
+                # An iterable body without a Content-Length goes out as Transfer-Encoding: chunked.
+                conn.request(
+                    method, path, body=iter([body[:5], body[5:]]), headers=headers, encode_chunked=True
+                )
+            else:
+                conn.request(method, path, body=body, headers=headers)
             raw = conn.getresponse()
             response = Response(status=raw.status, headers=raw.headers, body=raw.read())
         finally:
@@ -186,3 +201,31 @@ def test_json_job_round_trip_matches_vader(site):
     assert len(rows) == len(TEXTS)
     assert [row[1] for row in rows] == ["'" + t if t.startswith("=") else t for t in TEXTS]
     assert [{f: float(row[3 + i]) for i, f in enumerate(SCORE_FIELDS)} for row in rows] == expected
+
+
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_a_chunked_body_is_411_in_the_error_shape(site, kind):
+    client = site.client()
+    assert client.get("/").status == 200
+    if kind == "json":
+        body, content_type = json.dumps({"texts": ["I love it"]}).encode(), "application/json"
+    else:
+        boundary = "sentimeter-boundary"
+        body = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="r.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+            f"text\r\nI love it\r\n\r\n--{boundary}--\r\n"
+        ).encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+
+    response = client.post("/api/jobs/", body=body, content_type=content_type, chunked=True)
+
+    assert response.status == 411, response.body
+    assert response.json()["error"]["code"] == "length_required"
+    # The same body with a Content-Length is accepted (and ends before the test database is flushed).
+    accepted = client.post("/api/jobs/", body=body, content_type=content_type)
+    assert accepted.status == 202, accepted.body
+    location = accepted.headers["Location"]
+    job = wait_for(lambda: (j := client.get(location).json())["status"] in ("succeeded", "failed") and j)
+    assert job["status"] == "succeeded", job["error"]

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 from jsonschema import Draft202012Validator, FormatChecker
@@ -343,6 +344,24 @@ def test_submit_413_body_too_big(doc, sentimeter_settings, settings):
 
     assert response.status_code == 413
     assert_matches(doc, "/api/jobs/", "post", response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_submit_411_chunked_body(doc, kind):
+    client = browser()
+    headers = {**csrf_headers(client), "Transfer-Encoding": "chunked"}
+    if kind == "json":
+        response = client.post(
+            "/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json", headers=headers
+        )
+    else:
+        upload = SimpleUploadedFile("r.csv", b"text\nhi\n", content_type="text/csv")
+        response = client.post("/api/jobs/", {"file": upload}, headers=headers)
+
+    assert response.status_code == 411, response.content
+    assert assert_matches(doc, "/api/jobs/", "post", response)["error"]["code"] == "length_required"
+    assert Job.objects.count() == 0
 
 
 @pytest.mark.django_db

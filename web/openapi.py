@@ -263,6 +263,7 @@ def openapi_document() -> dict:
                         "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
                         "400": _error_response("Bad input: the message says which text and why."),
                         "403": _error_response("CSRF token missing or wrong."),
+                        "411": _error_response("The body was sent chunked: send a Content-Length."),
                         "413": _error_response(
                             "Too large: too many texts, a text too long, or body too big."
                         ),
