@@ -31,6 +31,12 @@ worker_class = "gthread"
 # stuck one well before the router gives up on it at 30 s.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "20"))
 
+# Read every request line Heroku's router passes (it refuses lines over
+# 8 KB: help.heroku.com/TQ80D553), so an over-long query (q past its limit)
+# gets our JSON 400 instead of gunicorn's HTML 414 at its default 4,094
+# bytes. 8190 is gunicorn's maximum.
+limit_request_line = 8190
+
 # Heroku sends SIGTERM and then SIGKILL 30 s later: finish in-flight requests
 # within that window.
 graceful_timeout = 20

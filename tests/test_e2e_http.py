@@ -229,3 +229,14 @@ def test_a_chunked_body_is_411_in_the_error_shape(site, kind):
     location = accepted.headers["Location"]
     job = wait_for(lambda: (j := client.get(location).json())["status"] in ("succeeded", "failed") and j)
     assert job["status"] == "succeeded", job["error"]
+
+
+def test_a_request_line_past_gunicorns_default_reaches_the_app(site):
+    client = site.client()
+    # 1,000 characters of 'é', percent-encoded: a 6 KB request line (gunicorn's default limit is 4,094).
+    path = "/api/jobs/00000000-0000-0000-0000-000000000000/results/?q=" + "%C3%A9" * 1000
+
+    response = client.get(path)
+
+    assert response.status == 404, response.body  # parsed by Django: not this session's job
+    assert response.json()["error"]["code"] == "not_found"

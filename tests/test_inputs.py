@@ -264,6 +264,25 @@ def test_jsonl_lines_without_a_string_are_skipped_with_a_reason():
     assert all("'text'" in r.problem for r in rows if r.text is None)
 
 
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        pytest.param(b"[" * 100_000, "nested too deeply", id="deep"),
+        pytest.param(b"1" * 5000, "too many digits", id="huge-number"),
+        pytest.param(b"{oops", "at column 2", id="not-json"),
+    ],
+)
+def test_jsonl_errors_are_in_our_words(line, words):
+    data = b'"fine"\n' + line + b"\n"
+    spec = spec_of(data, filename="r.jsonl")
+
+    exc = problem(lambda: list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS)))
+
+    assert exc.code == "malformed_jsonl"
+    assert exc.message.startswith("Line 2 is not valid JSON") and words in exc.message, exc.message
+    assert "sys." not in exc.message and "recursion" not in exc.message
+
+
 def test_jsonl_with_a_line_separator_inside_a_string():
     data = "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in ["one\u2028two", "ok"]).encode()
 

@@ -316,6 +316,7 @@ def test_submit_202(doc):
         pytest.param(b'{"texts": []}', "application/json", 400, id="400-empty-list"),
         pytest.param(b'{"texts": ["a", 3]}', "application/json", 400, id="400-not-a-string"),
         pytest.param(b'{"texts": ["a"], "analyzer": "nope"}', "application/json", 400, id="400-analyzer"),
+        pytest.param(b'{"texts": ["a"], "analyzer": null}', "application/json", 400, id="400-analyzer-null"),
         pytest.param(b'{"texts": ["a", "b", "c"]}', "application/json", 413, id="413-too-many-texts"),
         pytest.param(b'{"texts": ["' + b"x" * 101 + b'"]}', "application/json", 413, id="413-text-too-long"),
         pytest.param(b"texts=a", "application/x-www-form-urlencoded", 415, id="415-form"),
@@ -536,10 +537,23 @@ def test_results_400(doc):
         {"label": "happy"},
         {"sort": "score"},
         {"q": "x" * 201},
+        {"q": "a\x00b"},
+        {"offset": ["if", ""]},
+        {"limit": ["5", "5"]},
+        {"q": ["a", "b"]},
     ):
         response = client.get(path, query)
         assert response.status_code == 400, query
         assert_matches(doc, "/api/jobs/{job_id}/results/", "get", response)
+
+
+def test_results_q_schema_refuses_what_the_api_refuses(doc):
+    (q,) = [p for p in doc["paths"]["/api/jobs/{job_id}/results/"]["parameters"] if p.get("name") == "q"]
+    validator = schema_validator(doc, q["schema"])
+
+    assert validator.is_valid("café au lait")
+    assert not validator.is_valid("a\x00b")
+    assert not validator.is_valid("x" * 201)
 
 
 @pytest.mark.django_db

@@ -313,8 +313,13 @@ def openapi_document() -> dict:
                     {
                         "name": "q",
                         "in": "query",
-                        "description": "Only results whose text contains this, in any case.",
-                        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                        "description": "Only results whose text contains this, in any case "
+                        "(no text holds a NUL character, so q may not either).",
+                        "schema": {
+                            "type": "string",
+                            "maxLength": MAX_QUERY_CHARS,
+                            "pattern": "^[^\\u0000]*$",
+                        },
                     },
                     {
                         "name": "sort",
@@ -329,7 +334,7 @@ def openapi_document() -> dict:
                     "summary": "One page of results; count is of the filtered ones.",
                     "responses": {
                         "200": _json("ResultPage", "The page."),
-                        "400": _error_response("Bad offset, limit, label, q or sort."),
+                        "400": _error_response("Bad offset, limit, label, q or sort, or one given twice."),
                         "404": _NOT_FOUND,
                     },
                 },

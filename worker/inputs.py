@@ -357,11 +357,24 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
     raise InputProblem("The file is empty.", code="empty_file")
 
 
+def json_problem(exc: Exception) -> str:
+    """Say in our words why json.loads() refused a text (its own words name Python internals)."""
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        return f"{exc.msg} at {where}"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    # Python refuses integers of more than 4,300 digits (sys.get_int_max_str_digits()).
+    return "a number in it has too many digits"
+
+
 def _json_line(line: str, line_number: int) -> object:
     try:
         return json.loads(line)
     except (ValueError, RecursionError) as exc:
-        raise InputProblem(f"Line {line_number} is not valid JSON: {exc}.", code="malformed_jsonl") from None
+        raise InputProblem(
+            f"Line {line_number} is not valid JSON: {json_problem(exc)}.", code="malformed_jsonl"
+        ) from None
 
 
 # Bytes the decoder could not read, kept as U+DC00 + byte (see _escape_bad_bytes);
