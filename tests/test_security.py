@@ -286,6 +286,10 @@ def _csv_rows(response) -> list[list[str]]:
         pytest.param("@SUM(1+1)*cmd|' /C calc'!A0", id="at"),
         pytest.param("\t=1+1", id="tab"),
         pytest.param("\r=1+1", id="carriage-return"),
+        pytest.param("   =1+1", id="spaces-then-equals"),
+        pytest.param("\n=1+1", id="newline-then-equals"),
+        pytest.param(" \n @SUM(1)", id="whitespace-then-at"),
+        pytest.param("  -2+3", id="spaces-then-minus"),
     ],
 )
 def test_csv_download_neutralises_formulas(client, text):

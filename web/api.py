@@ -20,8 +20,10 @@ from web.sessions import session_key_ensure, session_key_get
 from worker.inputs import json_problem
 
 # Cells starting with these are run as formulas by spreadsheet programs
-# (OWASP "CSV Injection"); a leading apostrophe makes them plain text.
+# (OWASP "CSV Injection"), also after leading spaces or line breaks, which
+# they skip; a leading apostrophe makes them plain text.
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_SKIPPED_WHITESPACE = " \t\r\n"
 
 
 def error_response(exc: SentimeterError) -> JsonResponse:
@@ -173,7 +175,10 @@ class _Echo:
 
 def csv_safe(value: object) -> object:
     """Neutralise a cell a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+    if isinstance(value, str) and (
+        value.startswith(CSV_FORMULA_PREFIXES)
+        or value.lstrip(CSV_SKIPPED_WHITESPACE).startswith(CSV_FORMULA_PREFIXES)
+    ):
         return "'" + value
     return value
 
