@@ -107,6 +107,11 @@ def test_texts_validate_reads_the_limits_at_call_time(sentimeter_settings):
         pytest.param("", [], id="empty"),
         pytest.param(" \r\n \n\t", [], id="only-whitespace"),
         pytest.param("😀 great\nкнига", ["😀 great", "книга"], id="unicode"),
+        pytest.param(
+            "a\u2028b\x85c\x0cd\x1ce\x1df\x1eg\x0bh\u2029i",
+            ["a\u2028b\x85c\x0cd\x1ce\x1df\x1eg\x0bh\u2029i"],
+            id="other-separators-stay-inside-a-line",
+        ),
     ],
 )
 def test_texts_from_paste_gives_one_text_per_non_blank_line(pasted, texts):

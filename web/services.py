@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers import analyzer_names
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,9 @@ def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
 
 def texts_from_paste(pasted: str) -> list[str]:
     """Split pasted text into one text per non-blank line."""
-    return [line.strip() for line in pasted.splitlines() if line.strip()]
+    # Only \n, \r\n and \r end a line in a text box; str.splitlines() would
+    # also split on U+2028, NEL, form feed and the separators U+001C-U+001E.
+    return [line.strip() for line in _LINE_BREAK.split(pasted) if line.strip()]
 
 
 def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
