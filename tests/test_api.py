@@ -22,7 +22,7 @@ from tests.builders import (
     owner_session,
     post_json,
 )
-from web import services
+from web import selectors, services
 from web.models import Job, Result
 from worker import pipeline
 from worker.analyzers import Scores, label_for
@@ -745,6 +745,27 @@ def test_cancel_answers_202_with_the_canceled_job(api, status):
     assert body["finished_at"] is not None
     assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
     assert "Retry-After" not in api.get(f"/api/jobs/{job.pk}/")
+
+
+def test_a_canceled_job_with_partial_results_has_the_summary_its_page_shows(api):
+    job = make_job(session_key=owner_session(api), status=Job.Status.RUNNING, texts=["a", "b", "c"])
+    make_results(job, ["I love it", "I hate it"])
+
+    body = api.post(f"/api/jobs/{job.pk}/cancel/", headers=csrf_headers(api)).json()
+
+    assert body["partial"] is True
+    assert body["summary"] == selectors.job_summary(Job.objects.get(pk=job.pk))
+    assert body["summary"]["count"] == 2
+    assert api.get(f"/api/jobs/{job.pk}/").json()["summary"] == body["summary"]
+
+
+def test_a_job_that_fails_midway_has_the_summary_of_its_partial_results(api):
+    job = make_job(session_key=owner_session(api), status=Job.Status.RUNNING, texts=["a", "b", "c"])
+    make_results(job, ["I love it"])
+
+    pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
+
+    assert api.get(f"/api/jobs/{job.pk}/").json()["summary"]["count"] == 1
 
 
 def test_cancel_takes_the_waiting_job_off_its_queue(api, django_capture_on_commit_callbacks):

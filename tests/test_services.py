@@ -5,7 +5,7 @@ import json
 import pytest
 from rq.job import Job as RQJob
 
-from tests.builders import make_job
+from tests.builders import make_job, make_results
 from web import services
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.models import Job, JobInput
@@ -280,6 +280,18 @@ def test_job_cancel_conflicts_with_a_finished_job(status):
     assert caught.value.status == 409
     assert status in caught.value.message
     assert Job.objects.get(pk=job.pk).status == status
+
+
+@pytest.mark.django_db
+def test_job_cancel_stores_the_summary_of_partial_results():
+    job = make_job(status=Job.Status.RUNNING, texts=["good", "bad", "so so", "great"])
+    make_results(job, ["I love it", "I hate it"])
+
+    services.job_cancel(job=job)
+
+    job.refresh_from_db()
+    assert job.summary["count"] == 2
+    assert (job.summary["positive"], job.summary["negative"]) == (1, 1)
 
 
 @pytest.mark.django_db

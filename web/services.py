@@ -17,6 +17,7 @@ from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers import analyzer_names
+from worker.pipeline import partial_summary_store
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -176,6 +177,8 @@ def job_cancel(*, job: Job) -> Job:
     canceled = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE_STATUSES).update(
         status=Job.Status.CANCELED, finished_at=Now()
     )
+    if canceled:
+        partial_summary_store(job.pk)
     job.refresh_from_db()
     if job.status != Job.Status.CANCELED:
         raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")
