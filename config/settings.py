@@ -73,6 +73,13 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [".herokuapp.com"]
 )
+if ON_HEROKU and "*" in ALLOWED_HOSTS:
+    # With "*", any Host header is believed: the HTTPS redirect, password-reset
+    # links and absolute URLs would point wherever the sender chose.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must name this app's host names on Heroku, not '*' "
+        "(heroku config:set ALLOWED_HOSTS=myapp.herokuapp.com,www.example.com)."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

@@ -450,6 +450,17 @@ def test_settings_refuse_to_load_without_secret_key_in_production():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize("hosts", ["*", "example.herokuapp.com,*"])
+def test_settings_refuse_any_host_on_heroku(hosts):
+    env = _production_env(DEBUG="0", DYNO="web.1", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS=hosts)
+
+    result = _manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
 def test_settings_load_without_secret_key_when_debugging():
     result = _manage("check", env=_production_env(DEBUG="1"))
 
