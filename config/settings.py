@@ -205,6 +205,8 @@ SENTIMETER = {
     "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
     "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # Failed admin logins from one address before its login closes for 15 minutes.
+    "ADMIN_LOGIN_FAILURES": env_int("ADMIN_LOGIN_FAILURES", 5),
     # Behind Heroku's router the last X-Forwarded-For entry is the client.
     "TRUST_X_FORWARDED_FOR": env_bool("TRUST_X_FORWARDED_FOR", default=ON_HEROKU),
     # Reliability: worker/reconcile.py and worker/process.py (README "Never losing a job").

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.builders import browser, csrf_headers, csrf_token, make_job, make_results, owner_session
@@ -536,3 +537,47 @@ def test_session_cookie_is_secure_and_http_only():
     assert cookie["secure"] is True
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
+
+
+# --- admin login -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_superuser("boss", password="right-horse-battery-staple")  # noqa: S106
+
+
+def _login(password: str, *, address: str = "203.0.113.7"):
+    return Client().post(
+        "/admin/login/?next=/admin/",
+        {"username": "boss", "password": password},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_admin_login_closes_after_repeated_failures(staff, sentimeter_settings):
+    sentimeter_settings["ADMIN_LOGIN_FAILURES"] = 3
+    assert [_login("wrong").status_code for _ in range(3)] == [200, 200, 200]
+
+    locked = _login("wrong")
+    right_password = _login("right-horse-battery-staple")
+
+    assert locked.status_code == 429
+    assert 1 <= int(locked["Retry-After"]) <= 15 * 60
+    assert right_password.status_code == 429, "locked even for the right password"
+    # Another address is not affected.
+    assert _login("right-horse-battery-staple", address="198.51.100.9").status_code == 302
+
+
+def test_admin_login_succeeds_and_counts_nothing(staff, sentimeter_settings, redis_clean):
+    sentimeter_settings["ADMIN_LOGIN_FAILURES"] = 3
+
+    assert _login("right-horse-battery-staple").status_code == 302
+    assert not redis_clean.keys("sentimeter:login:*")
+
+
+def test_admin_login_is_refused_while_redis_is_down(staff, redis_down):
+    response = _login("right-horse-battery-staple")
+
+    assert response.status_code == 503
+    assert response["Retry-After"]

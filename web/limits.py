@@ -10,6 +10,8 @@ import ipaddress
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -27,6 +29,14 @@ RATE_KEY_PREFIX = "sentimeter:rate:submit:"
 # How long an overloaded client should wait before trying again.
 OVERLOAD_RETRY_AFTER = 30
 UNKNOWN_CLIENT = "unknown"
+# What a Redis call raises when Redis does not answer. OSError/ValueError:
+# redis-py has surfaced a socket closed under it as "Bad file descriptor" /
+# "I/O operation on closed file" under heavy load.
+REDIS_ERRORS = (RedisError, OSError, ValueError)
+LOGIN_FAILURES_KEY_PREFIX = "sentimeter:login:failures:"
+# Failed admin logins from one address are remembered this long after the
+# last one; ADMIN_LOGIN_FAILURES of them close the login to it until then.
+LOGIN_WINDOW_SECONDS = 15 * 60
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -109,15 +119,53 @@ def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
     Redis holds the rate counters and the queues: if it does not answer, the
     submit is refused with 503 and nothing is stored.
     """
-    try:
+    with _redis_required(
+        "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
+        code="queue_unavailable",
+    ):
         redis_admit(ip=client_ip(request))
-    except (RedisError, OSError, ValueError):
-        # OSError/ValueError: redis-py has surfaced a socket closed under it as
-        # "Bad file descriptor" / "I/O operation on closed file" under heavy load.
-        logger.exception("admission: Redis did not answer")
-        raise Overloaded(
-            "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
-            code="queue_unavailable",
-            retry_after=OVERLOAD_RETRY_AFTER,
-        ) from None
     active_jobs_check(session_key=session_key)
+
+
+@contextmanager
+def _redis_required(message: str, *, code: str) -> Iterator[None]:
+    """Answer Overloaded (503, with this message) when Redis does not answer."""
+    try:
+        yield
+    except REDIS_ERRORS:
+        logger.exception("%s: Redis did not answer", code)
+        raise Overloaded(message, code=code, retry_after=OVERLOAD_RETRY_AFTER) from None
+
+
+def login_admit(request: HttpRequest) -> None:
+    """Raise RateLimited while this address has failed to log in ADMIN_LOGIN_FAILURES times lately.
+
+    Redis keeps the count: if it does not answer, the login is refused
+    (Overloaded) rather than left open to guessing.
+    """
+    limit = settings.SENTIMETER["ADMIN_LOGIN_FAILURES"]
+    if limit <= 0:
+        return
+    key = LOGIN_FAILURES_KEY_PREFIX + client_ip(request)
+    with _redis_required(
+        "Logging in is unavailable right now; please try again shortly.", code="login_unavailable"
+    ):
+        failures, ttl = get_redis().pipeline().get(key).ttl(key).execute()
+    if failures is not None and int(failures) >= limit:
+        retry_after = max(int(ttl), 1)
+        raise RateLimited(
+            f"Too many failed logins from this address: try again in {retry_after} s.",
+            code="login_locked",
+            retry_after=retry_after,
+        )
+
+
+def login_failed(request: HttpRequest) -> None:
+    """Count a failed admin login from this address (the window restarts with each)."""
+    if settings.SENTIMETER["ADMIN_LOGIN_FAILURES"] <= 0:
+        return
+    key = LOGIN_FAILURES_KEY_PREFIX + client_ip(request)
+    try:
+        get_redis().pipeline().incr(key).expire(key, LOGIN_WINDOW_SECONDS).execute()
+    except REDIS_ERRORS:
+        logger.exception("admin login: could not count a failure")
