@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
+from web.limits import active_jobs_admit
 from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers import analyzer_names
@@ -92,6 +93,7 @@ def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None =
     data = json.dumps(texts, ensure_ascii=False).encode()
     queue_name = queue_for(total=len(texts))
     with transaction.atomic():
+        active_jobs_admit(session_key=session_key)
         job = Job.objects.create(
             session_key=session_key, analyzer=analyzer, queue=queue_name, total=len(texts)
         )
@@ -140,6 +142,7 @@ def job_create_from_upload(
         "lenient": spec.lenient,
     }
     with transaction.atomic():
+        active_jobs_admit(session_key=session_key)
         job = Job.objects.create(session_key=session_key, analyzer=analyzer, queue=queue_name)
         job_input = JobInput.objects.create(
             job=job,
