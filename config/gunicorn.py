@@ -25,7 +25,10 @@ bind = ["[::]:" + os.environ.get("PORT", "8000")]
 # Postgres plans' connection limits with the worker's beside them.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# gthread, with each request read whole (headers and body, without blocking)
+# before a thread serves it: stalled or slow clients cost a socket, never a
+# thread (config/webworker.py; tests/benchmarks/bench_slowclients.py).
+worker_class = "config.webworker.BufferingWorker"
 
 # Our requests do O(bytes received) work and answer in milliseconds; kill a
 # stuck one well before the router gives up on it at 30 s.

@@ -12,6 +12,8 @@ import http.client
 import io
 import json
 import re
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -20,6 +22,7 @@ from http.cookies import SimpleCookie
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from config import webworker
 from tests.procs import ProcessRunner, production_app, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -240,3 +243,30 @@ def test_a_request_line_past_gunicorns_default_reaches_the_app(site):
 
     assert response.status == 404, response.body  # parsed by Django: not this session's job
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_stalled_connections_neither_hold_the_site_nor_stay_open(site):
+    # More stalled sockets than web has threads (2 x 4): half stop in their
+    # headers, half in their bodies (tests/benchmarks/bench_slowclients.py at scale).
+    stalled = []
+    for n in range(12):
+        sock = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: "
+            if n % 2
+            else b'POST /api/jobs/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{"texts": ['
+        )
+        stalled.append(sock)
+    try:
+        started = time.monotonic()
+        response = site.client().get("/healthz")
+        assert response.status == 200, response.body
+        assert time.monotonic() - started < 2.0
+
+        # Each is closed by the server (recv returns b"") within its head or body timeout.
+        for sock in stalled:
+            assert sock.recv(1024) == b"", "a stalled socket got an answer instead of being closed"
+        assert time.monotonic() - started < webworker.HEAD_TIMEOUT + 5
+    finally:
+        for sock in stalled:
+            sock.close()
