@@ -25,11 +25,20 @@ bind = ["[::]:" + os.environ.get("PORT", "8000")]
 # Postgres plans' connection limits with the worker's beside them.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# gthread, with each request read whole (headers and body, without blocking)
+# before a thread serves it: stalled or slow clients cost a socket, never a
+# thread (config/webworker.py; tests/benchmarks/bench_slowclients.py).
+worker_class = "config.webworker.BufferingWorker"
 
 # Our requests do O(bytes received) work and answer in milliseconds; kill a
 # stuck one well before the router gives up on it at 30 s.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "20"))
+
+# Read every request line Heroku's router passes (it refuses lines over
+# 8 KB: help.heroku.com/TQ80D553), so an over-long query (q past its limit)
+# gets our JSON 400 instead of gunicorn's HTML 414 at its default 4,094
+# bytes. 8190 is gunicorn's maximum.
+limit_request_line = 8190
 
 # Heroku sends SIGTERM and then SIGKILL 30 s later: finish in-flight requests
 # within that window.

@@ -87,6 +87,13 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [".herokuapp.com"]
 )
+if ON_HEROKU and "*" in ALLOWED_HOSTS:
+    # With "*", any Host header is believed: the HTTPS redirect, password-reset
+    # links and absolute URLs would point wherever the sender chose.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must name this app's host names on Heroku, not '*' "
+        "(heroku config:set ALLOWED_HOSTS=myapp.herokuapp.com,www.example.com)."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -105,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "web.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads the form's token).
+    "web.middleware.ChunkedBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -211,6 +220,8 @@ SENTIMETER = {
     "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
     "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # Failed admin logins from one address before its login closes for 15 minutes.
+    "ADMIN_LOGIN_FAILURES": env_int("ADMIN_LOGIN_FAILURES", 5),
     # Behind Heroku's router the last X-Forwarded-For entry is the client.
     "TRUST_X_FORWARDED_FOR": env_bool("TRUST_X_FORWARDED_FOR", default=ON_HEROKU),
     # Reliability: worker/reconcile.py and worker/process.py (README "Never losing a job").

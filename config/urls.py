@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from web import views
+
 urlpatterns = [
+    # Ahead of the admin's own: the same page, with failed logins counted.
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("", include("web.urls")),

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from tests.builders import (
     post_json,
     vader_scores,
 )
-from web import services
+from web import selectors, services
 from web.models import Job, Result
 from worker import pipeline
 from worker.analyzers.vader import BAND as VADER_BAND
@@ -147,9 +148,11 @@ def test_submit_links_lead_to_the_jobs_endpoints(api):
         assert api.get(body["links"][name]).status_code == 200, name
 
 
-@pytest.mark.parametrize("analyzer", ["vader", None, ""])
-def test_submit_accepts_a_known_or_default_analyzer(api, analyzer):
-    response = post_json(api, "/api/jobs/", {"texts": ["ok"], "analyzer": analyzer})
+@pytest.mark.parametrize(
+    "choice", [{"analyzer": "vader"}, {"analyzer": ""}, {}], ids=["vader", "empty", "absent"]
+)
+def test_submit_accepts_a_known_or_default_analyzer(api, choice):
+    response = post_json(api, "/api/jobs/", {"texts": ["ok"], **choice})
 
     assert response.status_code == 202
     assert response.json()["analyzer"] == "vader"
@@ -202,13 +205,17 @@ def test_submit_keeps_unicode_text_intact(api):
         pytest.param(b'{"texts": ["\\ud800"]}', "invalid_texts", id="lone-surrogate"),
         pytest.param(b'{"texts": ["ok"], "analyzer": "nope"}', "unknown_analyzer", id="unknown-analyzer"),
         pytest.param(b'{"texts": ["ok"], "analyzer": 7}', "unknown_analyzer", id="analyzer-a-number"),
+        pytest.param(b'{"texts": ["ok"], "analyzer": null}', "unknown_analyzer", id="analyzer-null"),
+        pytest.param(b'{"texts": ["ok"], "n": ' + b"1" * 5000 + b"}", "invalid_json", id="huge-number"),
     ],
 )
 def test_submit_refuses_bad_input_with_400_and_stores_nothing(api, raw, code):
     response = api.post("/api/jobs/", data=raw, content_type="application/json", headers=csrf_headers(api))
 
-    assert_error(response, 400, code)
+    message = assert_error(response, 400, code)["message"]
     assert not Job.objects.exists()
+    # Our words, not Python's ("use sys.set_int_max_str_digits()", "maximum recursion depth ...").
+    assert not re.search(r"sys\.|recursion|codec|position \d", message), message
 
 
 def test_submit_names_the_bad_item(api):
@@ -741,6 +748,27 @@ def test_cancel_answers_202_with_the_canceled_job(api, status):
     assert body["finished_at"] is not None
     assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
     assert "Retry-After" not in api.get(f"/api/jobs/{job.pk}/")
+
+
+def test_a_canceled_job_with_partial_results_has_the_summary_its_page_shows(api):
+    job = make_job(session_key=owner_session(api), status=Job.Status.RUNNING, texts=["a", "b", "c"])
+    make_results(job, ["I love it", "I hate it"])
+
+    body = api.post(f"/api/jobs/{job.pk}/cancel/", headers=csrf_headers(api)).json()
+
+    assert body["partial"] is True
+    assert body["summary"] == selectors.job_summary(Job.objects.get(pk=job.pk))
+    assert body["summary"]["count"] == 2
+    assert api.get(f"/api/jobs/{job.pk}/").json()["summary"] == body["summary"]
+
+
+def test_a_job_that_fails_midway_has_the_summary_of_its_partial_results(api):
+    job = make_job(session_key=owner_session(api), status=Job.Status.RUNNING, texts=["a", "b", "c"])
+    make_results(job, ["I love it"])
+
+    pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
+
+    assert api.get(f"/api/jobs/{job.pk}/").json()["summary"]["count"] == 1
 
 
 def test_cancel_takes_the_waiting_job_off_its_queue(api, django_capture_on_commit_callbacks):

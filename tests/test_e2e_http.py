@@ -12,6 +12,8 @@ import http.client
 import io
 import json
 import re
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -20,6 +22,7 @@ from http.cookies import SimpleCookie
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from config import webworker
 from tests.procs import ProcessRunner, production_app, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -60,14 +63,21 @@ class RouterClient:
         self.cookies: dict[str, str] = {}
 
     def request(
-        self, method: str, path: str, *, json_body: object = None, forwarded: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: object = None,
+        forwarded: bool = True,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        chunked: bool = False,
     ) -> Response:
         headers = {"Host": self.host, "Accept": "application/json, text/html"}
         if forwarded:
             headers["X-Forwarded-Proto"] = "https"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
         if method not in ("GET", "HEAD"):
             headers["Referer"] = self.origin + "/"
             if "csrftoken" in self.cookies:
@@ -75,9 +85,17 @@ class RouterClient:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            if chunked:
+                # An iterable body without a Content-Length goes out as Transfer-Encoding: chunked.
+                conn.request(
+                    method, path, body=iter([body[:5], body[5:]]), headers=headers, encode_chunked=True
+                )
+            else:
+                conn.request(method, path, body=body, headers=headers)
             raw = conn.getresponse()
             response = Response(status=raw.status, headers=raw.headers, body=raw.read())
         finally:
@@ -186,3 +204,69 @@ def test_json_job_round_trip_matches_vader(site):
     assert len(rows) == len(TEXTS)
     assert [row[1] for row in rows] == ["'" + t if t.startswith("=") else t for t in TEXTS]
     assert [{f: float(row[3 + i]) for i, f in enumerate(SCORE_FIELDS)} for row in rows] == expected
+
+
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_a_chunked_body_is_411_in_the_error_shape(site, kind):
+    client = site.client()
+    assert client.get("/").status == 200
+    if kind == "json":
+        body, content_type = json.dumps({"texts": ["I love it"]}).encode(), "application/json"
+    else:
+        boundary = "sentimeter-boundary"
+        body = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="r.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+            f"text\r\nI love it\r\n\r\n--{boundary}--\r\n"
+        ).encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+
+    response = client.post("/api/jobs/", body=body, content_type=content_type, chunked=True)
+
+    assert response.status == 411, response.body
+    assert response.json()["error"]["code"] == "length_required"
+    # The same body with a Content-Length is accepted (and ends before the test database is flushed).
+    accepted = client.post("/api/jobs/", body=body, content_type=content_type)
+    assert accepted.status == 202, accepted.body
+    location = accepted.headers["Location"]
+    job = wait_for(lambda: (j := client.get(location).json())["status"] in ("succeeded", "failed") and j)
+    assert job["status"] == "succeeded", job["error"]
+
+
+def test_a_request_line_past_gunicorns_default_reaches_the_app(site):
+    client = site.client()
+    # 1,000 characters of 'é', percent-encoded: a 6 KB request line (gunicorn's default limit is 4,094).
+    path = "/api/jobs/00000000-0000-0000-0000-000000000000/results/?q=" + "%C3%A9" * 1000
+
+    response = client.get(path)
+
+    assert response.status == 404, response.body  # parsed by Django: not this session's job
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_stalled_connections_neither_hold_the_site_nor_stay_open(site):
+    # More stalled sockets than web has threads (2 x 4): half stop in their
+    # headers, half in their bodies (tests/benchmarks/bench_slowclients.py at scale).
+    stalled = []
+    for n in range(12):
+        sock = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: "
+            if n % 2
+            else b'POST /api/jobs/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{"texts": ['
+        )
+        stalled.append(sock)
+    try:
+        started = time.monotonic()
+        response = site.client().get("/healthz")
+        assert response.status == 200, response.body
+        assert time.monotonic() - started < 2.0
+
+        # Each is closed by the server (recv returns b"") within its head or body timeout.
+        for sock in stalled:
+            assert sock.recv(1024) == b"", "a stalled socket got an answer instead of being closed"
+        assert time.monotonic() - started < webworker.HEAD_TIMEOUT + 5
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -11,6 +11,7 @@ import string
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from jsonschema import Draft202012Validator
 from tests.builders import browser, csrf_headers, make_job, make_results, owner_session
 from web.models import Job
 from web.openapi import openapi_document
+from worker import tasks
 
 # Bounded: the whole file runs in well under a minute. No example database, so the
 # run leaves no .hypothesis/ directory in the checkout.
@@ -276,3 +278,76 @@ def test_unknown_api_paths_answer_404_json(api, name, slash):
 
     assert_sound(response)
     assert response.status_code == 404
+
+
+# --- uploads: every encoding and multipart shape (issue 16) ---------------------------------
+
+SOURCE_ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp1252", "cp949"]
+CHOSEN_ENCODINGS = [
+    None,
+    "auto",
+    "utf-8",
+    "utf-16",
+    "windows-1252",
+    "latin-1",
+    "cp949",
+    "euc-kr",
+    "utf-32",
+    "",
+]
+UPLOAD_NAMES = ["r.csv", "r.tsv", "r.txt", "r.jsonl", "r.ndjson", "r", "R.CSV", "r.csv.txt"]
+# Failures that are ours, not the file's: never acceptable for any upload.
+INTERNAL_ERRORS = {"internal_error", "timeout", "worker_lost"}
+
+
+@st.composite
+def upload_bytes(draw) -> bytes:
+    """A small file in some format and encoding, then perhaps corrupted: bytes inserted or cut."""
+    rows = draw(st.lists(st.text(characters, max_size=20), max_size=5))
+    shape = draw(st.sampled_from(["csv", "lines", "jsonl"]))
+    if shape == "csv":
+        text = "text,id\n" + "".join(f'"{r.replace(chr(34), "")}",{i}\n' for i, r in enumerate(rows))
+    elif shape == "jsonl":
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+    else:
+        text = "".join(r.replace("\n", " ") + "\n" for r in rows)
+    data = text.encode(draw(st.sampled_from(SOURCE_ENCODINGS)), errors="replace")
+    for at, junk in draw(st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=3)), max_size=3)):
+        cut = int(at * len(data))
+        data = data[:cut] + junk + data[cut:]
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    return data
+
+
+UPLOAD_FUZZ = settings(FUZZ, max_examples=100)
+
+
+@UPLOAD_FUZZ
+@given(
+    data=upload_bytes(),
+    name=st.sampled_from(UPLOAD_NAMES),
+    encoding=st.sampled_from(CHOSEN_ENCODINGS),
+    column=st.none() | st.sampled_from(["text", "id", "TEXT", "nope"]) | st.text(characters, max_size=8),
+    content_type=st.sampled_from(["text/csv", "application/octet-stream", "text/plain; charset=utf-16", ""]),
+    field=st.sampled_from(["file", "file", "file", "upload"]),
+)
+def test_any_upload_is_4xx_or_a_job_that_ends_with_a_message(
+    api, data, name, encoding, column, content_type, field
+):
+    fields = {k: v for k, v in {"encoding": encoding, "column": column}.items() if v is not None}
+    upload = SimpleUploadedFile(name, data, content_type=content_type)
+
+    response = api.post("/api/jobs/", {field: upload, **fields}, headers=csrf_headers(api))
+
+    assert_sound(response)
+    if response.status_code != 202:
+        assert 400 <= response.status_code < 500
+        return
+    job_id = json.loads(response.content)["id"]
+    tasks.job_run(job_id)
+    job = Job.objects.get(pk=job_id)
+    assert job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED), job.status
+    if job.status == Job.Status.FAILED:
+        assert job.error_code not in INTERNAL_ERRORS, job.error_message
+        assert job.error_message.strip()

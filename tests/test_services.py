@@ -5,7 +5,7 @@ import json
 import pytest
 from rq.job import Job as RQJob
 
-from tests.builders import make_job
+from tests.builders import make_job, make_results
 from web import services
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.models import Job, JobInput
@@ -108,6 +108,11 @@ def test_texts_validate_reads_the_limits_at_call_time(sentimeter_settings):
         pytest.param("", [], id="empty"),
         pytest.param(" \r\n \n\t", [], id="only-whitespace"),
         pytest.param("😀 great\nкнига", ["😀 great", "книга"], id="unicode"),
+        pytest.param(
+            "a\u2028b\x85c\x0cd\x1ce\x1df\x1eg\x0bh\u2029i",
+            ["a\u2028b\x85c\x0cd\x1ce\x1df\x1eg\x0bh\u2029i"],
+            id="other-separators-stay-inside-a-line",
+        ),
     ],
 )
 def test_texts_from_paste_gives_one_text_per_non_blank_line(pasted, texts):
@@ -276,6 +281,18 @@ def test_job_cancel_conflicts_with_a_finished_job(status):
     assert caught.value.status == 409
     assert status in caught.value.message
     assert Job.objects.get(pk=job.pk).status == status
+
+
+@pytest.mark.django_db
+def test_job_cancel_stores_the_summary_of_partial_results():
+    job = make_job(status=Job.Status.RUNNING, texts=["good", "bad", "so so", "great"])
+    make_results(job, ["I love it", "I hate it"])
+
+    services.job_cancel(job=job)
+
+    job.refresh_from_db()
+    assert job.summary["count"] == 2
+    assert (job.summary["positive"], job.summary["negative"]) == (1, 1)
 
 
 @pytest.mark.django_db

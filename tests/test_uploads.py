@@ -253,6 +253,30 @@ def test_file_whose_every_row_is_empty_fails_with_no_texts_naming_a_row(api):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"text,id\n ,1\n,2\n", "no text in column 'text'", id="blank"),
+        pytest.param(
+            b"text,id\n" + b"x" * 40 + b",1\n" + b"y" * 41 + b",2\n", "over the limit", id="too-long"
+        ),
+    ],
+)
+def test_a_job_whose_every_row_is_skipped_reports_them(api, sentimeter_settings, data, reason):
+    sentimeter_settings["MAX_TEXT_CHARS"] = 30
+    job = submitted(post_file(api, data))
+
+    tasks.job_run(str(job.pk))
+
+    body = job_json(api, job)
+    assert body["status"] == "failed"
+    assert "all 2 rows were skipped" in body["error"]["message"]
+    assert body["skipped"]["count"] == 2
+    assert [e["row"] for e in body["skipped"]["examples"]] == [2, 3]
+    assert all(reason in e["reason"] for e in body["skipped"]["examples"])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_request_does_not_parse_the_whole_file(api):
     # Past the sample the view checks: the unclosed quote is the worker's to find.
     lines = [b"id,text"] + [b"%d,review %d, all good" % (i, i) for i in range(1, 6000)]
@@ -510,3 +534,95 @@ def test_job_page_without_skipped_rows_says_nothing_about_them(api):
     job = process(submitted(post_file(api, b"text\r\nI love it\r\n")))
 
     assert "skipped" not in html(api.get(f"/jobs/{job.pk}/"))
+
+
+# --- every encoding choice × malformed input: a 4xx or a failed job, never a 500 ---
+
+LONE_SURROGATE_LE = b"\x00\xd8"  # U+D800 in UTF-16-LE, with no low surrogate after it
+
+MALFORMED = {
+    "utf-16-le-no-bom": ("r.csv", "text\nI love it\n".encode("utf-16-le")),
+    "utf-16-be-no-bom": ("r.csv", "text\nI love it\n".encode("utf-16-be")),
+    "utf-16-le-no-bom-jsonl": ("r.jsonl", '{"text": "I love it"}\n'.encode("utf-16-le")),
+    "utf-16-odd-length": ("r.csv", codecs.BOM_UTF16_LE + "text\nI love it\n".encode("utf-16-le") + b"x"),
+    "utf-16-lone-surrogate": (
+        "r.csv",
+        codecs.BOM_UTF16_LE
+        + "text\nfine\n".encode("utf-16-le")
+        + LONE_SURROGATE_LE
+        + "x\n".encode("utf-16-le"),
+    ),
+    "utf-16-bom-only": ("r.csv", codecs.BOM_UTF16_LE),
+    "utf-8-bom-then-utf-16": ("r.csv", codecs.BOM_UTF8 + "text\nhi\n".encode("utf-16-le")),
+    "utf-32": ("r.csv", "text\nI love it\n".encode("utf-32")),
+    "cp949": ("r.csv", "text\n이 제품 정말 좋아요\n".encode("cp949")),
+    "cp949-jsonl": ("r.jsonl", '"이 제품 정말 좋아요"\n'.encode("cp949")),
+    "invalid-utf-8": ("r.csv", b"text\nbad \xff\xfe byte\n\xc3\n"),
+    "nul-bytes": ("r.csv", b"text\nI\x00 love it\n"),
+    "unclosed-quote": ("r.csv", b'text\n"never closed\n'),
+    "jsonl-lone-surrogate-escape": ("r.jsonl", b'"fine"\n"\\ud800"\n{"text": "\\udc80 x"}\n'),
+    "jsonl-deep-nesting": ("r.jsonl", b"[" * 100_000 + b"\n"),
+    "jsonl-huge-number": ("r.jsonl", b'"fine"\n' + b"1" * 5000 + b"\n"),
+    "jsonl-not-json": ("r.jsonl", b'"fine"\n{oops\n'),
+    "txt-lone-surrogate-utf-8": ("r.txt", b"fine\n\xed\xa0\x80 encoded surrogate\n"),
+}
+# Every choice the form offers, and the API's default (detect).
+ENCODING_CHOICES = [None, "utf-8", "utf-16", "windows-1252", "latin-1", "cp949", "euc-kr"]
+# Failures that are ours, not the input's: never acceptable for a bad file.
+INTERNAL_CODES = {"internal_error", "timeout", "worker_lost"}
+
+
+def assert_ended_with_a_message(client: Client, job: Job) -> None:
+    """Run the job as a worker would: it succeeds, or fails saying what is wrong with the input."""
+    tasks.job_run(str(job.pk))
+    body = job_json(client, job)
+    assert body["status"] in {"succeeded", "failed"}, body
+    if body["status"] == "failed":
+        assert body["error"]["code"] not in INTERNAL_CODES, body["error"]
+        assert body["error"]["message"].strip()
+        assert "Traceback" not in body["error"]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("encoding", ENCODING_CHOICES, ids=lambda e: e or "auto")
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_upload_through_the_api_is_4xx_or_a_failed_job(api, case, encoding):
+    name, data = MALFORMED[case]
+    fields = {"encoding": encoding} if encoding else {}
+
+    response = post_file(api, data, name=name, **fields)
+
+    if response.status_code == 202:
+        assert_ended_with_a_message(api, submitted(response))
+    else:
+        assert 400 <= response.status_code < 500
+        assert_error(response, response.status_code, response.json()["error"]["code"])
+        assert_nothing_stored()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("encoding", ENCODING_CHOICES, ids=lambda e: e or "auto")
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_upload_through_the_form_is_4xx_or_a_failed_job(api, case, encoding):
+    name, data = MALFORMED[case]
+
+    response = post_form(api, data, name=name, encoding=encoding or "auto")
+
+    if response.status_code == 303:
+        assert_ended_with_a_message(api, Job.objects.get())
+    else:
+        assert 400 <= response.status_code < 500
+        assert re.search(r'<p class="error" id="id_\w+_error" role="alert">[^<]+</p>', html(response))
+        assert_nothing_stored()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_utf_16_without_a_bom_is_read_in_its_byte_order(api):
+    texts = {0: "I love it", 1: "이 제품 정말 좋아요"}
+    for codec in ("utf-16-le", "utf-16-be"):
+        data = ("text\r\n" + "".join(f"{t}\r\n" for t in texts.values())).encode(codec)
+
+        job = process(submitted(post_file(api, data, encoding="utf-16")))
+
+        assert job.status == Job.Status.SUCCEEDED, job.error_message
+        assert_scored(job, texts)

@@ -131,7 +131,8 @@ def test_worker_runs_quick_and_bulk_jobs_to_vader_results(worker_proc, sentimete
 
 
 @pytest.mark.slow
-def test_worker_finds_the_row_of_every_job_submitted_in_a_burst(worker_proc):
+def test_worker_finds_the_row_of_every_job_submitted_in_a_burst(worker_proc, sentimeter_settings):
+    sentimeter_settings["MAX_ACTIVE_JOBS_PER_SESSION"] = 0  # one session's burst, past the cap on purpose
     worker = worker_proc()
     batches = [texts_sample(1 + i % 3, tag=f"burst {i}") for i in range(20)]
 
@@ -148,7 +149,10 @@ def test_worker_finds_the_row_of_every_job_submitted_in_a_burst(worker_proc):
 
 
 @pytest.mark.slow
-def test_fifty_jobs_in_a_row_through_one_worker_never_break_its_connection(worker_proc):
+def test_fifty_jobs_in_a_row_through_one_worker_never_break_its_connection(worker_proc, sentimeter_settings):
+    sentimeter_settings["MAX_ACTIVE_JOBS_PER_SESSION"] = (
+        0  # fifty jobs of one session, past the cap on purpose
+    )
     worker = worker_proc()
     batches = [texts_sample(2, tag=f"row {i}") for i in range(50)]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 
 from web import limits, selectors, services
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
@@ -17,10 +17,13 @@ from web.models import Job
 from web.openapi import openapi_document
 from web.serializers import analyzer_to_dict, job_to_dict
 from web.sessions import session_key_ensure, session_key_get
+from worker.inputs import json_problem
 
 # Cells starting with these are run as formulas by spreadsheet programs
-# (OWASP "CSV Injection"); a leading apostrophe makes them plain text.
+# (OWASP "CSV Injection"), also after leading spaces or line breaks, which
+# they skip; a leading apostrophe makes them plain text.
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_SKIPPED_WHITESPACE = " \t\r\n"
 
 
 def error_response(exc: SentimeterError) -> JsonResponse:
@@ -77,13 +80,23 @@ def _json_body(request: HttpRequest) -> dict:
         raise InputTooLarge(f"The request body is larger than the limit of {limit:,} bytes.") from None
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
-    except RecursionError:
-        raise InvalidInput("The body is nested too deeply to be read.", code="invalid_json") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"The body is not valid JSON: it is not UTF-8 text (byte {exc.start + 1}).", code="invalid_json"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"The body is not valid JSON: {json_problem(exc)}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidInput('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
     return body
+
+
+def _param(params: QueryDict, name: str) -> str | None:
+    """Return a query or form parameter given at most once (a repeated one is ambiguous: 400)."""
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"Give {name} once, not {len(values)} times.", code="invalid_parameter")
+    return values[0] if values else None
 
 
 @api_view("GET", "POST")
@@ -101,14 +114,19 @@ def jobs(request: HttpRequest) -> HttpResponse:
         job = services.job_create_from_upload(
             session_key=session_key,
             upload=upload,
-            column=request.POST.get("column"),
-            encoding=request.POST.get("encoding"),
-            analyzer=request.POST.get("analyzer"),
+            column=_param(request.POST, "column"),
+            encoding=_param(request.POST, "encoding"),
+            analyzer=_param(request.POST, "analyzer"),
         )
     else:
         body = _json_body(request)
         if "texts" not in body:
             raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
+        if "analyzer" in body and not isinstance(body["analyzer"], str):
+            raise InvalidInput(
+                '"analyzer" must be a string such as "vader"; leave it out for the default.',
+                code="unknown_analyzer",
+            )
         session_key = session_key_ensure(request)
         limits.job_admit(request, session_key=session_key)
         job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
@@ -137,11 +155,11 @@ def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
     page = selectors.results_page(
         job=job,
-        offset=request.GET.get("offset"),
-        limit=request.GET.get("limit"),
-        label=request.GET.get("label"),
-        q=request.GET.get("q"),
-        sort=request.GET.get("sort"),
+        offset=_param(request.GET, "offset"),
+        limit=_param(request.GET, "limit"),
+        label=_param(request.GET, "label"),
+        q=_param(request.GET, "q"),
+        sort=_param(request.GET, "sort"),
     )
     return JsonResponse(
         {"count": page.count, "offset": page.offset, "limit": page.limit, "results": page.results}
@@ -157,7 +175,10 @@ class _Echo:
 
 def csv_safe(value: object) -> object:
     """Neutralise a cell a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+    if isinstance(value, str) and (
+        value.startswith(CSV_FORMULA_PREFIXES)
+        or value.lstrip(CSV_SKIPPED_WHITESPACE).startswith(CSV_FORMULA_PREFIXES)
+    ):
         return "'" + value
     return value
 

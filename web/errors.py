@@ -41,6 +41,14 @@ def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
     return response
 
 
+def length_required(request: HttpRequest) -> HttpResponse:
+    """411 for a chunked request body (web.middleware.ChunkedBodyMiddleware)."""
+    message = "Send the request body with a Content-Length header; chunked bodies are not accepted."
+    if _is_api(request):
+        return _json_error("length_required", message, 411)
+    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+
+
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
         return _json_error("forbidden", "Permission denied.", 403)

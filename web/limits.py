@@ -1,7 +1,11 @@
 """Admission control for new jobs: per-client rate, per-session active jobs, queue depth.
 
-Views call `job_admit` before `services.job_create`; the command line does
-not (an operator running `heroku run` is not a stranger on the internet).
+Views call `job_admit` (rate and queue depth, in Redis) before
+`services.job_create`, which calls `active_jobs_admit` inside the
+transaction that stores the job, so the per-session cap holds however many
+submits arrive at once. The command line does not go through `job_admit`
+(an operator running `heroku run` is not a stranger on the internet), and
+its jobs belong to no session.
 """
 
 from __future__ import annotations
@@ -10,8 +14,11 @@ import ipaddress
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest
 from redis.exceptions import RedisError
 
@@ -27,6 +34,17 @@ RATE_KEY_PREFIX = "sentimeter:rate:submit:"
 # How long an overloaded client should wait before trying again.
 OVERLOAD_RETRY_AFTER = 30
 UNKNOWN_CLIENT = "unknown"
+# What a Redis call raises when Redis does not answer. OSError/ValueError:
+# redis-py has surfaced a socket closed under it as "Bad file descriptor" /
+# "I/O operation on closed file" under heavy load.
+REDIS_ERRORS = (RedisError, OSError, ValueError)
+# The first key of the per-session admission lock (pg_advisory_xact_lock's
+# two-integer form), so it never meets another advisory lock: "SENT".
+ADMISSION_LOCK_SPACE = 0x53454E54
+LOGIN_FAILURES_KEY_PREFIX = "sentimeter:login:failures:"
+# Failed admin logins from one address are remembered this long after the
+# last one; ADMIN_LOGIN_FAILURES of them close the login to it until then.
+LOGIN_WINDOW_SECONDS = 15 * 60
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -103,21 +121,79 @@ def active_jobs_check(*, session_key: str | None) -> None:
         )
 
 
+def active_jobs_admit(*, session_key: str | None) -> None:
+    """Take this session's admission lock until the transaction ends, then check its active jobs.
+
+    Call it inside the transaction that creates the job. Submits from one
+    session wait for each other here, so each counts the jobs the ones
+    before it stored: counted without the lock, 20 simultaneous submits got
+    12 jobs past a cap of 10. A Postgres advisory lock, not a row lock: the
+    session may live in a cookie or a cache, and no row must exist first.
+    SQLite (the local quick try) runs one writer at a time anyway.
+    """
+    if settings.SENTIMETER["MAX_ACTIVE_JOBS_PER_SESSION"] <= 0 or not session_key:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADMISSION_LOCK_SPACE, session_key]
+            )
+    active_jobs_check(session_key=session_key)
+
+
 def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
-    """Check every admission limit for a new job from this request; raise the first hit.
+    """Check this request's rate and the queues' depth for a new job; raise the first hit.
 
     Redis holds the rate counters and the queues: if it does not answer, the
-    submit is refused with 503 and nothing is stored.
+    submit is refused with 503 and nothing is stored. The session's active
+    jobs are checked when the job is stored (active_jobs_admit).
     """
-    try:
+    with _redis_required(
+        "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
+        code="queue_unavailable",
+    ):
         redis_admit(ip=client_ip(request))
-    except (RedisError, OSError, ValueError):
-        # OSError/ValueError: redis-py has surfaced a socket closed under it as
-        # "Bad file descriptor" / "I/O operation on closed file" under heavy load.
-        logger.exception("admission: Redis did not answer")
-        raise Overloaded(
-            "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
-            code="queue_unavailable",
-            retry_after=OVERLOAD_RETRY_AFTER,
-        ) from None
-    active_jobs_check(session_key=session_key)
+
+
+@contextmanager
+def _redis_required(message: str, *, code: str) -> Iterator[None]:
+    """Answer Overloaded (503, with this message) when Redis does not answer."""
+    try:
+        yield
+    except REDIS_ERRORS:
+        logger.exception("%s: Redis did not answer", code)
+        raise Overloaded(message, code=code, retry_after=OVERLOAD_RETRY_AFTER) from None
+
+
+def login_admit(request: HttpRequest) -> None:
+    """Raise RateLimited while this address has failed to log in ADMIN_LOGIN_FAILURES times lately.
+
+    Redis keeps the count: if it does not answer, the login is refused
+    (Overloaded) rather than left open to guessing.
+    """
+    limit = settings.SENTIMETER["ADMIN_LOGIN_FAILURES"]
+    if limit <= 0:
+        return
+    key = LOGIN_FAILURES_KEY_PREFIX + client_ip(request)
+    with _redis_required(
+        "Logging in is unavailable right now; please try again shortly.", code="login_unavailable"
+    ):
+        failures, ttl = get_redis().pipeline().get(key).ttl(key).execute()
+    if failures is not None and int(failures) >= limit:
+        retry_after = max(int(ttl), 1)
+        raise RateLimited(
+            f"Too many failed logins from this address: try again in {retry_after} s.",
+            code="login_locked",
+            retry_after=retry_after,
+        )
+
+
+def login_failed(request: HttpRequest) -> None:
+    """Count a failed admin login from this address (the window restarts with each)."""
+    if settings.SENTIMETER["ADMIN_LOGIN_FAILURES"] <= 0:
+        return
+    key = LOGIN_FAILURES_KEY_PREFIX + client_ip(request)
+    try:
+        get_redis().pipeline().incr(key).expire(key, LOGIN_WINDOW_SECONDS).execute()
+    except REDIS_ERRORS:
+        logger.exception("admin login: could not count a failure")

@@ -320,6 +320,7 @@ def openapi_document() -> dict:
                         "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
                         "400": _error_response("Bad input: the message says which text and why."),
                         "403": _error_response("CSRF token missing or wrong."),
+                        "411": _error_response("The body was sent chunked: send a Content-Length."),
                         "413": _error_response(
                             "Too large: too many texts, a text too long, or body too big."
                         ),
@@ -369,8 +370,13 @@ def openapi_document() -> dict:
                     {
                         "name": "q",
                         "in": "query",
-                        "description": "Only results whose text contains this, in any case.",
-                        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                        "description": "Only results whose text contains this, in any case "
+                        "(no text holds a NUL character, so q may not either).",
+                        "schema": {
+                            "type": "string",
+                            "maxLength": MAX_QUERY_CHARS,
+                            "pattern": "^[^\\u0000]*$",
+                        },
                     },
                     {
                         "name": "sort",
@@ -385,7 +391,7 @@ def openapi_document() -> dict:
                     "summary": "One page of results; count is of the filtered ones.",
                     "responses": {
                         "200": _json("ResultPage", "The page."),
-                        "400": _error_response("Bad offset, limit, label, q or sort."),
+                        "400": _error_response("Bad offset, limit, label, q or sort, or one given twice."),
                         "404": _NOT_FOUND,
                     },
                 },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,10 +14,14 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
+from web.limits import active_jobs_admit
 from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
+from worker.pipeline import partial_summary_store
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,9 @@ def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
 
 def texts_from_paste(pasted: str) -> list[str]:
     """Split pasted text into one text per non-blank line."""
-    return [line.strip() for line in pasted.splitlines() if line.strip()]
+    # Only \n, \r\n and \r end a line in a text box; str.splitlines() would
+    # also split on U+2028, NEL, form feed and the separators U+001C-U+001E.
+    return [line.strip() for line in _LINE_BREAK.split(pasted) if line.strip()]
 
 
 def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
@@ -86,6 +93,7 @@ def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None =
     data = json.dumps(texts, ensure_ascii=False).encode()
     queue_name = queue_for(seconds=spec_get(analyzer).cost.seconds_total(texts))
     with transaction.atomic():
+        active_jobs_admit(session_key=session_key)
         job = Job.objects.create(
             session_key=session_key, analyzer=analyzer, queue=queue_name, total=len(texts)
         )
@@ -136,6 +144,7 @@ def job_create_from_upload(
         "lenient": spec.lenient,
     }
     with transaction.atomic():
+        active_jobs_admit(session_key=session_key)
         job = Job.objects.create(session_key=session_key, analyzer=analyzer, queue=queue_name)
         job_input = JobInput.objects.create(
             job=job,
@@ -173,6 +182,8 @@ def job_cancel(*, job: Job) -> Job:
     canceled = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE_STATUSES).update(
         status=Job.Status.CANCELED, finished_at=Now()
     )
+    if canceled:
+        partial_summary_store(job.pk)
     job.refresh_from_db()
     if job.status != Job.Status.CANCELED:
         raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")

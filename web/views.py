@@ -7,6 +7,7 @@ from math import ceil
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import admin
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -289,6 +290,22 @@ def _bin_label(b: dict) -> str:
     top = max(b["positive"], b["neutral"], b["negative"])
     winners = [label for label in ("positive", "neutral", "negative") if b[label] == top]
     return winners[0] if top and len(winners) == 1 else "neutral"
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login page, closed for a while (429) to an address that keeps failing."""
+    try:
+        limits.login_admit(request)
+    except SentimeterError as exc:
+        response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    response = admin.site.login(request)
+    if request.method == "POST" and response.status_code == 200:
+        # The form came back with its error: a wrong user name or password.
+        limits.login_failed(request)
+    return response
 
 
 @require_GET

@@ -166,13 +166,30 @@ def format_detect(filename: str, sample_text: str) -> str:
     return "txt"
 
 
+def utf16_byte_order(sample: bytes) -> str | None:
+    """Return utf-16-le or utf-16-be for UTF-16 without a byte order mark, None if it does not look so.
+
+    Text in UTF-16 is mostly characters below U+0100 (line breaks, commas,
+    spaces, digits), whose high byte is 0: the NUL bytes fall on one side of
+    each pair. Binary files have them on both sides.
+    """
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    most, fewest = max(even, odd), min(even, odd)
+    if most == 0 or most * 8 < len(sample) or fewest * 10 > most:
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
 def _decode_sample(sample: bytes, encoding: str) -> str:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
         return decoder.decode(sample, final=False)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
+        # UnicodeError, not only UnicodeDecodeError: Python's UTF-16 decoder
+        # raises the base class for a stream without a byte order mark.
+        where = f" (byte {exc.start + 1})" if isinstance(exc, UnicodeDecodeError) else ""
         raise InputProblem(
-            f"The file is not valid {encoding} text (byte {exc.start + 1}); save it as UTF-8, "
+            f"The file is not valid {encoding} text{where}; save it as UTF-8, "
             "or choose the encoding it was saved with.",
             code="undecodable",
         ) from None
@@ -233,20 +250,39 @@ def inspect(
     """
     if not sample.strip():
         raise InputProblem("The file is empty.", code="empty_file")
+    if column and "\x00" in column:
+        raise InputProblem("The column name contains a NUL character.", code="no_such_column")
     chosen = encoding_normalize(encoding)
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise InputProblem("The file is UTF-32 text; save it as UTF-8 or UTF-16.", code="undecodable")
     has_bom16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    utf16 = has_bom16 or (chosen or "").startswith("utf-16")
-    if b"\x00" in sample and not utf16:
+    byte_order = None if has_bom16 else utf16_byte_order(sample)
+    if chosen == "utf-16" and not has_bom16:
+        if byte_order is None:
+            raise InputProblem(
+                "The file is not UTF-16 text as chosen: it has no byte order mark, and its bytes do "
+                "not look like UTF-16. Choose the encoding it was saved with, or 'Detect automatically'.",
+                code="undecodable",
+            )
+        chosen = byte_order
+    elif chosen is None and byte_order is not None:
+        chosen = byte_order
+    if b"\x00" in sample and not (chosen or ("utf-16" if has_bom16 else "")).startswith("utf-16"):
+        hint = (
+            "It looks like UTF-16 text: choose UTF-16 as its encoding, or 'Detect automatically'."
+            if byte_order or has_bom16
+            else "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'."
+        )
         raise InputProblem(
-            "This looks like a binary file (it contains NUL bytes), not text. "
-            "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'.",
+            f"This looks like a binary file (it contains NUL bytes), not text. {hint}",
             code="binary_file",
         )
     codec = chosen or encoding_detect(sample, at_eof=at_eof)
     # A detected UTF-8 may meet a stray legacy byte past the sample: read it
     # as Windows-1252 rather than fail (a chosen encoding is kept strict).
     lenient = chosen is None and codec == "utf-8"
-    text = _decode_sample(sample, codec)
+    # UTF-16 may encode U+0000; Postgres stores no NUL in text (the worker drops them too).
+    text = _decode_sample(sample, codec).replace("\x00", "")
     if not text.strip("\ufeff \t\r\n"):
         raise InputProblem("The file is empty.", code="empty_file")
     fmt = format_detect(filename, text)
@@ -321,14 +357,40 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
     raise InputProblem("The file is empty.", code="empty_file")
 
 
+def json_problem(exc: Exception) -> str:
+    """Say in our words why json.loads() refused a text (its own words name Python internals)."""
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        return f"{exc.msg} at {where}"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    # Python refuses integers of more than 4,300 digits (sys.get_int_max_str_digits()).
+    return "a number in it has too many digits"
+
+
 def _json_line(line: str, line_number: int) -> object:
     try:
         return json.loads(line)
     except (ValueError, RecursionError) as exc:
-        raise InputProblem(f"Line {line_number} is not valid JSON: {exc}.", code="malformed_jsonl") from None
+        raise InputProblem(
+            f"Line {line_number} is not valid JSON: {json_problem(exc)}.", code="malformed_jsonl"
+        ) from None
 
 
-_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+# Bytes the decoder could not read, kept as U+DC00 + byte (see _escape_bad_bytes);
+# no valid input decodes to a lone surrogate, so these mark exactly the bad bytes.
+_ESCAPED_BYTES = re.compile("[\udc00-\udcff]")
+# Lone surrogates a JSON string may spell out ("\ud800"): no database stores them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _escape_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Keep each undecodable byte as U+DC00 + byte, so the row that holds it is known exactly.
+
+    Like Python's surrogateescape, which refuses bytes below 0x80: a UTF-16
+    surrogate's bytes (00 D8) or a file cut inside a UTF-16 unit have them.
+    """
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
 
 
 def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
@@ -336,6 +398,7 @@ def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("sentimeter-cp1252", _cp1252_for_bad_bytes)
+codecs.register_error("sentimeter-escape", _escape_bad_bytes)
 
 
 def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
@@ -376,9 +439,9 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
     and reports it). Raises InputProblem, naming the row, when the file
     cannot be read past some point.
     """
-    # surrogateescape keeps undecodable bytes as U+DC80..U+DCFF, so the row
-    # that holds them is known exactly (a strict decoder fails a block early).
-    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="surrogateescape", newline="")
+    # Undecodable bytes are kept as U+DC00..U+DCFF, so the row that holds
+    # them is known exactly (a strict decoder fails a block early).
+    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="sentimeter-escape", newline="")
     row_number = 0
     try:
         if spec.format in {"csv", "tsv"}:
@@ -408,7 +471,7 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
                 row_number += 1
                 if not line.strip():
                     continue
-                value = _json_line(line, row_number)
+                value = _json_line(_decoded(line, spec, row_number), row_number)
                 if spec.column is None:
                     text = value if isinstance(value, str) else None
                     what = "(expected a JSON string)"
@@ -416,7 +479,10 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
                     text = value.get(spec.column) if isinstance(value, dict) else None
                     text = text if isinstance(text, str) else None
                     what = f"in field {spec.column!r}"
-                yield _row_text(_decoded(text, spec, row_number), row_number, idx, max_chars, what)
+                if text is not None and not text.isascii() and _SURROGATES.search(text):
+                    yield Row(idx, row_number, None, "a lone surrogate escape (like \\ud800), not text")
+                else:
+                    yield _row_text(text, row_number, idx, max_chars, what)
                 idx += 1
         else:
             idx = 0
@@ -432,9 +498,11 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
             f"Row {row_number + 1}: the file is not valid CSV ({exc}). Check for an unclosed quote.",
             code="malformed_csv",
         ) from None
-    except UnicodeDecodeError as exc:
+    except UnicodeError:
+        # UnicodeError: a UTF-16 file stored without a byte order mark raises
+        # the base class (uploads are now checked for one).
         raise InputProblem(
-            f"After row {row_number}: the file is not valid {spec.encoding} text ({exc.reason}); "
+            f"After row {row_number}: the file is not valid {spec.encoding} text; "
             "save it as UTF-8, or choose the encoding it was saved with.",
             code="undecodable",
         ) from None

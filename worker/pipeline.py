@@ -347,11 +347,24 @@ def job_finalize(job_id: uuid.UUID) -> bool:
 
 def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     """Mark an unfinished job failed with a message for the user; False if it had ended."""
-    return bool(
+    failed = bool(
         Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(
             status=Job.Status.FAILED, error_code=code, error_message=message, finished_at=Now()
         )
     )
+    if failed:
+        partial_summary_store(job_id)
+    return failed
+
+
+def partial_summary_store(job_id: uuid.UUID) -> None:
+    """Store the summary of the results a job kept when it ended early (canceled, or failed midway).
+
+    Its results no longer change (a chunk commits only while the job is
+    running), so the API shows the summary its page computes, once.
+    """
+    if Job.objects.filter(pk=job_id, done__gt=0, summary__isnull=True).exists():
+        Job.objects.filter(pk=job_id, summary__isnull=True).update(summary=summary_compute(job_id))
 
 
 @dataclass(slots=True)
@@ -430,6 +443,10 @@ def job_process(
 def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> None:
     """Record how many texts the input holds (and what was skipped); fail if none."""
     if total == 0:
+        # The failure's message names one skipped row; the job shows them all, as when it succeeds.
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            skipped=skips.count, skipped_examples=skips.examples
+        )
         message = "There is no text to analyze in the input."
         if skips.examples:
             first = skips.examples[0]

@@ -19,7 +19,7 @@ model's time dwarfs the job system's) 1 >= 0.9x, 2 >= 1.8x.
 
 Other options (see --help): --words 80 (words per review), --poll-interval 0.5,
 --raw-texts 4000 --raw-repeats 5 (the raw reference), --env NAME=VALUE (any app
-setting, e.g. --env CHUNK_CHARS=250000), --timeout 1800, --db-name NAME and
+setting, e.g. --env CHUNK_SECONDS=0.4), --timeout 1800, --db-name NAME and
 --redis-url URL (where it runs: a database and a Redis db nobody else uses).
 
 What it does:
