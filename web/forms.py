@@ -61,11 +61,14 @@ class SubmitForm(forms.Form):
     def analyzer_options(self) -> list[dict]:
         """Each analyzer's radio button with what it reads and how fast, in plain words."""
         specs = {spec.name: spec for spec in analyzer_specs()}
-        return [
-            {"radio": radio, "hint": analyzer_hint(specs[radio.data["value"]])}
-            for radio in self["analyzer"]
-            if radio.data["value"] in specs
-        ]
+        options = []
+        for radio in self["analyzer"]:
+            if radio.data["value"] not in specs:
+                continue
+            # Screen readers read the hint with the choice (home.html gives it this id).
+            radio.data["attrs"] = {**radio.data["attrs"], "aria-describedby": f"{radio.id_for_label}_hint"}
+            options.append({"radio": radio, "hint": analyzer_hint(specs[radio.data["value"]])})
+        return options
 
     def clean(self):
         data = super().clean()

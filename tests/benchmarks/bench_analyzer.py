@@ -268,8 +268,9 @@ def describe(texts: Sequence[str]) -> str:
 
 def row(label: str, m: Measurement) -> str:
     spread = f"{min(m.walls):.3f}-{max(m.walls):.3f}"
+    digits = 1 if m.texts_per_s < 100 else 0  # the model's tens of texts a second, VADER's thousands
     return (
-        f"{label:<22}{m.texts_per_s:>11,.0f}{m.chars_per_s:>13,.0f}{m.cpu_texts_per_s:>13,.0f}"
+        f"{label:<22}{m.texts_per_s:>11,.{digits}f}{m.chars_per_s:>13,.0f}{m.cpu_texts_per_s:>13,.{digits}f}"
         f"   {m.wall:.3f} s ({spread})"
     )
 

@@ -50,9 +50,11 @@ def head_load(path: Path = HEAD_PATH) -> dict:
 HEAD_BYTES = 300
 TAIL_BYTES = 600
 CLIP_BYTES = HEAD_BYTES + TAIL_BYTES
-# Texts embedded together: the engine runs a batch's tokens through each layer at
-# once. Measured with tests/benchmarks/bench_analyzer.py --analyzer e5.
-BATCH_SIZE = 8
+# Texts embedded together. One: the engine pads a batch to its longest text, and with
+# one thread a batch gains nothing back (bench_analyzer.py --analyzer e5 --batch-sizes:
+# short English texts 29.8 texts/s one by one, 20.3 in batches of 8, 17.2 of 32;
+# Korean and long texts the same either way; sorting by length did not help).
+BATCH_SIZE = 1
 
 
 def clip(text: str) -> str:
@@ -127,11 +129,11 @@ SPEC = AnalyzerSpec(
     ),
     languages=("en", "ko", "ja", "zh", "ru", "ar", "he", "el", "th", "hi", "latin"),
     batch_size=BATCH_SIZE,
-    # One core of the 2-core dev machine, batches of 8, texts of 40 to 900 bytes in English
-    # and Korean, fitted by least squares (README, "Analyzers"): ~60 ms for 80 bytes,
-    # ~0.75 s for the 900 a clipped text keeps.
+    # One core of the 2-core dev machine, one text at a time, English and Korean texts of
+    # 40 to 900 bytes, fitted by least squares (README, "Analyzers"): ~35 ms for a short
+    # review of 80 bytes, ~0.46 s for the 900 a clipped text keeps.
     cost=CostModel(
-        per_text=0.027, per_unit=3.3e-4, per_unit_squared=5.1e-7, unit="utf8_byte", cap=CLIP_BYTES
+        per_text=0.0077, per_unit=3.36e-4, per_unit_squared=1.85e-7, unit="utf8_byte", cap=CLIP_BYTES
     ),
     load=E5Analyzer,
 )
