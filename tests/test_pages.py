@@ -553,3 +553,25 @@ def test_healthz_reports_database_and_redis(db):
     assert body["database"] == "ok"
     assert body["redis"] == "ok"
     assert body["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("counts", "label"),
+    [
+        pytest.param({"positive": 2, "neutral": 1, "negative": 0}, "positive", id="most-positive"),
+        pytest.param({"positive": 0, "neutral": 1, "negative": 3}, "negative", id="most-negative"),
+        pytest.param({"positive": 2, "neutral": 0, "negative": 2}, "neutral", id="tie"),
+        pytest.param({"positive": 0, "neutral": 0, "negative": 0}, "neutral", id="empty"),
+    ],
+)
+def test_a_histogram_bar_takes_the_colour_of_its_commonest_label(counts, label):
+    b = {"start": 0.3, "end": 0.4, "count": sum(counts.values()), **counts}
+
+    assert views._bin_label(b) == label
+
+
+@pytest.mark.parametrize(
+    ("start", "label"), [(-0.1, "neutral"), (0.0, "neutral"), (0.1, "positive"), (-0.5, "negative")]
+)
+def test_a_summary_written_before_bins_counted_labels_colours_the_bins_at_0_neutral(start, label):
+    assert views._bin_label({"start": start, "end": round(start + 0.1, 2), "count": 1}) == label

@@ -550,6 +550,22 @@ def test_summary_histogram_puts_the_extremes_in_the_edge_bins():
     assert (summary["positive"], summary["neutral"], summary["negative"]) == (2, 1, 2)
 
 
+def test_summary_histogram_bins_count_their_texts_by_label():
+    # e5 labels by its most probable class: one bin may hold positive and neutral texts.
+    job = running_job()
+    scores = [
+        Scores(compound=0.31, pos=0.6, neu=0.29, neg=0.29, label="positive"),
+        Scores(compound=0.32, pos=0.6, neu=0.28, neg=0.28, label="positive"),
+        Scores(compound=0.33, pos=0.33, neu=0.67, neg=0.0, label="neutral"),
+    ]
+    store(job, [0, 1, 2], scores)
+
+    histogram = pipeline.summary_compute(job.pk)["histogram"]
+
+    [counted] = [b for b in histogram if b["count"]]
+    assert (counted["count"], counted["positive"], counted["neutral"], counted["negative"]) == (3, 2, 1, 0)
+
+
 @pytest.mark.parametrize("compound", [-0.94, -0.9, -0.74, -0.05, 0.0, 0.07, 0.68, 0.9])
 def test_summary_histogram_bin_contains_its_compound(compound):
     job = running_job()

@@ -32,11 +32,12 @@ added to its logit that gives the best 3-label accuracy on the
 cross-validated predictions (how readily a text is called neutral). Then it
 writes worker/analyzers/e5_head.json.
 
---outside-check DIR measures sign accuracy on the human-rated sets of
+--outside-check DIR (not with --fit) measures sign accuracy on the human-rated sets of
 vaderSentiment's source distribution (its additional_resources/
 hutto_ICWSM_2014 folder, e.g. from `pip download --no-binary :all:
 --no-deps vaderSentiment==3.3.2`). They are the project's outside check:
-printed only, never fitted on, never used to choose anything.
+printed only, never fitted on, never used to choose anything (nor is
+pattern's polarity-en-pang&lee2.csv, a copy of one of them, read anywhere).
 """
 
 from __future__ import annotations
@@ -273,12 +274,10 @@ def outside_check(args: argparse.Namespace) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--analyzers", nargs="+", default=analyzer_names(), choices=analyzer_names())
-    parser.add_argument(
-        "--fit", action="store_true", help="refit worker/analyzers/e5_head.json, then measure"
-    )
-    parser.add_argument(
-        "--outside-check", metavar="DIR", help="also measure vaderSentiment's human-rated sets"
-    )
+    # A refit and the outside check never run together: nothing of the rated sets can reach a fit.
+    once = parser.add_mutually_exclusive_group()
+    once.add_argument("--fit", action="store_true", help="refit worker/analyzers/e5_head.json, then measure")
+    once.add_argument("--outside-check", metavar="DIR", help="also measure vaderSentiment's human-rated sets")
     parser.add_argument("--outside-max", type=int, default=1000, help="items per outside file (default 1000)")
     return parser.parse_args(argv)
 
