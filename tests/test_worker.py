@@ -330,7 +330,8 @@ def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_interrupts_on
     from tests.test_chaos import horses
 
     texts = texts_sample(3, tag="in-process")
-    worker = worker_proc()
+    # A reconciler pass every second: the default 30 s would be most of this test's time.
+    worker = worker_proc(RECONCILE_INTERVAL="1")
     with quick_job_waiting_at_its_claim(worker, texts) as (job, _):
         # No work horse: the worker process runs the job itself.
         assert horses(worker) == []
