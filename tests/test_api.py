@@ -32,6 +32,7 @@ from worker.queues import QUICK, get_queue, get_redis
 
 JOB_KEYS = {
     "id",
+    "title",
     "status",
     "analyzer",
     "created_at",

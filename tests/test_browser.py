@@ -378,7 +378,7 @@ def test_korean_reviews_warn_with_vader_and_get_labels_with_the_analyzer_picked_
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
     wait_until_final(page)
 
-    expect(page.locator("#job-analyzer")).to_have_text("Multilingual (accurate)")
+    expect(page.locator("#job-analyzer")).to_contain_text("Multilingual (accurate)")
     expect(page.locator("#job-warnings")).to_have_count(0)
     assert {r["text"]: r["label"] for r in table_rows(page)} == KOREAN_REVIEWS
     tab.shot("job-korean-desktop")
@@ -446,7 +446,7 @@ def test_drop_a_csv_pick_its_column_from_the_header_and_read_the_results(site, t
     assert [r["text"] for r in rows] == comments
     assert [r["label"] for r in rows] == [label_of(c) for c in comments]
     expect(page.locator("#summary")).to_contain_text("Texts 5")
-    expect(page.locator("p.meta")).to_contain_text(f"reviews.csv ({len(data)}\xa0bytes)")
+    expect(page.locator("p.meta").first).to_contain_text(f"reviews.csv ({len(data)}\xa0bytes)")
     tab.shot("upload-results-desktop")
 
     # A file of another kind keeps the plain column box.
@@ -577,7 +577,7 @@ def test_pages_fit_a_phone_screen(site, tab_factory):
     tab.assert_no_sideways_scroll()
     # The detail columns give way on a narrow screen; text, label and score stay.
     expect(page.locator("table.results th.detail").first).to_be_hidden()
-    expect(page.get_by_role("columnheader", name="Compound")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Score")).to_be_visible()
     tab.assert_controls_labelled()
     tab.shot("results-phone")
 
@@ -585,6 +585,36 @@ def test_pages_fit_a_phone_screen(site, tab_factory):
     tab.assert_no_sideways_scroll()
     tab.shot("history-phone")
     assert tab.errors == [], tab.errors
+
+
+def test_fifty_long_reviews_keep_the_page_short_and_each_opens_whole(site, tab_factory):
+    site.start_worker()
+    sentence = "The fabric feels soft, the stitching is careful and the colour is just as pictured. "
+    reviews = [f"Review {i}: " + sentence * 14 for i in range(50)]
+    for viewport, phone in ((DESKTOP, False), (PHONE, True)):
+        tab = tab_factory(viewport, phone=phone)
+        page = tab.page
+        submit_paste(tab, site, reviews)
+        wait_until_final(page)
+
+        # Every row is at most a few lines tall, however long its review (was: the whole
+        # review, 13,661 px for the page on a desktop and 35,772 px on a phone).
+        heights = page.eval_on_selector_all(
+            "table.results tbody tr",
+            """rows => rows.map(r => r.getBoundingClientRect().height /
+                parseFloat(getComputedStyle(r.cells[1]).lineHeight))""",
+        )
+        assert len(heights) == 50 and max(heights) <= 5.5, heights
+        folded = page.evaluate("() => document.documentElement.scrollHeight")
+        page.locator("#results").scroll_into_view_if_needed()
+        tab.shot(f"long-reviews-{'phone' if phone else 'desktop'}", full_page=False)
+        first = page.locator("table.results details.long-text").first
+        first.locator("summary").click()
+        expect(first.get_by_text("Show less")).to_be_visible()
+        assert first.locator(".clamp").evaluate("e => e.scrollHeight <= e.clientHeight + 1")
+        assert page.evaluate("() => document.documentElement.scrollHeight") > folded
+        tab.assert_no_sideways_scroll()
+        assert tab.errors == [], tab.errors
 
 
 def test_the_submit_form_works_from_the_keyboard(site, tab):

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.builders import browser, csrf_token, make_job, make_results, owner_session
-from web import views
+from web import services, views
 from web.models import Job, JobInput
 from worker import pipeline
 
@@ -478,7 +478,7 @@ def test_job_list_shows_status_input_size_and_links(page):
     make_results(pasted, TEXTS)
     upload = make_job(session_key=session_key, texts=["a"] * 1500, status=Job.Status.RUNNING)
     JobInput.objects.filter(job=upload).update(filename="reviews <2024>.csv", size=123_456)
-    Job.objects.filter(pk=upload.pk).update(done=300)
+    Job.objects.filter(pk=upload.pk).update(done=300, title="reviews <2024>.csv")
 
     content = html(page.get("/jobs/"))
 
@@ -575,3 +575,110 @@ def test_a_histogram_bar_takes_the_colour_of_its_commonest_label(counts, label):
 )
 def test_a_summary_written_before_bins_counted_labels_colours_the_bins_at_0_neutral(start, label):
     assert views._bin_label({"start": start, "end": round(start + 0.1, 2), "count": 1}) == label
+
+
+@pytest.mark.parametrize(
+    ("peak", "ticks"),
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (3, [0, 1, 2, 3]),
+        (7, [0, 2, 4, 6, 8]),
+        (20, [0, 5, 10, 15, 20]),
+        (150, [0, 50, 100, 150]),
+        (151, [0, 50, 100, 150, 200]),
+        (98_765, [0, 50_000, 100_000]),
+    ],
+)
+def test_the_histogram_count_axis_goes_to_a_round_number_in_at_most_four_steps(peak, ticks):
+    assert views.count_ticks(peak) == ticks
+
+
+def test_the_histogram_has_a_count_axis_with_a_gridline_per_label(page):
+    texts = ["I love it!"] * 7 + ["I hate it."] * 3
+    job = make_job(session_key=owner_session(page), texts=texts)
+    pipeline.job_process(job.pk)
+
+    histogram = re.search(
+        r'<figure class="chart" id="histogram">.*?</figure>', html(page.get(f"/jobs/{job.pk}/")), re.S
+    )
+
+    labels = re.findall(
+        r"<span>(\d+)</span>", re.search(r'class="yaxis".*?</div>', histogram.group(0)).group(0)
+    )
+    assert labels == ["8", "6", "4", "2", "0"]
+    assert re.findall(r'class="gridline" x1="0" y1="([\d.]+)"', histogram.group(0)) == [
+        "100.0",
+        "75.0",
+        "50.0",
+        "25.0",
+        "0.0",
+    ]
+    # The bar of the 7 positives reaches 7/8 of the axis.
+    assert re.search(r'<rect class="bar bar-positive" x="[\d.]+" y="12.5"', histogram.group(0))
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Great value.", "Great value."),
+        ("  Two\n lines\tand   spaces ", "Two lines and spaces"),
+        (
+            "The delivery was quick but the box arrived dented and the manual was missing entirely",
+            "The delivery was quick but the box arrived dented and the…",
+        ),
+        ("배송이빠르고포장도꼼꼼했어요" * 6, ("배송이빠르고포장도꼼꼼했어요" * 6)[:60] + "…"),
+    ],
+)
+def test_a_pasted_job_is_titled_by_the_start_of_its_first_text(text, title):
+    assert services.job_title(text) == title
+    assert len(services.job_title(text)) <= services.TITLE_CHARS + 1
+
+
+def test_the_job_page_and_list_are_titled_by_the_file_name_or_the_first_text(page):
+    session_key = owner_session(page)
+    pasted = services.job_create(session_key=session_key, texts=["Loved the colour, hated the fit.", "Fine."])
+    upload = SimpleUploadedFile("march reviews.csv", b"text\nGreat!\n", content_type="text/csv")
+    uploaded = services.job_create_from_upload(session_key=session_key, upload=upload)
+
+    assert pasted.title == "Loved the colour, hated the fit."
+    assert uploaded.title == "march reviews.csv"
+    content = html(page.get(f"/jobs/{pasted.pk}/"))
+    assert "<title>Loved the colour, hated the fit. · Sentimeter</title>" in content
+    assert '<h1 id="job-title">Loved the colour, hated the fit.</h1>' in content
+    assert '<h1 id="job-title">march reviews.csv</h1>' in html(page.get(f"/jobs/{uploaded.pk}/"))
+    listing = html(page.get("/jobs/"))
+    assert "Loved the colour, hated the fit." in listing and "march reviews.csv" in listing
+    assert page.get(f"/api/jobs/{pasted.pk}/").json()["title"] == "Loved the colour, hated the fit."
+
+
+def test_a_job_made_before_titles_existed_is_headed_by_the_start_of_its_id(page):
+    job = make_job(session_key=owner_session(page))
+
+    assert job.title == ""
+    assert f'<h1 id="job-title">Job {str(job.pk)[:8]}</h1>' in html(page.get(f"/jobs/{job.pk}/"))
+
+
+def test_long_texts_are_folded_to_a_few_lines_and_short_ones_are_not(page):
+    long_review = "The fabric is soft and the stitching looks careful. " * 8
+    job = make_job(session_key=owner_session(page), texts=[long_review, "Short and sweet."])
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    folded = re.findall(r'<details class="long-text"><summary><span class="clamp">(.*?)</span>', content)
+    assert folded == [long_review]
+    assert '<td class="text">Short and sweet.</td>' in content
+
+
+def test_the_job_page_speaks_plainly(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS)
+    pipeline.job_process(job.pk)
+
+    content = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert "compound" not in content.lower().replace('value="compound"', "").replace('value="-compound"', "")
+    assert "Average score" in content and ">Score</th>" in content
+    assert re.search(
+        r'id="job-analyzer">Analyzed with <strong>VADER \(English, fast\)</strong>: Rules and', content
+    )

@@ -34,6 +34,9 @@ class Job(models.Model):
     session_key = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     analyzer = models.CharField(max_length=32)
+    # What a person calls the job: its file's name, or the start of its first text
+    # (services.job_title). Empty for jobs made before titles existed: see `heading`.
+    title = models.CharField(max_length=100, blank=True, db_default="")
     queue = models.CharField(max_length=16)
     # Null until the input has been counted (by the worker for uploads).
     total = models.PositiveIntegerField(null=True, blank=True)
@@ -65,6 +68,11 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.id} ({self.status})"
+
+    @property
+    def heading(self) -> str:
+        """The job's title, or the start of its id when it has none."""
+        return self.title or f"Job {str(self.id)[:8]}"
 
     @property
     def is_final(self) -> bool:

@@ -91,6 +91,7 @@ SCHEMAS: dict = {
         "type": "object",
         "required": [
             "id",
+            "title",
             "status",
             "analyzer",
             "created_at",
@@ -107,6 +108,11 @@ SCHEMAS: dict = {
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string", "format": "uuid"},
+            "title": {
+                "type": "string",
+                "description": "The uploaded file's name or the start of the first text "
+                '("Job" and the start of the id for jobs made before titles existed).',
+            },
             "status": {"type": "string", "enum": list(Job.Status.values)},
             "analyzer": {"type": "string"},
             "created_at": {"type": "string", "format": "date-time"},

@@ -29,6 +29,7 @@ def job_to_dict(job: Job) -> dict:
     """Serialize a job for the API."""
     return {
         "id": str(job.pk),
+        "title": job.heading,
         "status": job.status,
         "analyzer": job.analyzer,
         "created_at": _iso(job.created_at),

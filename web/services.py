@@ -86,6 +86,23 @@ def texts_from_paste(pasted: str) -> list[str]:
     return [line.strip() for line in _LINE_BREAK.split(pasted) if line.strip()]
 
 
+# Characters of a first text that make a pasted job's title.
+TITLE_CHARS = 60
+
+
+def job_title(text: str) -> str:
+    """Title a job by the start of its first text: one line, cut at a word, with an ellipsis."""
+    line = " ".join(text.split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS]
+    space = cut.rfind(" ")
+    # Korean and Japanese runs can have no space for a long way: cut mid-word then.
+    if space >= TITLE_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
 def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
     """Store a job and its texts, and enqueue it once the transaction commits."""
     texts = texts_validate(texts)
@@ -95,7 +112,11 @@ def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None =
     with transaction.atomic():
         active_jobs_admit(session_key=session_key)
         job = Job.objects.create(
-            session_key=session_key, analyzer=analyzer, queue=queue_name, total=len(texts)
+            session_key=session_key,
+            analyzer=analyzer,
+            queue=queue_name,
+            total=len(texts),
+            title=job_title(texts[0]),
         )
         JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=data, size=len(data))
         job_enqueue(job_id=str(job.id), queue_name=queue_name)
@@ -145,13 +166,19 @@ def job_create_from_upload(
     }
     with transaction.atomic():
         active_jobs_admit(session_key=session_key)
-        job = Job.objects.create(session_key=session_key, analyzer=analyzer, queue=queue_name)
+        filename = (upload.name or "")[:255]
+        job = Job.objects.create(
+            session_key=session_key,
+            analyzer=analyzer,
+            queue=queue_name,
+            title=job_title(filename) if filename else "",
+        )
         job_input = JobInput.objects.create(
             job=job,
             format=spec.format,
             data=b"" if connection.vendor == "postgresql" else data,
             size=len(data),
-            filename=(upload.name or "")[:255],
+            filename=filename,
             options=options,
         )
         if connection.vendor == "postgresql":

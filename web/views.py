@@ -26,6 +26,10 @@ from worker.queues import get_redis
 logger = logging.getLogger(__name__)
 
 RESULTS_PER_PAGE = 50
+# Texts longer than this (or on several lines) are folded in the results table to
+# their first lines, with the rest a click away: the page's height must not grow
+# with the length of the reviews.
+LONG_TEXT_CHARS = 200
 SORT_CHOICES = [
     ("idx", "Input order"),
     ("-compound", "Most positive first"),
@@ -101,7 +105,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     table = _results_table(request, job)
     summary = selectors.job_summary(job)
     analyzer = selectors.analyzer_of(job)
-    bars = _histogram_bars(summary)
+    ticks = count_ticks(max((b["count"] for b in (summary or {}).get("histogram") or []), default=0))
+    bars = _histogram_bars(summary, top=ticks[-1])
     progress = selectors.job_progress(job, now=timezone.now())
     return render(
         request,
@@ -119,6 +124,9 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "sorts": SORT_CHOICES,
             "bars": bars,
             "bars_peak": max((bar["count"] for bar in bars), default=0),
+            "count_ticks": ticks,
+            "gridlines": [round(100.0 - 100.0 * t / ticks[-1], 3) for t in ticks],
+            "long_text_chars": LONG_TEXT_CHARS,
             "shares": _label_shares(summary),
             "split": _label_split(summary),
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
@@ -253,19 +261,36 @@ def _label_split(summary: dict | None) -> list[dict]:
     return parts
 
 
-def _histogram_bars(summary: dict | None) -> list[dict]:
-    """Lay out the score histogram as SVG bars (heights in a 0-100 box), each in its commonest label's colour.
+def count_ticks(peak: int) -> list[int]:
+    """The histogram's count axis: 0 up to a round number at or above `peak`, in at most 4 equal steps.
 
-    Summaries written before bins counted labels colour by the bin's side of 0.
+    The steps are 1, 2 or 5 times a power of ten, so the labels read 0, 50, 100, 150.
+    """
+    if peak <= 0:
+        return [0, 1]
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if peak <= 4 * step * factor:
+                size = step * factor
+                top = -(-peak // size) * size
+                return list(range(0, top + 1, size))
+        step *= 10
+
+
+def _histogram_bars(summary: dict | None, *, top: int) -> list[dict]:
+    """Lay out the score histogram as SVG bars (heights in a 0-100 box whose top counts `top` texts).
+
+    Each bar has its commonest label's colour; summaries written before bins
+    counted labels colour by the bin's side of 0.
     """
     if not summary or not summary.get("histogram"):
         return []
     bins = summary["histogram"]
-    peak = max(b["count"] for b in bins) or 1
     width = 100.0 / len(bins)
     bars = []
     for i, b in enumerate(bins):
-        height = 100.0 * b["count"] / peak
+        height = 100.0 * b["count"] / max(top, 1)
         kind = _bin_label(b)
         bars.append(
             {
