@@ -154,6 +154,17 @@ def redis_url_with_db(url: str, db: int) -> str:
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
+def redis_db_aside(offset: int) -> int:
+    """A Redis database beside the test one (REDIS_URL's), for a process family of its own.
+
+    Counted down from the test database (15 by default: sqlite 14, e2e 13, browser 12), so two runs
+    of the suite whose REDIS_URLs are 4 or more databases apart never share one
+    (a helper's run on db 11 uses 10, 9, 8).
+    """
+    base = int(urlsplit(settings.REDIS_URL).path.lstrip("/") or 0)
+    return (base - offset) % 16
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

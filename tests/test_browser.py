@@ -25,14 +25,14 @@ from pathlib import Path
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.procs import PROJECT_DIR, ProcessRunner, production_app
+from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_DIR / "tests" / "screenshots"
 # A Redis database of its own (13 and 14 belong to other process tests).
-BROWSER_REDIS_DB = 12
+BROWSER_REDIS_DB = redis_db_aside(3)
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Generous for a small shared machine; no assertion is about speed.

@@ -23,14 +23,14 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from config import webworker
-from tests.procs import ProcessRunner, production_app, wait_for
+from tests.procs import ProcessRunner, production_app, redis_db_aside, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # A Redis database of its own: the per-test flush of the test database
 # (tests/conftest.py) must not pull the queues from under a worker that
 # lives for the whole module.
-E2E_REDIS_DB = 13
+E2E_REDIS_DB = redis_db_aside(2)
 TEXTS = [
     "I love this product, it is wonderful!",
     "This is terrible. I hate it.",

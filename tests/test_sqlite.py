@@ -14,12 +14,12 @@ from django.conf import settings
 from redis import Redis
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.procs import WAIT_TIMEOUT, ProcessRunner, process_env, redis_url_with_db, run
+from tests.procs import WAIT_TIMEOUT, ProcessRunner, process_env, redis_db_aside, redis_url_with_db, run
 
 pytestmark = pytest.mark.slow
 
 # Apart from the test database (tests/conftest.py flushes it around each test).
-SQLITE_REDIS_DB = 14
+SQLITE_REDIS_DB = redis_db_aside(1)
 TEXTS = ["I love this product, it is wonderful!", "This is terrible. I hate it.", "The box is brown."]
 
 SUBMIT = """
