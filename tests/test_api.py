@@ -427,7 +427,16 @@ def test_detail_of_a_finished_job_has_its_summary(api, finished_job):
     assert body["status"] == "succeeded"
     assert body["progress"] == {"done": len(TEXTS), "total": len(TEXTS), "percent": 100.0}
     assert body["started_at"] is not None and body["finished_at"] is not None
-    assert set(body["summary"]) == {"count", "positive", "neutral", "negative", "mean_compound", "histogram"}
+    assert set(body["summary"]) == {
+        "count",
+        "positive",
+        "neutral",
+        "negative",
+        "mean_compound",
+        "histogram",
+        "extremes",
+        "drivers",
+    }
     assert body["summary"]["count"] == len(TEXTS)
     assert body["error"] is None
 

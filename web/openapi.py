@@ -13,6 +13,19 @@ from django.conf import settings
 from web.models import Job, Result
 from web.selectors import MAX_QUERY_CHARS, SORTS, analyzer_list
 
+
+def _by_side(schema: str, description: str) -> dict:
+    """An object with a list of `schema` for each side, positive and negative."""
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["positive", "negative"],
+        "additionalProperties": False,
+        "properties": {"positive": items, "negative": items},
+    }
+
+
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
@@ -79,6 +92,48 @@ SCHEMAS: dict = {
             "negative": {"type": "integer", "minimum": 0},
             "mean_compound": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
             "histogram": {"type": "array", "items": {"$ref": "#/components/schemas/HistogramBin"}},
+            "extremes": _by_side(
+                "Extreme",
+                "The texts with the highest scores among those labelled positive, and the lowest among "
+                "those labelled negative (up to 5 each, clipped to 300 characters). Summaries written "
+                "before 2026-12 have none.",
+            ),
+            "drivers": _by_side(
+                "Driver",
+                "Words and two-word phrases over-represented in negative texts against positive ones, and "
+                "the reverse: a log-odds ratio with an informative Dirichlet prior, z-scored (above 0: more "
+                "negative), |z| >= 1.96, in at least 3 texts, up to 10 a side. Summaries written before "
+                "2026-12 have none.",
+            ),
+        },
+    },
+    "Extreme": {
+        "type": "object",
+        "required": ["idx", "text", "compound"],
+        "additionalProperties": False,
+        "properties": {
+            "idx": {"type": "integer", "minimum": 0},
+            "text": {"type": "string"},
+            "compound": {"type": "number", "minimum": -1, "maximum": 1},
+        },
+    },
+    "Driver": {
+        "type": "object",
+        "required": ["term", "z", "negative", "positive"],
+        "additionalProperties": False,
+        "properties": {
+            "term": {"type": "string"},
+            "z": {"type": "number"},
+            "negative": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Negative texts that have the term.",
+            },
+            "positive": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Positive texts that have the term.",
+            },
         },
     },
     "JobError": {

@@ -26,6 +26,8 @@ from worker.queues import get_redis
 logger = logging.getLogger(__name__)
 
 RESULTS_PER_PAGE = 50
+# The two sides of "What drives it", in the order the page shows them.
+SIDES = ("negative", "positive")
 # Texts longer than this (or on several lines) are folded in the results table to
 # their first lines, with the rest a click away: the page's height must not grow
 # with the length of the reviews.
@@ -129,6 +131,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "long_text_chars": LONG_TEXT_CHARS,
             "shares": _label_shares(summary),
             "split": _label_split(summary),
+            "driver_terms": [(side, ((summary or {}).get("drivers") or {}).get(side, [])) for side in SIDES],
+            "extremes": [(side, ((summary or {}).get("extremes") or {}).get(side, [])) for side in SIDES],
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
             **table,
         },

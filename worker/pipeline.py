@@ -29,12 +29,13 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Q, Sum
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Coalesce, Mod, Now
 
 from web.models import Job, JobChunk, JobInput, Result
 from worker.analyzers.base import LABELS, Analyzer, AnalyzerSpec, Scores
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, get_analyzer, spec_get
 from worker.chunking import chunks_of, tail_bound
+from worker.drivers import drivers
 from worker.inputs import InputProblem, InputSpec, Row, iter_rows
 from worker.languages import language_mix, warnings_for
 from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
@@ -50,6 +51,12 @@ SKIPPED_EXAMPLES = 10
 SPLIT_REFILL_EVERY = 4
 # Texts (the first ones, in input order) whose language is guessed when a job ends.
 LANGUAGE_SAMPLE = 1000
+# Texts of each label read to rank what drives a job's sentiment, spread over the job:
+# enough for any term worth naming, and a second or two of work at most.
+DRIVERS_SAMPLE = 5000
+# The most positive and most negative texts a summary keeps, each clipped to this many characters.
+EXTREMES = 5
+EXTREME_CHARS = 300
 
 
 class InputError(Exception):
@@ -308,7 +315,45 @@ def summary_compute(job_id: uuid.UUID) -> dict:
             {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), **n}
             for i, n in enumerate(counts)
         ],
+        "extremes": job_extremes(job_id),
+        "drivers": job_drivers(job_id, counts=agg),
     }
+
+
+def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
+    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py).
+
+    Reads at most DRIVERS_SAMPLE texts of each label, every n-th by row, so a
+    big job's sample spans all of it.
+    """
+    texts: list[tuple[str, str]] = []
+    for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
+        step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
+        rows = Result.objects.filter(job_id=job_id, label=label)
+        if step > 1:
+            rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
+        texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
+    return drivers(texts)
+
+
+def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
+    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
+    results = Result.objects.filter(job_id=job_id)
+    sides = {
+        "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
+        "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
+    }
+    return {
+        side: [
+            {"idx": idx, "text": _clipped(text), "compound": compound}
+            for idx, text, compound in rows.values_list("idx", "text", "compound")[:EXTREMES]
+        ]
+        for side, rows in sides.items()
+    }
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= EXTREME_CHARS else text[: EXTREME_CHARS - 1].rstrip() + "…"
 
 
 def job_warnings(job_id: uuid.UUID, *, analyzer: str) -> list[dict]:
