@@ -145,8 +145,14 @@ def test_submit_links_lead_to_the_jobs_endpoints(api):
         "csv": f"/api/jobs/{job_id}/results.csv",
         "jsonl": f"/api/jobs/{job_id}/results.jsonl",
     }
-    for name in ("self", "page", "results", "csv", "jsonl"):
+    for name in ("self", "page", "results"):
         assert api.get(body["links"][name]).status_code == 200, name
+    # The downloads wait for the job to finish (nothing runs it here).
+    for name in ("csv", "jsonl"):
+        refused = api.get(body["links"][name])
+        assert refused.status_code == 409, name
+        assert refused.json()["error"]["code"] == "job_not_finished"
+        assert "still queued (0 of 1 texts analyzed)" in refused.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -688,7 +694,7 @@ def test_csv_neutralises_formulas(api):
 
 def test_csv_keeps_commas_quotes_newlines_and_unicode(api):
     texts = ['She said "wow", then left', "line one\nline two", "이 영화 정말 좋아요 😀"]
-    job = make_job(session_key=owner_session(api), texts=texts)
+    job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)
     make_results(job, texts)
 
     rows = list(csv.reader(io.StringIO(download(api.get(f"/api/jobs/{job.pk}/results.csv"))[1:])))
@@ -697,7 +703,7 @@ def test_csv_keeps_commas_quotes_newlines_and_unicode(api):
 
 
 def test_csv_of_a_job_without_results_is_only_the_header(api):
-    job = make_job(session_key=owner_session(api))
+    job = make_job(session_key=owner_session(api), status=Job.Status.SUCCEEDED)
 
     content = download(api.get(f"/api/jobs/{job.pk}/results.csv"))
 
@@ -718,7 +724,7 @@ def test_jsonl_download_has_one_object_per_result(api, finished_job):
 
 def test_jsonl_keeps_text_as_is(api):
     texts = ["=1+1", "Great value 😀", "line one\nline two"]
-    job = make_job(session_key=owner_session(api), texts=texts)
+    job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)
     make_results(job, texts)
 
     content = download(api.get(f"/api/jobs/{job.pk}/results.jsonl"))
@@ -732,7 +738,7 @@ def test_downloads_stream_more_than_one_batch(api, monkeypatch):
 
     monkeypatch.setattr(selectors, "DOWNLOAD_BATCH", 3)
     texts = [f"text {i}" for i in range(10)]
-    job = make_job(session_key=owner_session(api), texts=texts)
+    job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)
     make_results(job, texts)
 
     lines = download(api.get(f"/api/jobs/{job.pk}/results.jsonl")).splitlines()
@@ -919,3 +925,14 @@ def test_job_create_in_a_rolled_back_transaction_enqueues_nothing():
     assert not rq_job_exists(job_id)
     assert get_redis().keys("rq:*job*") == []
     assert not Job.objects.exists()
+
+
+def test_the_download_of_a_canceled_job_is_named_partial(api):
+    job = make_job(session_key=owner_session(api), texts=TEXTS, status=Job.Status.CANCELED)
+    make_results(job, TEXTS[:1])
+
+    response = api.get(f"/api/jobs/{job.pk}/results.csv")
+
+    assert response.status_code == 200
+    assert f'filename="sentimeter-{job.pk}-partial.csv"' in response["Content-Disposition"]
+    assert len(list(csv.reader(io.StringIO(download(response)[1:])))) == 2

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.builders import browser, csrf_token, make_job, make_results, owner_session
 from web import services, views
-from web.models import Job, JobInput
+from web.models import Job, JobInput, Result
 from worker import pipeline
 
 TEXTS = [
@@ -173,7 +173,43 @@ def test_job_page_shows_progress_while_running(page):
     assert "2 of 3 texts" in content
     assert f'action="/jobs/{job.pk}/cancel/"' in content
     assert "job.js" in content
-    assert "Summary" not in content
+    # What is stored so far: its summary (no drivers yet), the rows stored last first, no downloads.
+    assert '<h2 id="summary-heading">Summary so far</h2>' in content
+    assert re.search(r'<span class="share-label">Texts</span> <strong>2</strong>', content)
+    assert "What drives it" not in content
+    assert row_texts(content) == [TEXTS[1], TEXTS[0]]
+    assert '<option value="latest" selected>Latest analyzed first</option>' in content
+    assert "results.csv" not in content and 'id="downloads-later"' in content
+
+
+def test_a_running_jobs_summary_is_computed_once_for_every_viewer_in_its_interval(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.RUNNING)
+    make_results(job, TEXTS[:2])
+    html(page.get(f"/jobs/{job.pk}/"))
+    # A third result arrives within the interval: the summary shown stays the one computed.
+    Result.objects.create(
+        job=job, idx=2, text=TEXTS[2], label="neutral", compound=0.0, pos=0.0, neu=1.0, neg=0.0
+    )
+    Job.objects.filter(pk=job.pk).update(done=3)
+
+    with CaptureQueriesContext(connection) as queries:
+        again = html(page.get(f"/jobs/{job.pk}/"))
+
+    assert not [q["sql"] for q in queries if "GROUP BY" in q["sql"] or "AVG(" in q["sql"]]
+    assert re.search(r'<span class="share-label">Texts</span> <strong>2</strong>', again)
+    assert "3 of 3 texts" in again
+
+
+def test_a_running_job_sorted_by_input_order_goes_back_to_it_and_latest_is_gone_once_it_ends(page):
+    job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.RUNNING)
+    make_results(job, TEXTS[:2])
+    assert row_texts(html(page.get(f"/jobs/{job.pk}/?sort=idx"))) == TEXTS[:2]
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.CANCELED)
+    content = html(page.get(f"/jobs/{job.pk}/?sort=latest"))
+
+    assert row_texts(content) == TEXTS[:2]
+    assert 'value="latest"' not in content
 
 
 def test_job_page_of_a_queued_job_without_a_count(page):

@@ -311,7 +311,7 @@ def test_csv_download_neutralises_formulas(client, text):
 @pytest.mark.django_db
 @pytest.mark.parametrize("text", ["plain words", "a=b", "1+1", "mail me @home", "'quoted'"])
 def test_csv_download_leaves_ordinary_text_alone(client, text):
-    job = make_job(session_key=owner_session(client), texts=[text])
+    job = make_job(session_key=owner_session(client), texts=[text], status=Job.Status.SUCCEEDED)
     make_results(job, [text])
 
     _, row = _csv_rows(client.get(f"/api/jobs/{job.pk}/results.csv"))

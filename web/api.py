@@ -184,13 +184,13 @@ def csv_safe(value: object) -> object:
 
 
 def _download_name(job: Job, extension: str) -> str:
-    return f"sentimeter-{job.pk}.{extension}"
+    return f"sentimeter-{job.pk}{'-partial' if job.is_partial else ''}.{extension}"
 
 
 @api_view("GET")
 def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream every result as CSV."""
-    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
@@ -209,7 +209,7 @@ def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
 @api_view("GET")
 def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream every result as JSON Lines."""
-    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
 
     def lines() -> Iterator[str]:
         for r in selectors.results_iter(job=job):

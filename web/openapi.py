@@ -334,6 +334,10 @@ def _json(ref: str, description: str, *, retry_after: bool = False, location: bo
 
 
 _NOT_FOUND = _error_response("No such job (or another session's job: the same answer).")
+_NOT_FINISHED = _error_response(
+    "`job_not_finished`: the job is queued or running; its results download once it has ended. A "
+    "canceled or failed job's download holds what it analyzed, and its file name ends in `-partial`."
+)
 
 
 def _schemas() -> dict:
@@ -465,6 +469,7 @@ def openapi_document() -> dict:
                     "responses": {
                         "200": {"description": "CSV with a header row.", "content": {"text/csv": {}}},
                         "404": _NOT_FOUND,
+                        "409": _NOT_FINISHED,
                     },
                 },
             },
@@ -479,6 +484,7 @@ def openapi_document() -> dict:
                             "content": {"application/jsonl": {}},
                         },
                         "404": _NOT_FOUND,
+                        "409": _NOT_FINISHED,
                     },
                 },
             },

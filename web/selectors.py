@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,15 +10,18 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from web.exceptions import InvalidInput, JobNotFound
+from web.exceptions import InvalidInput, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
 from worker.pipeline import summary_compute
+from worker.queues import get_redis
 
 RESULT_FIELDS = ("idx", "text", "label", "compound", "pos", "neu", "neg")
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+# Seconds a running job's summary is reused before it is computed again.
+LIVE_SUMMARY_SECONDS = 5
 # Rows fetched per round trip while streaming a download.
 DOWNLOAD_BATCH = 2000
 # Longest text search accepted (a search longer than any text finds nothing anyway).
@@ -68,12 +72,48 @@ def job_input_describe(job: Job) -> dict | None:
 
 
 def job_summary(job: Job) -> dict | None:
-    """Return the job's summary; for a partial job (canceled or failed), one of the results it stored."""
+    """Return the job's summary; for a partial job (canceled or failed), one of the results it stored.
+
+    A running job's page shows the summary of what is stored so far, without
+    the extremes and drivers, computed at most once every LIVE_SUMMARY_SECONDS
+    for every viewer together (a Redis key), so a page polled by many
+    browsers costs the database one summary per interval.
+    """
     if job.summary:
         return job.summary
     if job.is_partial:
         return summary_compute(job.pk)
+    if job.status == Job.Status.RUNNING and job.done:
+        return _live_summary(job)
     return None
+
+
+def job_downloadable(job: Job) -> Job:
+    """Return the job if its results can be downloaded; 409 while it runs.
+
+    A download is the job's results as a whole: taken midway it would be a
+    file that looks complete and is not. A canceled or failed job's results
+    are final (and its file is named partial).
+    """
+    if not job.is_final:
+        raise JobConflict(
+            f"The job is still {job.status} ({job.done:,} of "
+            f"{'?' if job.total is None else f'{job.total:,}'} texts analyzed). Download its results "
+            "once it has finished, or cancel it to keep what is done.",
+            code="job_not_finished",
+        )
+    return job
+
+
+def _live_summary(job: Job) -> dict:
+    redis = get_redis()
+    key = f"sentimeter:live-summary:{job.pk}"
+    cached = redis.get(key)
+    if cached is not None:
+        return json.loads(cached)
+    summary = summary_compute(job.pk, details=False)
+    redis.set(key, json.dumps(summary), ex=LIVE_SUMMARY_SECONDS)
+    return summary
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ SIDES = ("negative", "positive")
 # their first lines, with the rest a click away: the page's height must not grow
 # with the length of the reviews.
 LONG_TEXT_CHARS = 200
+# A sort the page offers only while a job runs (the API's sorts are selectors.SORTS).
+LATEST = "latest"
 SORT_CHOICES = [
     ("idx", "Input order"),
     ("-compound", "Most positive first"),
@@ -123,7 +125,6 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "remaining": remaining_text(progress.remaining),
             "rate": rate_text(progress.rate),
             "labels": Result.Label.values,
-            "sorts": SORT_CHOICES,
             "bars": bars,
             "bars_peak": max((bar["count"] for bar in bars), default=0),
             "count_ticks": ticks,
@@ -145,9 +146,12 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
     if label not in Result.Label.values:
         label = ""
     q = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_CHARS].replace("\x00", "")
-    sort = request.GET.get("sort") or "idx"
-    if sort not in selectors.SORTS:
-        sort = "idx"
+    # While a job runs its page shows the rows stored last first, so each refresh shows new ones.
+    running = job.status == Job.Status.RUNNING
+    default = LATEST if running else "idx"
+    sort = request.GET.get("sort") or default
+    if sort not in selectors.SORTS and not (running and sort == LATEST):
+        sort = default
     count = selectors.results_count(job=job, label=label, q=q)
     pages = max(ceil(count / RESULTS_PER_PAGE), 1)
     try:
@@ -155,9 +159,11 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
     except ValueError:
         number = 1
     offset = (number - 1) * RESULTS_PER_PAGE
-    rows = selectors.results_queryset(job=job, label=label, q=q, sort=sort)
+    rows = selectors.results_queryset(job=job, label=label, q=q, sort=None if sort == LATEST else sort)
+    if sort == LATEST:
+        rows = rows.order_by("-id")
     rows = rows[offset : offset + RESULTS_PER_PAGE]
-    params = {k: v for k, v in (("label", label), ("q", q), ("sort", sort if sort != "idx" else "")) if v}
+    params = {k: v for k, v in (("label", label), ("q", q), ("sort", sort if sort != default else "")) if v}
 
     def page_url(n: int) -> str:
         return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
@@ -167,6 +173,8 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         "label": label,
         "q": q,
         "sort": sort,
+        "sort_default": default,
+        "sorts": ([(LATEST, "Latest analyzed first")] if running else []) + SORT_CHOICES,
         "filtered": bool(label or q),
         "result_count": count,
         "first_row": offset + 1 if count else 0,

@@ -269,8 +269,12 @@ def _results_copy(
     return len(idxs)
 
 
-def summary_compute(job_id: uuid.UUID) -> dict:
-    """Summarize a job's stored results: label counts, mean compound, histogram."""
+def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
+    """Summarize a job's stored results: label counts, mean compound, histogram.
+
+    With `details`, also the extremes and what drives the sentiment (reading
+    texts: a second or two on a big job, so a running job's page goes without).
+    """
     results = Result.objects.filter(job_id=job_id)
     agg = results.aggregate(
         count=Count("idx"),
@@ -315,9 +319,7 @@ def summary_compute(job_id: uuid.UUID) -> dict:
             {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), **n}
             for i, n in enumerate(counts)
         ],
-        "extremes": job_extremes(job_id),
-        "drivers": job_drivers(job_id, counts=agg),
-    }
+    } | ({"extremes": job_extremes(job_id), "drivers": job_drivers(job_id, counts=agg)} if details else {})
 
 
 def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:

@@ -1,6 +1,7 @@
 // Live progress for a job page: poll the job's API until it ends, then
 // reload so the server renders the results. Honours Retry-After (with a
-// little jitter) and backs off on errors. Shows done/total, percent, rate, time left and elapsed.
+// little jitter) and backs off on errors. Shows done/total, percent, rate, time left and elapsed,
+// and every few seconds, while results arrive, swaps in the server's newer summary and rows.
 (function () {
   "use strict";
   var root = document.getElementById("job");
@@ -20,6 +21,34 @@
   var skew = Number(root.dataset.serverNow) * 1000 - Date.now() || 0;
   var startedAt = root.dataset.startedAt ? Number(root.dataset.startedAt) * 1000 : null;
   var number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  // The summary and rows so far: fetched again at most this often (the server
+  // reuses a running job's summary for 5 s), and never while the reader is using them.
+  var LIVE_EVERY_MS = 5000;
+  var live = document.getElementById("live");
+  var liveDone = null;
+  var liveAt = 0;
+  var liveBusy = false;
+
+  function refreshLive(done) {
+    if (!live || liveBusy || done === liveDone || Date.now() - liveAt < LIVE_EVERY_MS) return;
+    if (live.contains(document.activeElement)) return;
+    liveBusy = true;
+    liveAt = Date.now();
+    fetch(window.location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (fresh && !live.contains(document.activeElement)) {
+          live.replaceChildren.apply(live, Array.prototype.slice.call(fresh.childNodes));
+          liveDone = done;
+        }
+      })
+      .catch(function () { /* the next poll tries again */ })
+      .then(function () { liveBusy = false; });
+  }
 
   function parseTime(iso) {
     // Date.parse wants at most milliseconds; the API gives microseconds.
@@ -100,6 +129,7 @@
           window.location.reload();
           return;
         }
+        if (r.job.status === "running" && r.job.progress.done > 0) refreshLive(r.job.progress.done);
         schedule(r.retry > 0 ? r.retry : interval);
       })
       .catch(function (error) {
