@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language: the one chosen with the switcher (a cookie), else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -138,6 +140,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
+                "web.context_processors.script_strings",
             ],
         },
     },
@@ -298,7 +301,10 @@ SECURE_CSP = {
 # JSON error body under /api/, Django's page elsewhere.
 CSRF_FAILURE_VIEW = "web.errors.csrf_failure"
 # --- Internationalization -------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# English is the default; Korean is complete (locale/ko, README "Languages").
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "Korean")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

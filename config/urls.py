@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    # set_language: the header's language switcher posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("web.urls")),
 ]
 

@@ -636,6 +636,31 @@ def test_fifty_long_reviews_keep_the_page_short_and_each_opens_whole(site, tab_f
         assert tab.errors == [], tab.errors
 
 
+def test_a_korean_reader_gets_the_pages_in_korean_and_can_switch_to_english(site, chromium):
+    site.start_worker()
+    context = chromium.new_context(viewport=DESKTOP, locale="ko-KR")
+    context.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(site.url + "/")
+        expect(page.locator("h1")).to_have_text("글의 감성 분석하기")
+        page.get_by_label("분석할 글 (한 줄에 하나씩)", exact=True).fill("\n".join(TEXTS))
+        page.get_by_role("button", name="분석하기").click()
+        page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+        wait_until_final(page)
+        expect(page.locator("#job-status")).to_have_text("완료")
+        expect(page.locator("#summary-heading")).to_have_text("요약")
+
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("#job-status")).to_have_text("Succeeded")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
 def test_the_submit_form_works_from_the_keyboard(site, tab):
     site.start_worker()
     page = tab.page

@@ -150,5 +150,5 @@ def test_the_job_page_shows_what_drives_it_with_links_to_the_texts(db, client):
     content = client.get(f"/jobs/{job.pk}/").content.decode()
 
     assert "What drives it" in content
-    assert '<a href="?q=poor%20quality#results">poor quality</a>' in content
+    assert '<a class="term" href="?q=poor%20quality#results">poor quality</a>' in content
     assert 'id="extremes-negative"' in content and 'id="extremes-positive"' in content

@@ -36,6 +36,7 @@ class PageScan(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.inline_scripts: list[str] = []
+        self.data_blocks: list[str] = []
         self.script_srcs: list[str] = []
         self.event_handlers: list[str] = []
         self.style_blocks = 0
@@ -50,6 +51,9 @@ class PageScan(HTMLParser):
         if tag == "script":
             if attributes.get("src"):
                 self.script_srcs.append(attributes["src"])
+            elif attributes.get("type") == "application/json":
+                # A data block (json_script: the scripts' words): never run, so CSP allows it.
+                self.data_blocks.append(attributes.get("id", ""))
             else:
                 self.inline_scripts.append("")
                 self._in_script = True
@@ -206,6 +210,7 @@ def test_no_inline_script_or_style(site, name):
     page = scan(_get(site, name))
 
     assert page.inline_scripts == []
+    assert page.data_blocks == ["strings"]
     assert page.event_handlers == []
     assert page.style_blocks == 0
     assert page.style_attributes == []

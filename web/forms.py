@@ -3,6 +3,8 @@
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import analyzer_specs
@@ -10,51 +12,57 @@ from worker.languages import NAMES as LANGUAGE_NAMES
 
 ACCEPT = ".csv,.tsv,.txt,.jsonl,.ndjson,text/csv,text/plain,text/tab-separated-values"
 ENCODING_CHOICES = [
-    ("auto", "Detect automatically"),
+    ("auto", gettext_lazy("Detect automatically")),
     ("utf-8", "UTF-8"),
     ("utf-16", "UTF-16"),
-    ("windows-1252", "Windows-1252 (Western European)"),
-    ("cp949", "CP949 / EUC-KR (Korean)"),
+    ("windows-1252", gettext_lazy("Windows-1252 (Western European)")),
+    ("cp949", gettext_lazy("CP949 / EUC-KR (Korean)")),
     ("latin-1", "Latin-1"),
 ]
 
 
 class SubmitForm(forms.Form):
     texts = forms.CharField(
-        label="Texts, one per line",
+        label=gettext_lazy("Texts, one per line"),
         required=False,
         widget=forms.Textarea(
-            attrs={"rows": 10, "placeholder": "I loved it!\nThe delivery was late and the box was crushed."}
+            attrs={
+                "rows": 10,
+                "placeholder": gettext_lazy("I loved it!\nThe delivery was late and the box was crushed."),
+            }
         ),
         strip=False,
     )
     file = forms.FileField(
-        label="Or upload a file",
+        label=gettext_lazy("Or upload a file"),
         required=False,
         widget=forms.FileInput(attrs={"accept": ACCEPT}),
     )
     column = forms.CharField(
-        label="Column with the text",
+        label=gettext_lazy("Column with the text"),
         required=False,
         max_length=200,
-        help_text="For CSV and TSV files. Empty: the column named like text, review or comment, "
-        "else the first column that holds text.",
+        help_text=gettext_lazy(
+            "For CSV and TSV files. Empty: the column named like text, review or comment, "
+            "else the first column that holds text."
+        ),
     )
-    encoding = forms.ChoiceField(label="Encoding", choices=ENCODING_CHOICES, required=False, initial="auto")
-    analyzer = forms.ChoiceField(label="Analyzer", required=False, widget=forms.RadioSelect)
+    encoding = forms.ChoiceField(
+        label=gettext_lazy("Encoding"), choices=ENCODING_CHOICES, required=False, initial="auto"
+    )
+    analyzer = forms.ChoiceField(label=gettext_lazy("Analyzer"), required=False, widget=forms.RadioSelect)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         conf = settings.SENTIMETER
-        self.fields["texts"].help_text = (
-            f"Up to {conf['MAX_TEXTS_PER_JOB']:,} texts of at most {conf['MAX_TEXT_CHARS']:,} characters "
-            "each. Blank lines are ignored."
-        )
+        self.fields["texts"].help_text = _(
+            "Up to %(texts)s texts of at most %(chars)s characters each. Blank lines are ignored."
+        ) % {"texts": f"{conf['MAX_TEXTS_PER_JOB']:,}", "chars": f"{conf['MAX_TEXT_CHARS']:,}"}
         self.fields["file"].widget.attrs["data-max-bytes"] = conf["MAX_UPLOAD_BYTES"]
-        self.fields["file"].help_text = (
-            f"CSV, TSV, plain text (one text per line) or JSON Lines, at most "
-            f"{filesizeformat(conf['MAX_UPLOAD_BYTES'])}. Rows without text are skipped and reported."
-        )
+        self.fields["file"].help_text = _(
+            "CSV, TSV, plain text (one text per line) or JSON Lines, at most %(size)s. "
+            "Rows without text are skipped and reported."
+        ) % {"size": filesizeformat(conf["MAX_UPLOAD_BYTES"])}
         self.fields["analyzer"].choices = [(spec.name, spec.label) for spec in analyzer_specs()]
         self.fields["analyzer"].initial = settings.SENTIMETER["DEFAULT_ANALYZER"]
 
@@ -73,14 +81,27 @@ class SubmitForm(forms.Form):
     def clean(self):
         data = super().clean()
         if "file" not in self.errors and not data.get("file") and not (data.get("texts") or "").strip():
-            self.add_error("texts", "Paste at least one text, one per line, or choose a file.")
+            self.add_error("texts", _("Paste at least one text, one per line, or choose a file."))
         return data
 
 
 def analyzer_hint(spec: AnalyzerSpec) -> str:
     """Describe an analyzer for the form: what it is, what it reads, how fast."""
     named = [LANGUAGE_NAMES[lang] for lang in spec.languages if lang in LANGUAGE_NAMES and lang != "latin"]
-    reads = " and ".join(named) if len(named) <= 2 else f"{', '.join(named[:2])} and {len(named) - 2} more"
+    if len(named) == 1:
+        reads = str(named[0])
+    elif len(named) == 2:
+        reads = _("%(first)s and %(second)s") % {"first": named[0], "second": named[1]}
+    else:
+        reads = _("%(first)s, %(second)s and %(more)d more") % {
+            "first": named[0],
+            "second": named[1],
+            "more": len(named) - 2,
+        }
     rate = spec.texts_per_second
     speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
-    return f"{spec.description} Reads {reads}. About {speed} short texts a second per worker."
+    return _("%(description)s Reads %(reads)s. About %(speed)s short texts a second per worker.") % {
+        "description": spec.description,
+        "reads": reads,
+        "speed": speed,
+    }

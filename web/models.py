@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Sequence
 
 from django.db import models
+from django.utils.translation import gettext
 
 
 class JobQuerySet(models.QuerySet):
@@ -72,7 +73,7 @@ class Job(models.Model):
     @property
     def heading(self) -> str:
         """The job's title, or the start of its id when it has none."""
-        return self.title or f"Job {str(self.id)[:8]}"
+        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[:8]}
 
     @property
     def is_final(self) -> bool:

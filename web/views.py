@@ -14,6 +14,8 @@ from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from web import limits, selectors, services
@@ -35,9 +37,9 @@ LONG_TEXT_CHARS = 200
 # A sort the page offers only while a job runs (the API's sorts are selectors.SORTS).
 LATEST = "latest"
 SORT_CHOICES = [
-    ("idx", "Input order"),
-    ("-compound", "Most positive first"),
-    ("compound", "Most negative first"),
+    ("idx", gettext_lazy("Input order")),
+    ("-compound", gettext_lazy("Most positive first")),
+    ("compound", gettext_lazy("Most negative first")),
 ]
 
 
@@ -174,7 +176,7 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         "q": q,
         "sort": sort,
         "sort_default": default,
-        "sorts": ([(LATEST, "Latest analyzed first")] if running else []) + SORT_CHOICES,
+        "sorts": ([(LATEST, _("Latest analyzed first"))] if running else []) + SORT_CHOICES,
         "filtered": bool(label or q),
         "result_count": count,
         "first_row": offset + 1 if count else 0,
@@ -191,29 +193,29 @@ def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
     if seconds < 1:
-        return "under 1 s"
+        return _("under 1 s")
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes:02d} min"
+        return _("%(h)d h %(min)02d min") % {"h": hours, "min": minutes}
     if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+        return _("%(min)d min %(s)02d s") % {"min": minutes, "s": secs}
+    return _("%(s)d s") % {"s": secs}
 
 
 def remaining_text(seconds: float | None) -> str:
     """Say an estimate of the time left."""
     if seconds is None:
         return ""
-    return "under 1 s" if seconds < 1 else f"about {duration_text(seconds)}"
+    return _("under 1 s") if seconds < 1 else _("about %(duration)s") % {"duration": duration_text(seconds)}
 
 
 def rate_text(rate: float | None) -> str:
     """Say a rate in texts per second, with as many digits as are meaningful."""
     if rate is None:
         return ""
-    return f"{rate:,.0f} texts/s" if rate >= 10 else f"{rate:.1f} texts/s"
+    return _("%(rate)s texts/s") % {"rate": f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"}
 
 
 @require_POST

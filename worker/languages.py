@@ -14,21 +14,23 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy
+
 from worker.analyzers.base import AnalyzerSpec
 
 # Names for the languages this module can tell apart, for messages.
 NAMES = {
-    "en": "English",
-    "ko": "Korean",
-    "ja": "Japanese",
-    "zh": "Chinese",
-    "ru": "Russian",
-    "ar": "Arabic",
-    "he": "Hebrew",
-    "el": "Greek",
-    "th": "Thai",
-    "hi": "Hindi",
-    "latin": "a language in Latin letters other than English",
+    "en": gettext_lazy("English"),
+    "ko": gettext_lazy("Korean"),
+    "ja": gettext_lazy("Japanese"),
+    "zh": gettext_lazy("Chinese"),
+    "ru": gettext_lazy("Russian"),
+    "ar": gettext_lazy("Arabic"),
+    "he": gettext_lazy("Hebrew"),
+    "el": gettext_lazy("Greek"),
+    "th": gettext_lazy("Thai"),
+    "hi": gettext_lazy("Hindi"),
+    "latin": gettext_lazy("a language in Latin letters other than English"),
 }
 
 
@@ -124,7 +126,7 @@ def warnings_for(mix: LanguageMix, *, spec: AnalyzerSpec, alternatives: Sequence
     share, commonest = mix.share_unread(spec.languages)
     if share < PARTLY_UNREAD or commonest is None:
         return []
-    reads = " and ".join(NAMES[lang] for lang in spec.languages if lang in NAMES and lang != "latin")
+    reads = " and ".join(str(NAMES[lang]) for lang in spec.languages if lang in NAMES and lang != "latin")
     readers = [other.label for other in alternatives if other.name != spec.name and other.reads(commonest)]
     advice = f" Submit them again with the {readers[0]} analyzer." if readers else ""
     said = f"{share:.0%} of these texts {_look(commonest)}, but {spec.label} reads only {reads}"

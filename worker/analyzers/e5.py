@@ -28,6 +28,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from django.utils.translation import gettext_lazy
+
 from worker.analyzers.base import LABELS, AnalyzerSpec, CostModel, Scores
 
 HEAD_PATH = Path(__file__).with_name("e5_head.json")
@@ -122,8 +124,8 @@ class E5Analyzer:
 
 SPEC = AnalyzerSpec(
     name="e5",
-    label="Multilingual (accurate)",
-    description=(
+    label=gettext_lazy("Multilingual (accurate)"),
+    description=gettext_lazy(
         "A multilingual language model (E5) that reads English, Korean and about 100 other "
         "languages and understands negation and context. Much slower than VADER."
     ),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.utils.translation import gettext_lazy
+
 from worker.analyzers.base import AnalyzerSpec, CostModel, NeutralBand, Scores
 
 # VADER's own convention (github.com/cjhutto/vaderSentiment, "About the Scoring").
@@ -42,8 +44,8 @@ class VaderAnalyzer:
 
 SPEC = AnalyzerSpec(
     name="vader",
-    label="VADER (English, fast)",
-    description=(
+    label=gettext_lazy("VADER (English, fast)"),
+    description=gettext_lazy(
         "Rules and a word list tuned for English social-media posts. Very fast; "
         "reads English only: texts in other languages come out neutral."
     ),

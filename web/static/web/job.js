@@ -20,7 +20,7 @@
   // The server's clock minus ours, so elapsed time does not depend on this machine's clock.
   var skew = Number(root.dataset.serverNow) * 1000 - Date.now() || 0;
   var startedAt = root.dataset.startedAt ? Number(root.dataset.startedAt) * 1000 : null;
-  var number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  var number = new Intl.NumberFormat(document.documentElement.lang || "en", { maximumFractionDigits: 0 });
   // The summary and rows so far: fetched again at most this often (the server
   // reuses a running job's summary for 5 s), and never while the reader is using them.
   var LIVE_EVERY_MS = 5000;
@@ -56,13 +56,12 @@
   }
 
   function duration(seconds) {
-    if (seconds < 1) return "under 1 s";
+    if (seconds < 1) return t("under_1s");
     var total = Math.round(seconds);
     var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
-    function two(n) { return (n < 10 ? "0" : "") + n; }
-    if (h) return h + " h " + two(m) + " min";
-    if (m) return m + " min " + two(s) + " s";
-    return s + " s";
+    if (h) return t("h_min", { h: h, min: m });
+    if (m) return t("min_s", { min: m, s: s });
+    return t("s", { s: s });
   }
 
   function elapsedSeconds() {
@@ -80,9 +79,9 @@
     bar.value = p.done;
     var percent = Number(p.percent).toFixed(1) + "%";
     bar.textContent = percent;
-    text.textContent = number.format(p.done) + " of " + (p.total === null ? "?" : number.format(p.total)) +
-      " texts · " + percent;
-    statusEl.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
+    text.textContent = t("progress", { done: number.format(p.done), total: p.total === null ? "?" : number.format(p.total) }) +
+      " · " + percent;
+    statusEl.textContent = t("status_" + job.status);
     statusEl.className = "status status-" + job.status;
     if (job.started_at) {
       startedAt = parseTime(job.started_at);
@@ -92,10 +91,10 @@
     var elapsed = elapsedSeconds();
     if (elapsed && p.done) {
       var rate = p.done / elapsed;
-      rateEl.textContent = (rate >= 10 ? number.format(rate) : rate.toFixed(1)) + " texts/s";
+      rateEl.textContent = t("rate", { rate: rate >= 10 ? number.format(rate) : rate.toFixed(1) });
       if (p.total !== null) {
         var left = Math.max(p.total - p.done, 0) / rate;
-        remainingEl.textContent = left < 1 ? "under 1 s" : "about " + duration(left);
+        remainingEl.textContent = left < 1 ? t("under_1s") : t("about", { duration: duration(left) });
       }
     }
   }

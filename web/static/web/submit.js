@@ -55,7 +55,7 @@
   encoding.addEventListener("change", inspect);
 
   function sizeText(bytes) {
-    if (bytes < 1024) return bytes + " bytes";
+    if (bytes < 1024) return t("bytes", { n: bytes });
     if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
     return (bytes / (1024 * 1024)).toFixed(1) + " MB";
   }
@@ -68,7 +68,7 @@
     var clear = document.createElement("button");
     clear.type = "button";
     clear.className = "link";
-    clear.textContent = "Remove file";
+    clear.textContent = t("remove_file");
     clear.addEventListener("click", function () {
       input.value = "";
       inspect();
@@ -89,10 +89,10 @@
       useTextBox();
       return;
     }
-    var message = "Chosen: " + file.name + " (" + sizeText(file.size) + ").";
-    if (texts.value.trim()) message += " The file is analyzed, not the pasted texts.";
+    var message = t("chosen", { name: file.name, size: sizeText(file.size) });
+    if (texts.value.trim()) message += " " + t("file_not_texts");
     if (maxBytes && file.size > maxBytes) {
-      say("The file " + file.name + " is " + sizeText(file.size) + "; the limit is " + sizeText(maxBytes) + ".", true);
+      say(t("too_big", { name: file.name, size: sizeText(file.size), limit: sizeText(maxBytes) }), true);
       useTextBox();
       return;
     }
@@ -161,9 +161,9 @@
     var lower = names.map(function (n) { return n.toLowerCase(); });
     for (var i = 0; i < TEXT_NAMES.length; i++) {
       var at = lower.indexOf(TEXT_NAMES[i]);
-      if (at !== -1) return "Automatic: " + names[at];
+      if (at !== -1) return t("automatic_named", { name: names[at] });
     }
-    return "Automatic: the first column that holds text";
+    return t("automatic");
   }
 
   function usePicker(names) {
@@ -184,8 +184,7 @@
     columnInput.hidden = true;
     columnInput.disabled = true;
     columnLabel.htmlFor = picker.id;
-    helptext.textContent =
-      "The columns of the file's first line. Automatic: the column named like text, review or comment, else the first column that holds text.";
+    helptext.textContent = t("columns_hint");
   }
 
   function useTextBox() {
