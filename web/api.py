@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import json
 from collections.abc import Iterator
@@ -91,6 +92,24 @@ def _json_body(request: HttpRequest) -> dict:
     return body
 
 
+# The fields a submit may send; anything else is refused (a misspelt option would
+# otherwise be ignored silently, and the job run with the default).
+JSON_FIELDS = ("texts", "analyzer")
+# csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
+FORM_FIELDS = ("file", "column", "encoding", "analyzer", "csrfmiddlewaretoken")
+
+
+def fields_check(given: object, allowed: tuple[str, ...]) -> None:
+    """Refuse (unknown_field) the first field not in `allowed`, naming the one likely meant."""
+    for name in given:
+        if name in allowed:
+            continue
+        close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+        meant = f' Did you mean "{close[0]}"?' if close else ""
+        listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
+        raise InvalidInput(f'Unknown field "{name}".{meant} The fields are: {listed}.', code="unknown_field")
+
+
 def _param(params: QueryDict, name: str) -> str | None:
     """Return a query or form parameter given at most once (a repeated one is ambiguous: 400)."""
     values = params.getlist(name)
@@ -106,6 +125,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         jobs_ = selectors.job_list(session_key=session_key_get(request))
         return JsonResponse({"jobs": [job_to_dict(j) for j in jobs_]})
     if request.content_type == "multipart/form-data":
+        fields_check([*request.POST, *request.FILES], FORM_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:
             raise InvalidInput('Send the file in a form field named "file".', code="no_file")
@@ -120,6 +140,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         )
     else:
         body = _json_body(request)
+        fields_check(body, JSON_FIELDS)
         if "texts" not in body:
             raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
         if "analyzer" in body and not isinstance(body["analyzer"], str):

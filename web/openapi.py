@@ -159,6 +159,7 @@ SCHEMAS: dict = {
     "JobSubmit": {
         "type": "object",
         "required": ["texts"],
+        "additionalProperties": False,
         "properties": {
             "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
@@ -167,6 +168,7 @@ SCHEMAS: dict = {
     "JobUpload": {
         "type": "object",
         "required": ["file"],
+        "additionalProperties": False,
         "properties": {
             "file": {
                 "type": "string",
@@ -318,7 +320,10 @@ def openapi_document() -> dict:
                     },
                     "responses": {
                         "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
-                        "400": _error_response("Bad input: the message says which text and why."),
+                        "400": _error_response(
+                            "Bad input: the message says which text or field and why (`unknown_field` "
+                            "for a field not listed here, with the one likely meant)."
+                        ),
                         "403": _error_response("CSRF token missing or wrong."),
                         "411": _error_response("The body was sent chunked: send a Content-Length."),
                         "413": _error_response(
