@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: a Bearer request carries no cookie to forge, so it skips the CSRF check.
+    "web.middleware.BearerTokenMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -220,6 +222,8 @@ SENTIMETER = {
     "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
     "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # API tokens one owner may hold at once (0: no limit).
+    "MAX_TOKENS_PER_OWNER": env_int("MAX_TOKENS_PER_OWNER", 20),
     # Failed admin logins from one address before its login closes for 15 minutes.
     "ADMIN_LOGIN_FAILURES": env_int("ADMIN_LOGIN_FAILURES", 5),
     # Behind Heroku's router the last X-Forwarded-For entry is the client.

@@ -12,11 +12,11 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 
-from web import limits, selectors, services
+from web import limits, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
-from web.serializers import analyzer_to_dict, job_to_dict
+from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
 from web.sessions import session_key_ensure, session_key_get
 from worker.inputs import json_problem
 
@@ -250,6 +250,30 @@ def analyzers(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"analyzers": [analyzer_to_dict(spec, default=default) for spec in selectors.analyzer_list()]}
     )
+
+
+TOKEN_FIELDS = ("name",)
+
+
+@api_view("GET", "POST")
+def token_list(request: HttpRequest) -> HttpResponse:
+    """List this owner's tokens (GET), or make one (POST): its token and secret are shown this once."""
+    if request.method == "GET":
+        records = tokens.token_list(owner_key=session_key_get(request))
+        return JsonResponse({"tokens": [token_to_dict(r) for r in records]})
+    body = _json_body(request)
+    fields_check(body, TOKEN_FIELDS)
+    new = tokens.token_create(owner_key=session_key_ensure(request), name=body.get("name"))
+    data = new_token_to_dict(new.record, token=new.token, webhook_secret=new.webhook_secret)
+    # Not worth caching anywhere: it holds the only copy of the token.
+    return JsonResponse(data, status=201, headers={"Cache-Control": "no-store"})
+
+
+@api_view("DELETE")
+def token_detail(request: HttpRequest, token_id: str) -> HttpResponse:
+    """Revoke a token at once: the next request that sends it gets 401."""
+    tokens.token_revoke(owner_key=session_key_get(request), token_id=token_id)
+    return HttpResponse(status=204)
 
 
 @api_view("GET")

@@ -4,7 +4,8 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 
 from config.logcontext import request_id_clean, request_id_var
-from web.errors import length_required
+from web.errors import API_PREFIX, length_required, unauthorized
+from web.tokens import token_authenticate
 
 
 class RequestIDMiddleware:
@@ -41,6 +42,36 @@ class ChunkedBodyMiddleware:
     def __call__(self, request):
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             return length_required(request)
+        return self.get_response(request)
+
+
+class BearerTokenMiddleware:
+    """Authenticate an API request by `Authorization: Bearer <token>`: no cookie, no CSRF token, no Referer.
+
+    The request then acts for the token's owner (web/sessions.py). CSRF guards
+    a cookie a browser sends by itself; a browser never sends this header by
+    itself, so a request carrying it needs no CSRF check. A token that does not
+    work answers 401 at once rather than falling back to the session.
+    Place after SessionMiddleware and before CsrfViewMiddleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None or not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return unauthorized(
+                request, "Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/)."
+            )
+        record = token_authenticate(token.strip())
+        if record is None:
+            return unauthorized(request, "This API token is not valid: it was revoked, or mistyped.")
+        request.api_token = record
+        request._dont_enforce_csrf_checks = True
         return self.get_response(request)
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from web.models import Job, Result
 from web.selectors import MAX_QUERY_CHARS, SORTS, analyzer_list
+from web.tokens import MAX_NAME_CHARS
 
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -247,6 +248,50 @@ SCHEMAS: dict = {
         "additionalProperties": False,
         "properties": {"analyzers": {"type": "array", "items": {"$ref": "#/components/schemas/Analyzer"}}},
     },
+    "TokenCreate": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}},
+    },
+    "NewToken": {
+        "type": "object",
+        "required": ["id", "name", "token", "webhook_secret", "created_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "token": {
+                "type": "string",
+                "pattern": "^smt_",
+                "description": "Send as `Authorization: Bearer <token>`. Shown only in this answer.",
+            },
+            "webhook_secret": {
+                "type": "string",
+                "pattern": "^whsec_",
+                "description": "Signs the webhooks of the jobs this token submits. Shown only here.",
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["id", "name", "prefix", "created_at", "last_used_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "prefix": {"type": "string", "description": "The token's first characters, to tell it apart."},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_used_at": {**_NULLABLE_TIME, "description": "To the minute; null if never used."},
+        },
+    },
+    "TokenList": {
+        "type": "object",
+        "required": ["tokens"],
+        "additionalProperties": False,
+        "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}},
+    },
     "Health": {
         "type": "object",
         "required": ["status", "database", "redis"],
@@ -275,6 +320,21 @@ def _json(ref: str, description: str, *, retry_after: bool = False, location: bo
 
 
 _NOT_FOUND = _error_response("No such job (or another session's job: the same answer).")
+_UNAUTHORIZED = {
+    **_error_response("The Bearer token is not valid (revoked or mistyped): `invalid_token`."),
+    "headers": {
+        "WWW-Authenticate": {"description": "`Bearer`, as RFC 6750 says.", "schema": {"type": "string"}}
+    },
+}
+_TOKEN_ID = {
+    "name": "token_id",
+    "in": "path",
+    "required": True,
+    "description": "The token's id.",
+    "schema": {"type": "string"},
+}
+# Operations that need no owner: a token is still checked when sent (401), but not required.
+_PUBLIC = ("openapi", "health", "analyzerList")
 
 
 def _schemas() -> dict:
@@ -288,6 +348,19 @@ def _schemas() -> dict:
     return schemas
 
 
+def _with_auth(paths: dict) -> dict:
+    """Give every API operation its 401 (a bad Bearer token), and the public ones no security."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            if operation["operationId"] in _PUBLIC:
+                operation["security"] = [{}]
+            if path.startswith("/api/"):
+                operation["responses"]["401"] = _UNAUTHORIZED
+    return paths
+
+
 def openapi_document() -> dict:
     """Return the OpenAPI document of the JSON API (built per request: the registry may change)."""
     return {
@@ -296,164 +369,226 @@ def openapi_document() -> dict:
             "title": "Sentimeter API",
             "version": "1.0.0",
             "description": (
-                "Submit texts for sentiment analysis and poll the job. Authentication is the session "
-                "cookie; every POST needs the `csrftoken` cookie's value in the `X-CSRFToken` header "
+                "Submit texts for sentiment analysis and poll the job. A program authenticates with "
+                "an API token (`Authorization: Bearer smt_...`, made at /tokens/ or POST /api/tokens/): "
+                "no cookie, CSRF token or Referer. A browser script uses the session cookie, and every "
+                "POST or DELETE then needs the `csrftoken` cookie's value in the `X-CSRFToken` header "
                 "(GET / first to receive it)."
             ),
         },
-        "paths": {
-            "/api/jobs/": {
-                "get": {
-                    "operationId": "jobList",
-                    "summary": "This session's jobs, newest first.",
-                    "responses": {"200": _json("JobList", "The jobs.")},
-                },
-                "post": {
-                    "operationId": "jobCreate",
-                    "summary": "Submit texts; answers at once with the queued job.",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/JobSubmit"}},
-                            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobUpload"}},
+        "servers": [{"url": "/", "description": "This deployment."}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": _with_auth(
+            {
+                "/api/jobs/": {
+                    "get": {
+                        "operationId": "jobList",
+                        "summary": "This session's jobs, newest first.",
+                        "responses": {"200": _json("JobList", "The jobs.")},
+                    },
+                    "post": {
+                        "operationId": "jobCreate",
+                        "summary": "Submit texts; answers at once with the queued job.",
+                        "requestBody": {
+                            "required": True,
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/JobSubmit"}},
+                                "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobUpload"}},
+                            },
+                        },
+                        "responses": {
+                            "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
+                            "400": _error_response(
+                                "Bad input: the message says which text or field and why (`unknown_field` "
+                                "for a field not listed here, with the one likely meant)."
+                            ),
+                            "403": _error_response("CSRF token missing or wrong."),
+                            "411": _error_response("The body was sent chunked: send a Content-Length."),
+                            "413": _error_response(
+                                "Too large: too many texts, a text too long, or body too big."
+                            ),
+                            "415": _error_response("Not JSON."),
+                            "429": _error_response("Rate limited or too many active jobs.", retry_after=True),
+                            "503": _error_response(
+                                "Overloaded or queue unavailable; nothing stored.", retry_after=True
+                            ),
                         },
                     },
-                    "responses": {
-                        "202": _json("Job", "Accepted and queued.", retry_after=True, location=True),
-                        "400": _error_response(
-                            "Bad input: the message says which text or field and why (`unknown_field` "
-                            "for a field not listed here, with the one likely meant)."
-                        ),
-                        "403": _error_response("CSRF token missing or wrong."),
-                        "411": _error_response("The body was sent chunked: send a Content-Length."),
-                        "413": _error_response(
-                            "Too large: too many texts, a text too long, or body too big."
-                        ),
-                        "415": _error_response("Not JSON."),
-                        "429": _error_response("Rate limited or too many active jobs.", retry_after=True),
-                        "503": _error_response(
-                            "Overloaded or queue unavailable; nothing stored.", retry_after=True
-                        ),
+                },
+                "/api/jobs/{job_id}/": {
+                    "parameters": [_JOB_ID],
+                    "get": {
+                        "operationId": "jobGet",
+                        "summary": "One job; Retry-After while it has not finished.",
+                        "responses": {"200": _json("Job", "The job.", retry_after=True), "404": _NOT_FOUND},
                     },
                 },
-            },
-            "/api/jobs/{job_id}/": {
-                "parameters": [_JOB_ID],
-                "get": {
-                    "operationId": "jobGet",
-                    "summary": "One job; Retry-After while it has not finished.",
-                    "responses": {"200": _json("Job", "The job.", retry_after=True), "404": _NOT_FOUND},
-                },
-            },
-            "/api/jobs/{job_id}/cancel/": {
-                "parameters": [_JOB_ID],
-                "post": {
-                    "operationId": "jobCancel",
-                    "summary": "Cancel a queued or running job (idempotent).",
-                    "responses": {
-                        "202": _json("Job", "Canceled (results stored so far stay, as partial)."),
-                        "403": _error_response("CSRF token missing or wrong."),
-                        "404": _NOT_FOUND,
-                        "409": _error_response("The job already succeeded or failed."),
-                    },
-                },
-            },
-            "/api/jobs/{job_id}/results/": {
-                "parameters": [
-                    _JOB_ID,
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-                    },
-                    {
-                        "name": "label",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": list(Result.Label.values)},
-                    },
-                    {
-                        "name": "q",
-                        "in": "query",
-                        "description": "Only results whose text contains this, in any case "
-                        "(no text holds a NUL character, so q may not either).",
-                        "schema": {
-                            "type": "string",
-                            "maxLength": MAX_QUERY_CHARS,
-                            "pattern": "^[^\\u0000]*$",
+                "/api/jobs/{job_id}/cancel/": {
+                    "parameters": [_JOB_ID],
+                    "post": {
+                        "operationId": "jobCancel",
+                        "summary": "Cancel a queued or running job (idempotent).",
+                        "responses": {
+                            "202": _json("Job", "Canceled (results stored so far stay, as partial)."),
+                            "403": _error_response("CSRF token missing or wrong."),
+                            "404": _NOT_FOUND,
+                            "409": _error_response("The job already succeeded or failed."),
                         },
                     },
-                    {
-                        "name": "sort",
-                        "in": "query",
-                        "description": "idx: input order (default); compound: most negative first; "
-                        "-compound: most positive first.",
-                        "schema": {"type": "string", "enum": list(SORTS), "default": "idx"},
-                    },
-                ],
-                "get": {
-                    "operationId": "jobResults",
-                    "summary": "One page of results; count is of the filtered ones.",
-                    "responses": {
-                        "200": _json("ResultPage", "The page."),
-                        "400": _error_response("Bad offset, limit, label, q or sort, or one given twice."),
-                        "404": _NOT_FOUND,
-                    },
                 },
-            },
-            "/api/jobs/{job_id}/results.csv": {
-                "parameters": [_JOB_ID],
-                "get": {
-                    "operationId": "jobResultsCsv",
-                    "summary": "Every result as CSV (streamed).",
-                    "responses": {
-                        "200": {"description": "CSV with a header row.", "content": {"text/csv": {}}},
-                        "404": _NOT_FOUND,
-                    },
-                },
-            },
-            "/api/jobs/{job_id}/results.jsonl": {
-                "parameters": [_JOB_ID],
-                "get": {
-                    "operationId": "jobResultsJsonl",
-                    "summary": "Every result as JSON Lines (streamed).",
-                    "responses": {
-                        "200": {
-                            "description": "One Result object per line.",
-                            "content": {"application/jsonl": {}},
+                "/api/jobs/{job_id}/results/": {
+                    "parameters": [
+                        _JOB_ID,
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
                         },
-                        "404": _NOT_FOUND,
+                        {
+                            "name": "label",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(Result.Label.values)},
+                        },
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "description": "Only results whose text contains this, in any case "
+                            "(no text holds a NUL character, so q may not either).",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_QUERY_CHARS,
+                                "pattern": "^[^\\u0000]*$",
+                            },
+                        },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "description": "idx: input order (default); compound: most negative first; "
+                            "-compound: most positive first.",
+                            "schema": {"type": "string", "enum": list(SORTS), "default": "idx"},
+                        },
+                    ],
+                    "get": {
+                        "operationId": "jobResults",
+                        "summary": "One page of results; count is of the filtered ones.",
+                        "responses": {
+                            "200": _json("ResultPage", "The page."),
+                            "400": _error_response(
+                                "Bad offset, limit, label, q or sort, or one given twice."
+                            ),
+                            "404": _NOT_FOUND,
+                        },
                     },
                 },
-            },
-            "/api/analyzers/": {
-                "get": {
-                    "operationId": "analyzerList",
-                    "summary": "The analyzers a job may choose: what each reads, how fast, the default.",
-                    "responses": {"200": _json("AnalyzerList", "The analyzers.")},
-                },
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document.",
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI 3.1 document.",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
+                "/api/jobs/{job_id}/results.csv": {
+                    "parameters": [_JOB_ID],
+                    "get": {
+                        "operationId": "jobResultsCsv",
+                        "summary": "Every result as CSV (streamed).",
+                        "responses": {
+                            "200": {"description": "CSV with a header row.", "content": {"text/csv": {}}},
+                            "404": _NOT_FOUND,
+                        },
                     },
                 },
-            },
-            "/healthz": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "200 when Postgres and Redis answer, else 503.",
-                    "responses": {"200": _json("Health", "Healthy."), "503": _json("Health", "Unhealthy.")},
+                "/api/jobs/{job_id}/results.jsonl": {
+                    "parameters": [_JOB_ID],
+                    "get": {
+                        "operationId": "jobResultsJsonl",
+                        "summary": "Every result as JSON Lines (streamed).",
+                        "responses": {
+                            "200": {
+                                "description": "One Result object per line.",
+                                "content": {"application/jsonl": {}},
+                            },
+                            "404": _NOT_FOUND,
+                        },
+                    },
                 },
-            },
-        },
+                "/api/analyzers/": {
+                    "get": {
+                        "operationId": "analyzerList",
+                        "summary": "The analyzers a job may choose: what each reads, how fast, the default.",
+                        "responses": {"200": _json("AnalyzerList", "The analyzers.")},
+                    },
+                },
+                "/api/openapi.json": {
+                    "get": {
+                        "operationId": "openapi",
+                        "summary": "This document.",
+                        "responses": {
+                            "200": {
+                                "description": "The OpenAPI 3.1 document.",
+                                "content": {"application/json": {"schema": {"type": "object"}}},
+                            }
+                        },
+                    },
+                },
+                "/api/tokens/": {
+                    "get": {
+                        "operationId": "tokenList",
+                        "summary": "This owner's working tokens, newest first (never their token or secret).",
+                        "responses": {"200": _json("TokenList", "The tokens.")},
+                    },
+                    "post": {
+                        "operationId": "tokenCreate",
+                        "summary": "Make a token; its token and webhook secret are in this answer only.",
+                        "requestBody": {
+                            "required": True,
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TokenCreate"}}
+                            },
+                        },
+                        "responses": {
+                            "201": _json("NewToken", "Made."),
+                            "400": _error_response(
+                                "Bad JSON, no name (`invalid_name`), an unknown field, or too many tokens."
+                            ),
+                            "403": _error_response("CSRF token missing or wrong (session only)."),
+                            "413": _error_response("The body is too big."),
+                            "415": _error_response("Not JSON."),
+                        },
+                    },
+                },
+                "/api/tokens/{token_id}/": {
+                    "parameters": [_TOKEN_ID],
+                    "delete": {
+                        "operationId": "tokenRevoke",
+                        "summary": "Revoke a token at once; the next request sending it gets 401.",
+                        "responses": {
+                            "204": {"description": "Revoked."},
+                            "403": _error_response("CSRF token missing or wrong (session only)."),
+                            "404": _error_response("No such token (or another owner's: the same answer)."),
+                        },
+                    },
+                },
+                "/healthz": {
+                    "get": {
+                        "operationId": "health",
+                        "summary": "200 when Postgres and Redis answer, else 503.",
+                        "responses": {
+                            "200": _json("Health", "Healthy."),
+                            "503": _json("Health", "Unhealthy."),
+                        },
+                    },
+                },
+            }
+        ),
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (`smt_...`), from /tokens/ or POST /api/tokens/.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "sessionid",
+                    "description": "The browser session; unsafe methods also need the X-CSRFToken header.",
+                },
+            },
             "schemas": _schemas(),
             "headers": {
                 "Retry-After": {

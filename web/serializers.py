@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from web.models import Job
+from web.models import ApiToken, Job
 from worker.analyzers.base import AnalyzerSpec
 
 
@@ -53,4 +53,26 @@ def analyzer_to_dict(spec: AnalyzerSpec, *, default: str) -> dict:
         "languages": list(spec.languages),
         "default": spec.name == default,
         "texts_per_second": round(spec.texts_per_second, 1),
+    }
+
+
+def token_to_dict(record: ApiToken) -> dict:
+    """Serialize a token for GET /api/tokens/: never its token or secret, which are not stored."""
+    return {
+        "id": record.pk,
+        "name": record.name,
+        "prefix": record.prefix,
+        "created_at": _iso(record.created_at),
+        "last_used_at": _iso(record.last_used_at),
+    }
+
+
+def new_token_to_dict(record: ApiToken, *, token: str, webhook_secret: str) -> dict:
+    """Serialize a token just made: the only answer that holds its token and webhook secret."""
+    return {
+        "id": record.pk,
+        "name": record.name,
+        "token": token,
+        "webhook_secret": webhook_secret,
+        "created_at": _iso(record.created_at),
     }

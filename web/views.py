@@ -16,12 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from web import limits, selectors, services
-from web.exceptions import JobNotFound, SentimeterError
+from web import limits, selectors, services, tokens
+from web.exceptions import JobNotFound, SentimeterError, TokenNotFound
 from web.forms import SubmitForm
 from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
 from worker.queues import get_redis
+from worker.webhooks import owner_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,37 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     except SentimeterError:
         pass  # Already finished: the page shows how.
     return _see_other(job_id)
+
+
+@require_http_methods(["GET", "POST"])
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """List this browser's API tokens and the page's webhook secret (GET), or make a token (POST)."""
+    owner = session_key_ensure(request)
+    context: dict = {"name_max": tokens.MAX_NAME_CHARS}
+    status = 200
+    if request.method == "POST":
+        try:
+            context["new"] = tokens.token_create(owner_key=owner, name=request.POST.get("name"))
+        except SentimeterError as exc:
+            context["error"], status = exc.message, exc.status
+    context["tokens"] = tokens.token_list(owner_key=owner)
+    context["page_secret"] = owner_webhook_secret(owner)
+    response = render(request, "web/tokens.html", context, status=status)
+    if "new" in context:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
+    """Revoke a token from the tokens page (303 back to it)."""
+    try:
+        tokens.token_revoke(owner_key=session_key_get(request), token_id=token_id)
+    except TokenNotFound:
+        raise Http404("No such token.") from None
+    response = HttpResponseRedirect(reverse("tokens"))
+    response.status_code = 303
+    return response
 
 
 # Upload problems that are about one of the form's other fields, by error code.
