@@ -222,6 +222,13 @@ SENTIMETER = {
     "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
     "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # Webhooks (worker/webhooks.py). Allow http:// and private, loopback and link-local
+    # addresses: for local testing and development only.
+    "WEBHOOK_ALLOW_PRIVATE": env_bool("WEBHOOK_ALLOW_PRIVATE", default=False),
+    # Seconds to connect and to wait for each read of the receiver's answer.
+    "WEBHOOK_TIMEOUT": env_int("WEBHOOK_TIMEOUT", 10),
+    # Seconds before each retry of a failed delivery: 6 attempts over about an hour.
+    "WEBHOOK_RETRY_INTERVALS": env_ints("WEBHOOK_RETRY_INTERVALS", [30, 120, 300, 900, 2400]),
     # API tokens one owner may hold at once (0: no limit).
     "MAX_TOKENS_PER_OWNER": env_int("MAX_TOKENS_PER_OWNER", 20),
     # Failed admin logins from one address before its login closes for 15 minutes.

@@ -31,6 +31,7 @@ from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.queues import QUICK, get_queue, get_redis
 
 JOB_KEYS = {
+    "webhook",
     "id",
     "status",
     "analyzer",
@@ -223,7 +224,7 @@ def test_submit_refuses_bad_input_with_400_and_stores_nothing(api, raw, code):
     [
         pytest.param({"texts": ["ok"], "analyser": "vader"}, "analyser", "analyzer", id="british-spelling"),
         pytest.param({"text": ["ok"]}, "text", "texts", id="singular"),
-        pytest.param({"texts": ["ok"], "callback": "x"}, "callback", None, id="nothing-close"),
+        pytest.param({"texts": ["ok"], "priority": "high"}, "priority", None, id="nothing-close"),
     ],
 )
 def test_submit_refuses_an_unknown_field_naming_the_one_meant(api, body, field, meant):

@@ -626,3 +626,23 @@ def test_security_schemes(doc):
     assert schemes["session"]["in"] == "cookie"
     assert {next(iter(s)) for s in doc["security"]} == {"bearer", "session"}
     assert doc["servers"]
+
+
+@pytest.mark.django_db
+def test_submit_with_a_callback_url_and_its_webhook_event_match_the_document(doc, settings):
+    settings.SENTIMETER = {**settings.SENTIMETER, "WEBHOOK_ALLOW_PRIVATE": True}
+    client = browser()
+    response = post_json(client, "/api/jobs/", {"texts": ["fine"], "callback_url": "http://127.0.0.1:9/h"})
+    job = assert_matches(doc, "/api/jobs/", "post", response)
+    assert job["webhook"]["url"] == "http://127.0.0.1:9/h"
+    settings.SENTIMETER = {**settings.SENTIMETER, "WEBHOOK_ALLOW_PRIVATE": False}
+    refused = post_json(client, "/api/jobs/", {"texts": ["fine"], "callback_url": "http://127.0.0.1:9/h"})
+    assert refused.status_code == 400
+    assert assert_matches(doc, "/api/jobs/", "post", refused)["error"]["code"] == "invalid_callback_url"
+
+    hook = doc["webhooks"]["jobEnded"]["post"]
+    event_schema = hook["requestBody"]["content"]["application/json"]["schema"]
+    for event in ("job.succeeded", "job.failed", "job.canceled"):
+        validate(doc, event_schema, {"event": event, "job": job})
+    header = "t=1700000000,v1=" + "ab" * 32
+    validate(doc, hook["parameters"][0]["schema"], header)

@@ -94,9 +94,9 @@ def _json_body(request: HttpRequest) -> dict:
 
 # The fields a submit may send; anything else is refused (a misspelt option would
 # otherwise be ignored silently, and the job run with the default).
-JSON_FIELDS = ("texts", "analyzer")
+JSON_FIELDS = ("texts", "analyzer", "callback_url")
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = ("file", "column", "encoding", "analyzer", "csrfmiddlewaretoken")
+FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "csrfmiddlewaretoken")
 
 
 def fields_check(given: object, allowed: tuple[str, ...]) -> None:
@@ -137,6 +137,8 @@ def jobs(request: HttpRequest) -> HttpResponse:
             column=_param(request.POST, "column"),
             encoding=_param(request.POST, "encoding"),
             analyzer=_param(request.POST, "analyzer"),
+            callback_url=_param(request.POST, "callback_url"),
+            token=getattr(request, "api_token", None),
         )
     else:
         body = _json_body(request)
@@ -150,7 +152,13 @@ def jobs(request: HttpRequest) -> HttpResponse:
             )
         session_key = session_key_ensure(request)
         limits.job_admit(request, session_key=session_key)
-        job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
+        job = services.job_create(
+            session_key=session_key,
+            texts=body["texts"],
+            analyzer=body.get("analyzer"),
+            callback_url=body.get("callback_url"),
+            token=getattr(request, "api_token", None),
+        )
     data = job_to_dict(job)
     return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
 

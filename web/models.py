@@ -56,6 +56,14 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Webhook (worker/webhooks.py): where to POST the job when it ends, the token
+    # whose secret signs it (none: the owner's page secret), and the deliveries
+    # so far as {"url", "attempts", "last_status", "last_error", "delivered_at"}.
+    callback_url = models.CharField(max_length=2000, blank=True, default="", db_default="")
+    webhook_token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    webhook = models.JSONField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 

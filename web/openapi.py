@@ -13,8 +13,15 @@ from django.conf import settings
 from web.models import Job, Result
 from web.selectors import MAX_QUERY_CHARS, SORTS, analyzer_list
 from web.tokens import MAX_NAME_CHARS
+from worker.webhooks import EVENTS, MAX_URL_CHARS, SIGNATURE_HEADER
 
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+_CALLBACK_URL = {
+    "type": "string",
+    "maxLength": MAX_URL_CHARS,
+    "description": "An https:// URL on a public address: when the job ends it is POSTed "
+    '{"event", "job"} there, signed (see `webhooks`). 400 `invalid_callback_url` otherwise.',
+}
 
 
 def _error_response(description: str, *, retry_after: bool = False) -> dict:
@@ -103,6 +110,7 @@ SCHEMAS: dict = {
             "summary",
             "skipped",
             "warnings",
+            "webhook",
             "links",
         ],
         "additionalProperties": False,
@@ -144,6 +152,7 @@ SCHEMAS: dict = {
                 "language the job's analyzer does not read. Empty until the job succeeds.",
                 "items": {"$ref": "#/components/schemas/JobError"},
             },
+            "webhook": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/WebhookRecord"}]},
             "links": {
                 "type": "object",
                 "required": ["self", "page", "cancel", "results", "csv", "jsonl"],
@@ -164,6 +173,7 @@ SCHEMAS: dict = {
         "properties": {
             "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
+            "callback_url": _CALLBACK_URL,
         },
     },
     "JobUpload": {
@@ -182,6 +192,33 @@ SCHEMAS: dict = {
                 "description": "auto (default), utf-8, utf-16, windows-1252, latin-1, cp949 or euc-kr.",
             },
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
+            "callback_url": _CALLBACK_URL,
+        },
+    },
+    "WebhookRecord": {
+        "type": "object",
+        "description": "The job's webhook and its deliveries so far. A failed delivery never changes the "
+        "job's status.",
+        "required": ["url", "attempts", "last_status", "last_error", "delivered_at"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string"},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_status": {
+                "type": ["integer", "null"],
+                "description": "The HTTP status of the last attempt (null: none yet, or no answer).",
+            },
+            "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed."},
+            "delivered_at": _NULLABLE_TIME,
+        },
+    },
+    "WebhookEvent": {
+        "type": "object",
+        "required": ["event", "job"],
+        "additionalProperties": False,
+        "properties": {
+            "event": {"type": "string", "enum": list(EVENTS.values())},
+            "job": {"$ref": "#/components/schemas/Job"},
         },
     },
     "Result": {
@@ -575,6 +612,36 @@ def openapi_document() -> dict:
                 },
             }
         ),
+        "webhooks": {
+            "jobEnded": {
+                "post": {
+                    "operationId": "jobEnded",
+                    "summary": "Sent to a job's callback_url when it succeeds, fails or is canceled.",
+                    "description": (
+                        f"Signed like Stripe's: `{SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+                        '"<t>.<raw body>", keyed with the UTF-8 bytes of the webhook secret>` (the secret of '
+                        "the token that submitted the job, or for jobs submitted from the page the one on "
+                        "/tokens/). Any answer but 2xx, a redirect included, is retried "
+                        "(WEBHOOK_RETRY_INTERVALS: 6 attempts over about an hour)."
+                    ),
+                    "parameters": [
+                        {
+                            "name": SIGNATURE_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^t=\\d+,v1=[0-9a-f]{64}$"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/WebhookEvent"}}
+                        },
+                    },
+                    "responses": {"200": {"description": "Received (any 2xx)."}},
+                }
+            }
+        },
         "components": {
             "securitySchemes": {
                 "bearer": {

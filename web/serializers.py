@@ -25,6 +25,20 @@ def job_links(job: Job) -> dict[str, str]:
     }
 
 
+def _webhook(job: Job) -> dict | None:
+    """The job's webhook and its deliveries so far (null without a callback_url)."""
+    if not job.callback_url:
+        return None
+    record = {
+        "url": job.callback_url,
+        "attempts": 0,
+        "last_status": None,
+        "last_error": None,
+        "delivered_at": None,
+    }
+    return {**record, **(job.webhook or {})}
+
+
 def job_to_dict(job: Job) -> dict:
     """Serialize a job for the API."""
     return {
@@ -40,6 +54,7 @@ def job_to_dict(job: Job) -> dict:
         "summary": job.summary,
         "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
         "warnings": job.warnings or [],
+        "webhook": _webhook(job),
         "links": job_links(job),
     }
 
