@@ -122,6 +122,8 @@ MIDDLEWARE = [
     "web.middleware.BearerTokenMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: with LOGIN_REQUIRED, pages redirect to the login and the API answers 401.
+    "web.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -229,6 +231,9 @@ SENTIMETER = {
     "WEBHOOK_TIMEOUT": env_int("WEBHOOK_TIMEOUT", 10),
     # Seconds before each retry of a failed delivery: 6 attempts over about an hour.
     "WEBHOOK_RETRY_INTERVALS": env_ints("WEBHOOK_RETRY_INTERVALS", [30, 120, 300, 900, 2400]),
+    # Every page and API call needs a signed-in user (or a token a user made); jobs and
+    # tokens then belong to the user. Off: they belong to the browser session.
+    "LOGIN_REQUIRED": env_bool("LOGIN_REQUIRED", default=False),
     # API tokens one owner may hold at once (0: no limit).
     "MAX_TOKENS_PER_OWNER": env_int("MAX_TOKENS_PER_OWNER", 20),
     # Failed admin logins from one address before its login closes for 15 minutes.
@@ -266,6 +271,11 @@ FILE_UPLOAD_HANDLERS = [
 # --- Sessions: jobs belong to the browser session that created them -------
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 SESSION_SAVE_EVERY_REQUEST = False
+
+# --- Accounts (used with LOGIN_REQUIRED) ------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Static files ---------------------------------------------------------
 STATIC_URL = "static/"

@@ -49,10 +49,12 @@ def length_required(request: HttpRequest) -> HttpResponse:
     return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
 
 
-def unauthorized(request: HttpRequest, message: str) -> HttpResponse:
-    """401 for a Bearer token that does not work (web.middleware.BearerTokenMiddleware), as RFC 6750 says."""
-    response = _json_error("invalid_token", message, 401)
-    response["WWW-Authenticate"] = 'Bearer realm="sentimeter", error="invalid_token"'
+def unauthorized(request: HttpRequest, message: str, *, code: str = "invalid_token") -> HttpResponse:
+    """401 for an API call with a token that does not work, or none when one is needed (RFC 6750)."""
+    response = _json_error(code, message, 401)
+    # RFC 6750: no error attribute when the request sent no credentials at all.
+    error = ', error="invalid_token"' if code == "invalid_token" else ""
+    response["WWW-Authenticate"] = f'Bearer realm="sentimeter"{error}'
     return response
 
 

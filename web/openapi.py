@@ -358,7 +358,10 @@ def _json(ref: str, description: str, *, retry_after: bool = False, location: bo
 
 _NOT_FOUND = _error_response("No such job (or another session's job: the same answer).")
 _UNAUTHORIZED = {
-    **_error_response("The Bearer token is not valid (revoked or mistyped): `invalid_token`."),
+    **_error_response(
+        "The Bearer token is not valid (revoked, mistyped, or with LOGIN_REQUIRED not a user's): "
+        "`invalid_token`; or, with LOGIN_REQUIRED, neither a signed-in user nor a token: `login_required`."
+    ),
     "headers": {
         "WWW-Authenticate": {"description": "`Bearer`, as RFC 6750 says.", "schema": {"type": "string"}}
     },

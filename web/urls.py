@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from web import api, views
@@ -19,5 +20,7 @@ urlpatterns = [
     path("tokens/<str:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("api/tokens/", api.token_list, name="api-token-list"),
     path("api/tokens/<str:token_id>/", api.token_detail, name="api-token-detail"),
+    path("accounts/login/", views.login, name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
 ]

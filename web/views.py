@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -324,15 +325,33 @@ def _bin_label(b: dict) -> str:
     return winners[0] if top and len(winners) == 1 else "neutral"
 
 
+def login(request: HttpRequest) -> HttpResponse:
+    """The sign-in page (LOGIN_REQUIRED), closed for a while (429) to an address that keeps failing."""
+    try:
+        limits.login_admit(request)
+    except SentimeterError as exc:
+        return _login_locked(exc)
+    response = auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True)(
+        request
+    )
+    if request.method == "POST" and response.status_code == 200:
+        limits.login_failed(request)
+    return response
+
+
+def _login_locked(exc: SentimeterError) -> HttpResponse:
+    response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+    if exc.retry_after:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin's login page, closed for a while (429) to an address that keeps failing."""
     try:
         limits.login_admit(request)
     except SentimeterError as exc:
-        response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _login_locked(exc)
     response = admin.site.login(request)
     if request.method == "POST" and response.status_code == 200:
         # The form came back with its error: a wrong user name or password.
