@@ -120,8 +120,12 @@ MIDDLEWARE = [
     # The page's language: the one chosen with the switcher (a cookie), else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: a Bearer request carries no cookie to forge, so it skips the CSRF check.
+    "web.middleware.BearerTokenMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: with LOGIN_REQUIRED, pages redirect to the login and the API answers 401.
+    "web.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -223,6 +227,18 @@ SENTIMETER = {
     "SUBMITS_PER_MINUTE": env_int("SUBMITS_PER_MINUTE", 30),
     "MAX_ACTIVE_JOBS_PER_SESSION": env_int("MAX_ACTIVE_JOBS_PER_SESSION", 10),
     "MAX_QUEUE_DEPTH": env_int("MAX_QUEUE_DEPTH", 1000),
+    # Webhooks (worker/webhooks.py). Allow http:// and private, loopback and link-local
+    # addresses: for local testing and development only.
+    "WEBHOOK_ALLOW_PRIVATE": env_bool("WEBHOOK_ALLOW_PRIVATE", default=False),
+    # Seconds to connect and to wait for each read of the receiver's answer.
+    "WEBHOOK_TIMEOUT": env_int("WEBHOOK_TIMEOUT", 10),
+    # Seconds before each retry of a failed delivery: 6 attempts over about an hour.
+    "WEBHOOK_RETRY_INTERVALS": env_ints("WEBHOOK_RETRY_INTERVALS", [30, 120, 300, 900, 2400]),
+    # Every page and API call needs a signed-in user (or a token a user made); jobs and
+    # tokens then belong to the user. Off: they belong to the browser session.
+    "LOGIN_REQUIRED": env_bool("LOGIN_REQUIRED", default=False),
+    # API tokens one owner may hold at once (0: no limit).
+    "MAX_TOKENS_PER_OWNER": env_int("MAX_TOKENS_PER_OWNER", 20),
     # Failed admin logins from one address before its login closes for 15 minutes.
     "ADMIN_LOGIN_FAILURES": env_int("ADMIN_LOGIN_FAILURES", 5),
     # Behind Heroku's router the last X-Forwarded-For entry is the client.
@@ -258,6 +274,11 @@ FILE_UPLOAD_HANDLERS = [
 # --- Sessions: jobs belong to the browser session that created them -------
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 SESSION_SAVE_EVERY_REQUEST = False
+
+# --- Accounts (used with LOGIN_REQUIRED) ------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Static files ---------------------------------------------------------
 STATIC_URL = "static/"

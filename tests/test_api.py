@@ -31,6 +31,7 @@ from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.queues import QUICK, get_queue, get_redis
 
 JOB_KEYS = {
+    "webhook",
     "id",
     "title",
     "status",
@@ -197,7 +198,7 @@ def test_submit_keeps_unicode_text_intact(api):
         pytest.param(b"null", "invalid_json", id="null"),
         pytest.param(b"[" * 100_000, "invalid_json", id="nested-too-deep"),
         pytest.param(b"{}", "no_texts", id="no-texts-key"),
-        pytest.param(b'{"text": ["I love it"]}', "no_texts", id="misspelled-key"),
+        pytest.param(b'{"text": ["I love it"]}', "unknown_field", id="misspelled-key"),
         pytest.param(b'{"texts": []}', "no_texts", id="empty-list"),
         pytest.param(b'{"texts": "Great"}', "invalid_texts", id="texts-a-string"),
         pytest.param(b'{"texts": {"0": "a"}}', "invalid_texts", id="texts-an-object"),
@@ -223,6 +224,65 @@ def test_submit_refuses_bad_input_with_400_and_stores_nothing(api, raw, code):
     assert not Job.objects.exists()
     # Our words, not Python's ("use sys.set_int_max_str_digits()", "maximum recursion depth ...").
     assert not re.search(r"sys\.|recursion|codec|position \d", message), message
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "meant"),
+    [
+        pytest.param({"texts": ["ok"], "analyser": "vader"}, "analyser", "analyzer", id="british-spelling"),
+        pytest.param({"text": ["ok"]}, "text", "texts", id="singular"),
+        pytest.param({"texts": ["ok"], "priority": "high"}, "priority", None, id="nothing-close"),
+    ],
+)
+def test_submit_refuses_an_unknown_field_naming_the_one_meant(api, body, field, meant):
+    response = post_json(api, "/api/jobs/", body)
+
+    message = assert_error(response, 400, "unknown_field")["message"]
+    assert f'"{field}"' in message
+    if meant:
+        assert f'Did you mean "{meant}"?' in message
+    else:
+        assert "Did you mean" not in message
+    assert not Job.objects.exists()
+
+
+def test_upload_refuses_an_unknown_form_field_naming_the_one_meant(api):
+    upload = io.BytesIO(b"text\nI love it\n")
+    upload.name = "reviews.csv"
+
+    response = api.post("/api/jobs/", {"file": upload, "colum": "text"}, headers=csrf_headers(api))
+
+    message = assert_error(response, 400, "unknown_field")["message"]
+    assert '"colum"' in message and 'Did you mean "column"?' in message
+    assert not Job.objects.exists()
+
+
+def test_upload_misnamed_file_field_is_an_unknown_field(api):
+    upload = io.BytesIO(b"text\nI love it\n")
+    upload.name = "reviews.csv"
+
+    response = api.post("/api/jobs/", {"files": upload}, headers=csrf_headers(api))
+
+    assert 'Did you mean "file"?' in assert_error(response, 400, "unknown_field")["message"]
+
+
+def test_upload_accepts_a_browser_forms_csrf_field(api):
+    upload = io.BytesIO(b"text\nI love it\n")
+    upload.name = "reviews.csv"
+
+    response = api.post(
+        "/api/jobs/",
+        {"file": upload, "csrfmiddlewaretoken": csrf_headers(api)["X-CSRFToken"], "analyzer": "vader"},
+    )
+
+    assert response.status_code == 202, response.content
+
+
+def test_submit_wrong_analyzer_lists_the_allowed_ones(api):
+    response = post_json(api, "/api/jobs/", {"texts": ["ok"], "analyzer": "bert"})
+
+    message = assert_error(response, 400, "unknown_analyzer")["message"]
+    assert "'bert'" in message and "vader" in message and "e5" in message
 
 
 def test_submit_names_the_bad_item(api):

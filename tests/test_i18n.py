@@ -18,7 +18,7 @@ KOREAN = {"HTTP_ACCEPT_LANGUAGE": "ko-KR,ko;q=0.9,en;q=0.5"}
 # encodings and the analyzer, and the column names a file's header is matched on.
 KEPT = {
     "sentimeter", "csv", "tsv", "json", "lines", "utf", "vader", "e5", "euc", "kr",
-    "windows", "latin", "text", "review", "comment", "utc", "kb", "mb", "bytes", "cp",
+    "windows", "latin", "text", "review", "comment", "utc", "kb", "mb", "bytes", "cp", "api",
 }  # fmt: skip
 
 

@@ -583,3 +583,66 @@ def test_404(doc, path_template, method, which):
     assert response.status_code == 404
     body = assert_matches(doc, path_template, method, response)
     assert body["error"]["code"] == "not_found"
+
+
+# --- tokens and Bearer ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_token_lifecycle_matches_the_document(doc):
+    client = browser()
+    empty = assert_matches(doc, "/api/tokens/", "get", client.get("/api/tokens/"))
+    assert empty == {"tokens": []}
+
+    made = assert_matches(doc, "/api/tokens/", "post", post_json(client, "/api/tokens/", {"name": "ci"}))
+    listed = assert_matches(doc, "/api/tokens/", "get", client.get("/api/tokens/"))
+    assert [t["id"] for t in listed["tokens"]] == [made["id"]]
+    bad = post_json(client, "/api/tokens/", {"nam": "ci"})
+    assert bad.status_code == 400
+    assert_matches(doc, "/api/tokens/", "post", bad)
+
+    script = Client(enforce_csrf_checks=True)
+    auth = {"Authorization": f"Bearer {made['token']}"}
+    response = script.post(
+        "/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json", headers=auth
+    )
+    assert response.status_code == 202
+    assert_matches(doc, "/api/jobs/", "post", response)
+
+    revoke = script.delete(f"/api/tokens/{made['id']}/", headers=auth)
+    assert revoke.status_code == 204
+    assert_matches(doc, "/api/tokens/{token_id}/", "delete", revoke)
+    again = client.delete(f"/api/tokens/{made['id']}/", headers=csrf_headers(client))
+    assert again.status_code == 404
+    assert_matches(doc, "/api/tokens/{token_id}/", "delete", again)
+    unauthorized = script.get("/api/jobs/", headers=auth)
+    assert unauthorized.status_code == 401
+    assert_matches(doc, "/api/jobs/", "get", unauthorized)
+
+
+def test_security_schemes(doc):
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["session"]["in"] == "cookie"
+    assert {next(iter(s)) for s in doc["security"]} == {"bearer", "session"}
+    assert doc["servers"]
+
+
+@pytest.mark.django_db
+def test_submit_with_a_callback_url_and_its_webhook_event_match_the_document(doc, settings):
+    settings.SENTIMETER = {**settings.SENTIMETER, "WEBHOOK_ALLOW_PRIVATE": True}
+    client = browser()
+    response = post_json(client, "/api/jobs/", {"texts": ["fine"], "callback_url": "http://127.0.0.1:9/h"})
+    job = assert_matches(doc, "/api/jobs/", "post", response)
+    assert job["webhook"]["url"] == "http://127.0.0.1:9/h"
+    settings.SENTIMETER = {**settings.SENTIMETER, "WEBHOOK_ALLOW_PRIVATE": False}
+    refused = post_json(client, "/api/jobs/", {"texts": ["fine"], "callback_url": "http://127.0.0.1:9/h"})
+    assert refused.status_code == 400
+    assert assert_matches(doc, "/api/jobs/", "post", refused)["error"]["code"] == "invalid_callback_url"
+
+    hook = doc["webhooks"]["jobEnded"]["post"]
+    event_schema = hook["requestBody"]["content"]["application/json"]["schema"]
+    for event in ("job.succeeded", "job.failed", "job.canceled"):
+        validate(doc, event_schema, {"event": event, "job": job})
+    header = "t=1700000000,v1=" + "ab" * 32
+    validate(doc, hook["parameters"][0]["schema"], header)

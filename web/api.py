@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import json
 from collections.abc import Iterator
@@ -11,11 +12,11 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 
-from web import limits, selectors, services
+from web import limits, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
-from web.serializers import analyzer_to_dict, job_to_dict
+from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
 from web.sessions import session_key_ensure, session_key_get
 from worker.inputs import json_problem
 
@@ -91,6 +92,24 @@ def _json_body(request: HttpRequest) -> dict:
     return body
 
 
+# The fields a submit may send; anything else is refused (a misspelt option would
+# otherwise be ignored silently, and the job run with the default).
+JSON_FIELDS = ("texts", "analyzer", "callback_url")
+# csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
+FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "csrfmiddlewaretoken")
+
+
+def fields_check(given: object, allowed: tuple[str, ...]) -> None:
+    """Refuse (unknown_field) the first field not in `allowed`, naming the one likely meant."""
+    for name in given:
+        if name in allowed:
+            continue
+        close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+        meant = f' Did you mean "{close[0]}"?' if close else ""
+        listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
+        raise InvalidInput(f'Unknown field "{name}".{meant} The fields are: {listed}.', code="unknown_field")
+
+
 def _param(params: QueryDict, name: str) -> str | None:
     """Return a query or form parameter given at most once (a repeated one is ambiguous: 400)."""
     values = params.getlist(name)
@@ -106,6 +125,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         jobs_ = selectors.job_list(session_key=session_key_get(request))
         return JsonResponse({"jobs": [job_to_dict(j) for j in jobs_]})
     if request.content_type == "multipart/form-data":
+        fields_check([*request.POST, *request.FILES], FORM_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:
             raise InvalidInput('Send the file in a form field named "file".', code="no_file")
@@ -117,9 +137,12 @@ def jobs(request: HttpRequest) -> HttpResponse:
             column=_param(request.POST, "column"),
             encoding=_param(request.POST, "encoding"),
             analyzer=_param(request.POST, "analyzer"),
+            callback_url=_param(request.POST, "callback_url"),
+            token=getattr(request, "api_token", None),
         )
     else:
         body = _json_body(request)
+        fields_check(body, JSON_FIELDS)
         if "texts" not in body:
             raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
         if "analyzer" in body and not isinstance(body["analyzer"], str):
@@ -129,7 +152,13 @@ def jobs(request: HttpRequest) -> HttpResponse:
             )
         session_key = session_key_ensure(request)
         limits.job_admit(request, session_key=session_key)
-        job = services.job_create(session_key=session_key, texts=body["texts"], analyzer=body.get("analyzer"))
+        job = services.job_create(
+            session_key=session_key,
+            texts=body["texts"],
+            analyzer=body.get("analyzer"),
+            callback_url=body.get("callback_url"),
+            token=getattr(request, "api_token", None),
+        )
     data = job_to_dict(job)
     return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
 
@@ -229,6 +258,30 @@ def analyzers(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"analyzers": [analyzer_to_dict(spec, default=default) for spec in selectors.analyzer_list()]}
     )
+
+
+TOKEN_FIELDS = ("name",)
+
+
+@api_view("GET", "POST")
+def token_list(request: HttpRequest) -> HttpResponse:
+    """List this owner's tokens (GET), or make one (POST): its token and secret are shown this once."""
+    if request.method == "GET":
+        records = tokens.token_list(owner_key=session_key_get(request))
+        return JsonResponse({"tokens": [token_to_dict(r) for r in records]})
+    body = _json_body(request)
+    fields_check(body, TOKEN_FIELDS)
+    new = tokens.token_create(owner_key=session_key_ensure(request), name=body.get("name"))
+    data = new_token_to_dict(new.record, token=new.token, webhook_secret=new.webhook_secret)
+    # Not worth caching anywhere: it holds the only copy of the token.
+    return JsonResponse(data, status=201, headers={"Cache-Control": "no-store"})
+
+
+@api_view("DELETE")
+def token_detail(request: HttpRequest, token_id: str) -> HttpResponse:
+    """Revoke a token at once: the next request that sends it gets 401."""
+    tokens.token_revoke(owner_key=session_key_get(request), token_id=token_id)
+    return HttpResponse(status=204)
 
 
 @api_view("GET")

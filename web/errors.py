@@ -49,6 +49,15 @@ def length_required(request: HttpRequest) -> HttpResponse:
     return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
 
 
+def unauthorized(request: HttpRequest, message: str, *, code: str = "invalid_token") -> HttpResponse:
+    """401 for an API call with a token that does not work, or none when one is needed (RFC 6750)."""
+    response = _json_error(code, message, 401)
+    # RFC 6750: no error attribute when the request sent no credentials at all.
+    error = ', error="invalid_token"' if code == "invalid_token" else ""
+    response["WWW-Authenticate"] = f'Bearer realm="sentimeter"{error}'
+    return response
+
+
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
         return _json_error("forbidden", "Permission denied.", 403)
@@ -64,8 +73,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: say what is missing, in the API's shape under /api/."""
     message = (
-        "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header "
-        f"(GET / first to receive the cookie). Reason: {reason}"
+        f"CSRF check failed: {reason.rstrip('.')}. A program should send an API token instead "
+        "(Authorization: Bearer smt_..., made at /tokens/), which needs no CSRF token, Referer or cookie; "
+        "a browser script sends the csrftoken cookie's value in the X-CSRFToken header."
     )
     if _is_api(request):
         return _json_error("csrf_failed", message, 403)

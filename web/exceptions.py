@@ -41,6 +41,11 @@ class JobNotFound(SentimeterError):
     status = 404
 
 
+class TokenNotFound(SentimeterError):
+    code = "not_found"
+    status = 404
+
+
 class JobConflict(SentimeterError):
     code = "conflict"
     status = 409

@@ -1,10 +1,16 @@
-"""Request-scoped logging context."""
+"""Request middleware: logging context, chunked bodies, Bearer tokens, LOGIN_REQUIRED."""
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
 from django.core.signals import request_finished
 from django.dispatch import receiver
+from django.urls import reverse
 
 from config.logcontext import request_id_clean, request_id_var
-from web.errors import length_required
+from web.errors import API_PREFIX, length_required, unauthorized
+from web.sessions import owner_user_id
+from web.tokens import token_authenticate
 
 
 class RequestIDMiddleware:
@@ -42,6 +48,75 @@ class ChunkedBodyMiddleware:
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             return length_required(request)
         return self.get_response(request)
+
+
+class BearerTokenMiddleware:
+    """Authenticate an API request by `Authorization: Bearer <token>`: no cookie, no CSRF token, no Referer.
+
+    The request then acts for the token's owner (web/sessions.py). CSRF guards
+    a cookie a browser sends by itself; a browser never sends this header by
+    itself, so a request carrying it needs no CSRF check. A token that does not
+    work answers 401 at once rather than falling back to the session.
+    Place after SessionMiddleware and before CsrfViewMiddleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None or not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return unauthorized(
+                request, "Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/)."
+            )
+        record = token_authenticate(token.strip())
+        if record is None:
+            return unauthorized(request, "This API token is not valid: it was revoked, or mistyped.")
+        request.api_token = record
+        request._dont_enforce_csrf_checks = True
+        return self.get_response(request)
+
+
+class LoginRequiredMiddleware:
+    """With LOGIN_REQUIRED, every page and API call needs a signed-in user or a token a user made.
+
+    Pages redirect to the login page; the API answers 401 (a program cannot
+    follow a login form). /healthz, the login page and the admin (its own
+    login) stay open. Place after AuthenticationMiddleware.
+    """
+
+    OPEN_PREFIXES = ("/healthz", "/admin/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not settings.SENTIMETER["LOGIN_REQUIRED"] or request.path.startswith(self.OPEN_PREFIXES):
+            return self.get_response(request)
+        token = getattr(request, "api_token", None)
+        if token is not None:
+            if not _token_user_active(token.owner_key):
+                return unauthorized(
+                    request, "This API token was not made by an active user; make one after logging in."
+                )
+            return self.get_response(request)
+        if request.user.is_authenticated or request.path in (reverse("login"), reverse("logout")):
+            return self.get_response(request)
+        if request.path.startswith(API_PREFIX):
+            return unauthorized(
+                request,
+                "Log in first (/accounts/login/), or send 'Authorization: Bearer smt_...' (a user's token).",
+                code="login_required",
+            )
+        return redirect_to_login(request.get_full_path())
+
+
+def _token_user_active(owner_key: str) -> bool:
+    user_id = owner_user_id(owner_key)
+    return user_id is not None and get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
 @receiver(request_finished, dispatch_uid="sentimeter-request-id-clear")

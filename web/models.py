@@ -60,6 +60,14 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Webhook (worker/webhooks.py): where to POST the job when it ends, the token
+    # whose secret signs it (none: the owner's page secret), and the deliveries
+    # so far as {"url", "attempts", "last_status", "last_error", "delivered_at"}.
+    callback_url = models.CharField(max_length=2000, blank=True, default="", db_default="")
+    webhook_token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    webhook = models.JSONField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -219,3 +227,32 @@ class JobChunk(models.Model):
         if end != len(view):
             raise ValueError(f"chunk data: {len(view) - end} bytes after the last text")
         return list(numbers[:n]), texts
+
+
+class ApiToken(models.Model):
+    """A token a program sends as `Authorization: Bearer ...`; it acts for the owner that made it.
+
+    Only the SHA-256 of the token is stored, so the database holds nothing a
+    caller could send. The webhook secret is not stored either: it is derived
+    from SECRET_KEY and `secret_salt` (worker/webhooks.py), so it can sign
+    deliveries, and it changes if SECRET_KEY does.
+    """
+
+    name = models.CharField(max_length=100)
+    # The owner of the jobs the token sees: a browser session key, or
+    # "user:<id>" with LOGIN_REQUIRED (web/sessions.py).
+    owner_key = models.CharField(max_length=64, db_index=True)
+    # The first characters of the token (its "smt_" prefix and a few more), to tell tokens apart.
+    prefix = models.CharField(max_length=16)
+    token_hash = models.CharField(max_length=64, unique=True)
+    secret_salt = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Revoked tokens stay (a job they submitted still signs its webhook with their secret).
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from web.models import Job
+from web.models import ApiToken, Job
 from worker.analyzers.base import AnalyzerSpec
 
 
@@ -25,6 +25,20 @@ def job_links(job: Job) -> dict[str, str]:
     }
 
 
+def _webhook(job: Job) -> dict | None:
+    """The job's webhook and its deliveries so far (null without a callback_url)."""
+    if not job.callback_url:
+        return None
+    record = {
+        "url": job.callback_url,
+        "attempts": 0,
+        "last_status": None,
+        "last_error": None,
+        "delivered_at": None,
+    }
+    return {**record, **(job.webhook or {})}
+
+
 def job_to_dict(job: Job) -> dict:
     """Serialize a job for the API."""
     return {
@@ -41,6 +55,7 @@ def job_to_dict(job: Job) -> dict:
         "summary": job.summary,
         "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
         "warnings": job.warnings or [],
+        "webhook": _webhook(job),
         "links": job_links(job),
     }
 
@@ -54,4 +69,26 @@ def analyzer_to_dict(spec: AnalyzerSpec, *, default: str) -> dict:
         "languages": list(spec.languages),
         "default": spec.name == default,
         "texts_per_second": round(spec.texts_per_second, 1),
+    }
+
+
+def token_to_dict(record: ApiToken) -> dict:
+    """Serialize a token for GET /api/tokens/: never its token or secret, which are not stored."""
+    return {
+        "id": record.pk,
+        "name": record.name,
+        "prefix": record.prefix,
+        "created_at": _iso(record.created_at),
+        "last_used_at": _iso(record.last_used_at),
+    }
+
+
+def new_token_to_dict(record: ApiToken, *, token: str, webhook_secret: str) -> dict:
+    """Serialize a token just made: the only answer that holds its token and webhook secret."""
+    return {
+        "id": record.pk,
+        "name": record.name,
+        "token": token,
+        "webhook_secret": webhook_secret,
+        "created_at": _iso(record.created_at),
     }

@@ -15,11 +15,12 @@ from django.db.models.functions import Now
 
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.limits import active_jobs_admit
-from web.models import Job, JobChunk, JobInput
+from web.models import ApiToken, Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.pipeline import partial_summary_store
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
+from worker.webhooks import WebhookRefused, url_check, webhook_schedule
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -45,6 +46,17 @@ def analyzer_validate(analyzer: object) -> str:
             f"Unknown analyzer {analyzer!r}; choose one of: {', '.join(names)}.", code="unknown_analyzer"
         )
     return analyzer
+
+
+def callback_url_validate(url: object) -> str:
+    """Return the callback URL to store ("" for none), or raise InvalidInput saying why it is refused."""
+    if url is None or url == "":
+        return ""
+    try:
+        url_check(url)
+    except WebhookRefused as exc:
+        raise InvalidInput(exc.message, code="invalid_callback_url") from None
+    return url
 
 
 def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
@@ -103,10 +115,21 @@ def job_title(text: str) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
-def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None = None) -> Job:
-    """Store a job and its texts, and enqueue it once the transaction commits."""
+def job_create(
+    *,
+    session_key: str,
+    texts: Sequence[str],
+    analyzer: str | None = None,
+    callback_url: str | None = None,
+    token: ApiToken | None = None,
+) -> Job:
+    """Store a job and its texts, and enqueue it once the transaction commits.
+
+    `token` is the API token that submitted it: its secret signs the job's webhook.
+    """
     texts = texts_validate(texts)
     analyzer = analyzer_validate(analyzer)
+    callback_url = callback_url_validate(callback_url)
     data = json.dumps(texts, ensure_ascii=False).encode()
     queue_name = queue_for(seconds=spec_get(analyzer).cost.seconds_total(texts))
     with transaction.atomic():
@@ -117,6 +140,8 @@ def job_create(*, session_key: str, texts: Sequence[str], analyzer: str | None =
             queue=queue_name,
             total=len(texts),
             title=job_title(texts[0]),
+            callback_url=callback_url,
+            webhook_token=token if callback_url else None,
         )
         JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=data, size=len(data))
         job_enqueue(job_id=str(job.id), queue_name=queue_name)
@@ -130,6 +155,8 @@ def job_create_from_upload(
     column: str | None = None,
     encoding: str | None = None,
     analyzer: str | None = None,
+    callback_url: str | None = None,
+    token: ApiToken | None = None,
 ) -> Job:
     """Check the first KB of an uploaded file, store all of it, and enqueue the job.
 
@@ -137,6 +164,7 @@ def job_create_from_upload(
     in proportion to the bytes received, not to the number of rows.
     """
     analyzer = analyzer_validate(analyzer)
+    callback_url = callback_url_validate(callback_url)
     limit = settings.SENTIMETER["MAX_UPLOAD_BYTES"]
     if upload.size is not None and upload.size > limit:
         raise InputTooLarge(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
@@ -172,6 +200,8 @@ def job_create_from_upload(
             analyzer=analyzer,
             queue=queue_name,
             title=job_title(filename) if filename else "",
+            callback_url=callback_url,
+            webhook_token=token if callback_url else None,
         )
         job_input = JobInput.objects.create(
             job=job,
@@ -211,6 +241,7 @@ def job_cancel(*, job: Job) -> Job:
     )
     if canceled:
         partial_summary_store(job.pk)
+        webhook_schedule(job.pk)
     job.refresh_from_db()
     if job.status != Job.Status.CANCELED:
         raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")

@@ -1,19 +1,54 @@
-"""Jobs belong to the browser session that created them."""
+"""Who owns a request's jobs: the browser session, the signed-in user, or the owner of the API token it sends.
 
+An owner is a string stored on each job (`Job.session_key`) and token
+(`ApiToken.owner_key`): a browser session's key, or with LOGIN_REQUIRED
+"user:<id>" (session keys never hold a colon). A Bearer request acts for
+the owner of its token (web.middleware.BearerTokenMiddleware sets
+`request.api_token`), and never touches the session or sets a cookie.
+"""
+
+from django.conf import settings
 from django.http import HttpRequest
 
 # Django's SessionMiddleware drops a session (and its cookie) that holds no
 # data, so an owner session keeps this one marker.
 OWNER_KEY = "sentimeter"
+USER_OWNER_PREFIX = "user:"
+
+
+def user_owner_key(user_id: int) -> str:
+    return f"{USER_OWNER_PREFIX}{user_id}"
+
+
+def owner_user_id(owner_key: str) -> int | None:
+    """The user an owner key names, or None for a browser session's."""
+    if not owner_key.startswith(USER_OWNER_PREFIX):
+        return None
+    return int(owner_key.removeprefix(USER_OWNER_PREFIX))
+
+
+def _user_owner(request: HttpRequest) -> str | None:
+    if settings.SENTIMETER["LOGIN_REQUIRED"] and request.user.is_authenticated:
+        return user_owner_key(request.user.pk)
+    return None
 
 
 def session_key_get(request: HttpRequest) -> str | None:
-    """Return the request's session key, or None if it has no session yet."""
-    return request.session.session_key
+    """Return the request's owner, or None if it has none yet."""
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return token.owner_key
+    return _user_owner(request) or request.session.session_key
 
 
 def session_key_ensure(request: HttpRequest) -> str:
-    """Return the request's session key, creating the session if needed."""
+    """Return the request's owner, creating the browser session if needed."""
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return token.owner_key
+    user_owner = _user_owner(request)
+    if user_owner is not None:
+        return user_owner
     if OWNER_KEY not in request.session:
         request.session[OWNER_KEY] = 1
     if not request.session.session_key:

@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from web import api, views
@@ -15,5 +16,11 @@ urlpatterns = [
     path("api/jobs/<str:job_id>/results/", api.job_results, name="api-job-results"),
     path("api/jobs/<str:job_id>/results.csv", api.job_results_csv, name="api-job-results-csv"),
     path("api/jobs/<str:job_id>/results.jsonl", api.job_results_jsonl, name="api-job-results-jsonl"),
+    path("tokens/", views.tokens_page, name="tokens"),
+    path("tokens/<str:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("api/tokens/", api.token_list, name="api-token-list"),
+    path("api/tokens/<str:token_id>/", api.token_detail, name="api-token-detail"),
+    path("accounts/login/", views.login, name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
 ]

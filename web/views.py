@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -18,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from web import limits, selectors, services
-from web.exceptions import JobNotFound, SentimeterError
+from web import limits, selectors, services, tokens
+from web.exceptions import JobNotFound, SentimeterError, TokenNotFound
 from web.forms import SubmitForm
 from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
 from worker.queues import get_redis
+from worker.webhooks import owner_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +233,37 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     return _see_other(job_id)
 
 
+@require_http_methods(["GET", "POST"])
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """List this browser's API tokens and the page's webhook secret (GET), or make a token (POST)."""
+    owner = session_key_ensure(request)
+    context: dict = {"name_max": tokens.MAX_NAME_CHARS}
+    status = 200
+    if request.method == "POST":
+        try:
+            context["new"] = tokens.token_create(owner_key=owner, name=request.POST.get("name"))
+        except SentimeterError as exc:
+            context["error"], status = exc.message, exc.status
+    context["tokens"] = tokens.token_list(owner_key=owner)
+    context["page_secret"] = owner_webhook_secret(owner)
+    response = render(request, "web/tokens.html", context, status=status)
+    if "new" in context:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
+    """Revoke a token from the tokens page (303 back to it)."""
+    try:
+        tokens.token_revoke(owner_key=session_key_get(request), token_id=token_id)
+    except TokenNotFound:
+        raise Http404("No such token.") from None
+    response = HttpResponseRedirect(reverse("tokens"))
+    response.status_code = 303
+    return response
+
+
 # Upload problems that are about one of the form's other fields, by error code.
 ERROR_FIELDS = {
     "no_such_column": "column",
@@ -331,15 +364,33 @@ def _bin_label(b: dict) -> str:
     return winners[0] if top and len(winners) == 1 else "neutral"
 
 
+def login(request: HttpRequest) -> HttpResponse:
+    """The sign-in page (LOGIN_REQUIRED), closed for a while (429) to an address that keeps failing."""
+    try:
+        limits.login_admit(request)
+    except SentimeterError as exc:
+        return _login_locked(exc)
+    response = auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True)(
+        request
+    )
+    if request.method == "POST" and response.status_code == 200:
+        limits.login_failed(request)
+    return response
+
+
+def _login_locked(exc: SentimeterError) -> HttpResponse:
+    response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+    if exc.retry_after:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin's login page, closed for a while (429) to an address that keeps failing."""
     try:
         limits.login_admit(request)
     except SentimeterError as exc:
-        response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _login_locked(exc)
     response = admin.site.login(request)
     if request.method == "POST" and response.status_code == 200:
         # The form came back with its error: a wrong user name or password.

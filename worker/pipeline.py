@@ -39,6 +39,7 @@ from worker.drivers import drivers
 from worker.inputs import InputProblem, InputSpec, Row, iter_rows
 from worker.languages import language_mix, warnings_for
 from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
+from worker.webhooks import webhook_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +390,7 @@ def job_finalize(job_id: uuid.UUID) -> bool:
             status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
         )
     logger.info("job %s: succeeded with %d results", job_id, job.total)
+    webhook_schedule(job_id)
     return True
 
 
@@ -401,6 +403,7 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     )
     if failed:
         partial_summary_store(job_id)
+        webhook_schedule(job_id)
     return failed
 
 

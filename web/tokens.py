@@ -1,0 +1,113 @@
+"""API tokens: made, listed and revoked by their owner; checked on every Bearer request.
+
+A token is "smt_" and 32 random bytes (URL-safe base64); the prefix lets
+secret scanners (GitHub's, for one) recognise a leaked one. Only its
+SHA-256 is stored: a fast hash is enough for 256 random bits, and it lets
+a request find its token with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from web.exceptions import InvalidInput, TokenNotFound
+from web.models import ApiToken
+from worker.webhooks import webhook_secret
+
+TOKEN_PREFIX = "smt_"  # noqa: S105 - a prefix, not a secret
+TOKEN_BYTES = 32
+# The characters of a token kept to tell it apart on the tokens page.
+SHOWN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
+# last_used_at is written at most this often per token: one UPDATE a minute,
+# not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_NAME_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token just made: the only time its token and webhook secret are known in full."""
+
+    record: ApiToken
+    token: str
+    webhook_secret: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_secret(record: ApiToken) -> str:
+    """The webhook secret of a token (derived, never stored)."""
+    return webhook_secret(record.secret_salt)
+
+
+def name_validate(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(
+            'Name the token, e.g. {"name": "nightly import"}: a non-empty string.', code="invalid_name"
+        )
+    name = name.strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(
+            f"The name is {len(name)} characters; the limit is {MAX_NAME_CHARS}.", code="invalid_name"
+        )
+    return name
+
+
+def token_create(*, owner_key: str, name: object) -> NewToken:
+    """Make a token for this owner; raise InvalidInput on a bad name or past MAX_TOKENS_PER_OWNER."""
+    name = name_validate(name)
+    limit = settings.SENTIMETER["MAX_TOKENS_PER_OWNER"]
+    if limit > 0 and token_list(owner_key=owner_key).count() >= limit:
+        raise InvalidInput(
+            f"You already have {limit} tokens (the limit); revoke one you no longer use.",
+            code="too_many_tokens",
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    record = ApiToken.objects.create(
+        name=name,
+        owner_key=owner_key,
+        prefix=token[:SHOWN_PREFIX_CHARS],
+        token_hash=token_hash(token),
+        secret_salt=secrets.token_hex(16),
+    )
+    return NewToken(record=record, token=token, webhook_secret=token_secret(record))
+
+
+def token_list(*, owner_key: str | None):
+    """This owner's tokens that still work, newest first."""
+    if not owner_key:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(owner_key=owner_key, revoked_at__isnull=True)
+
+
+def token_revoke(*, owner_key: str | None, token_id: object) -> None:
+    """Revoke one of this owner's tokens at once; TokenNotFound for any other id (another owner's too)."""
+    try:
+        pk = int(str(token_id))
+    except ValueError:
+        raise TokenNotFound("No such token.") from None
+    if not token_list(owner_key=owner_key).filter(pk=pk).update(revoked_at=Now()):
+        raise TokenNotFound("No such token.")
+
+
+def token_authenticate(token: str) -> ApiToken | None:
+    """Return the working token a caller sent, or None; note when it was last used."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    record = ApiToken.objects.filter(token_hash=token_hash(token), revoked_at__isnull=True).first()
+    if record is None:
+        return None
+    now = timezone.now()
+    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
+        record.last_used_at = now
+    return record
