@@ -11,7 +11,7 @@ The mark is the negated word's first one and two syllables (`NEG:촉`,
 model that otherwise sees the same pieces.
 
 Why no morphological analyzer: Kiwi (kiwipiepy 0.24.1, its `cong` model, the
-only one kiwipiepy-model 0.24.0 ships) keeps 230-320 MB resident once it has
+only one kiwipiepy-model 0.24.0 ships) keeps 230-370 MB resident once it has
 read a few hundred sentences, even without its typo and multi-word
 dictionaries; beside the multilingual model that breaks the worker's 350 MB
 budget. In the e5 analyzer's head its lemmas and negation scopes did no better
