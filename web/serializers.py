@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from web.models import ApiToken, Job
 from worker.analyzers.base import AnalyzerSpec
@@ -64,8 +65,8 @@ def analyzer_to_dict(spec: AnalyzerSpec, *, default: str) -> dict:
     """Serialize an analyzer's spec for GET /api/analyzers/."""
     return {
         "name": spec.name,
-        "label": spec.label,
-        "description": spec.description,
+        "label": gettext(spec.label),
+        "description": gettext(spec.description),
         "languages": list(spec.languages),
         "default": spec.name == default,
         "texts_per_second": round(spec.texts_per_second, 1),

