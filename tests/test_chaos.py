@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
 import threading
 import time
 
@@ -29,12 +28,17 @@ from rq.job import JobStatus
 
 from tests.builders import make_job
 from tests.procs import (  # noqa: F401 - fixtures
+    CHAOS_ENV,
+    HEROKU_GRACE,
     START_TIMEOUT,
     WORKER_READY,
     database_url,
     descendants,
+    heroku_stop,
+    kill_all,
     lock_waiters,
     procs_fixture,
+    reap,
     update_waiters,
     update_waiting,
     wait_for,
@@ -51,16 +55,6 @@ from worker.queues import BULK, QUICK, chunk_rq_id, get_redis, job_enqueue_now
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SESSION = "chaos-session"
-# Fast reliability settings for the workers under test (production: 30 / 10 / 45 / 10 s).
-CHAOS_ENV = {
-    "RECONCILE_INTERVAL": "1",
-    "HEARTBEAT_INTERVAL": "1",
-    "STALE_AFTER": "4",
-    "ENQUEUE_GRACE": "1",
-    "RETRY_INTERVALS": "1",
-}
-# Heroku sends SIGKILL this long after SIGTERM.
-HEROKU_GRACE = 30.0
 # The issue's bound for picking up the work of a worker killed outright.
 RECOVERY_LIMIT = 120.0
 # Lines for the report printed at the end of the run (conftest.pytest_terminal_summary).
@@ -86,28 +80,6 @@ def submit(texts: list[str]) -> Job:
     return services.job_create(session_key=SESSION, texts=texts)
 
 
-def family(proc) -> list[int]:
-    """Every live process of a worker: the leader, its children and its work horses."""
-    return [proc.pid, *descendants(proc.pid)] if proc.alive() else descendants(proc.pid)
-
-
-def kill_all(proc, sig: int = signal.SIGKILL, *, pids: list[int] | None = None) -> list[int]:
-    """Send `sig` once to every process of a worker, as Heroku does to every process of a dyno.
-
-    The process group (leader, RQ scheduler) gets it with killpg; work horses lead groups of
-    their own and get it by pid. Returns the pids signalled (pass them again later: once the
-    leader is gone its horses are no longer its descendants).
-    """
-    pids = family(proc) if pids is None else pids
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(pid) != proc.pid:
-                os.kill(pid, sig)
-    return pids
-
-
 def horses(proc) -> list[int]:
     """The worker's work horses (RQ makes each one lead its own process group)."""
     found = []
@@ -116,12 +88,6 @@ def horses(proc) -> list[int]:
             if os.getpgid(pid) == pid:
                 found.append(pid)
     return found
-
-
-def reap(proc, timeout: float = 10.0) -> None:
-    """Wait for a killed worker's leader to be gone (and its pipes closed)."""
-    with contextlib.suppress(Exception):
-        proc.popen.wait(timeout=timeout)
 
 
 def in_flight(job: Job) -> tuple[set[int], bool]:
@@ -317,31 +283,6 @@ def test_kill_9_is_recovered_within_two_minutes_with_production_settings(procs):
 
 
 # --- Heroku shutdown ------------------------------------------------------------------
-
-
-def heroku_stop(worker) -> float:
-    """SIGTERM every process of the worker, SIGKILL what is left 30 s later; return its exit time in s."""
-    started = time.monotonic()
-    pids = kill_all(worker, signal.SIGTERM)
-    deadline = started + HEROKU_GRACE
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
-        time.sleep(0.05)
-    took = time.monotonic() - started
-    # Whatever is still alive now gets SIGKILL, as on Heroku.
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    reap(worker)
-    return took
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_sigterm_finishes_the_chunk_in_hand_and_the_job_resumes_where_it_stopped(procs):
