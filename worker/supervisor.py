@@ -51,6 +51,7 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 BACKOFF_RESET = 60.0
 POLL_INTERVAL = 0.1
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 class ConcurrencyInvalid(ValueError):
@@ -260,9 +261,15 @@ class Supervisor:
     def _start(self, slot: _Slot) -> None:
         # Nothing the parent holds (a database connection above all) may be shared across fork().
         self.before_fork()
-        pid = os.fork()
-        if pid == 0:
-            self._child(slot.index)
+        # Blocked across the fork, so a SIGTERM there cannot run the supervisor's handler in
+        # the new worker: it is delivered once the worker has RQ's (or the default) handlers.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._child(slot.index)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         slot.pid, slot.started, slot.restart_at, slot.signalled = pid, time.monotonic(), 0.0, False
         logger.info("supervisor: worker %s started (pid %s)", slot.index + 1, pid)
 
@@ -272,6 +279,7 @@ class Supervisor:
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             status = self.work(index)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
