@@ -9,7 +9,9 @@ seconds, not the production minute; one test checks recovery from kill -9
 with the production defaults.
 
 What survived, and how long recovery took, is printed at the end of the run
-("chaos report", see conftest.py).
+("chaos report", see conftest.py). Each started worker is one process unless
+TEST_WORKER_CONCURRENCY says more (tests/procs.py): with 2, every worker here
+is a dyno of two processes under its supervisor.
 """
 
 from __future__ import annotations
