@@ -319,7 +319,9 @@ def test_sigterm_finishes_the_chunk_in_hand_and_the_job_resumes_where_it_stopped
     (job,) = jobs_wait_final([job.pk], worker=second)
     assert_exactly_once(job, texts, chunks=6)
     # Resumed, not restarted: the new worker ran only the chunks not stored before the stop.
-    assert sorted(chunks_ok(second, job)) == sorted(set(range(6)) - stored)
+    # (A set: with two processes the reconciler may catch a chunk between one's dequeue and
+    # its start and enqueue it again; the second run stores nothing, as checked above.)
+    assert set(chunks_ok(second, job)) == set(range(6)) - stored
     report(
         f"SIGTERM (chunk in hand finished within the grace period): worker exited in {took:.1f} s; "
         f"resumed after {len(stored)}/6 chunks"
