@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -41,6 +42,11 @@ POLL_INTERVAL = 0.1
 STOP_GRACE = 15.0
 # RQ logs this once the worker has registered and is taking jobs.
 WORKER_READY = "Listening on"
+# Worker processes per started `worker:` line (WORKER_CONCURRENCY). One by default: the
+# suite's tests were written for, and timed with, one process a worker; a test that wants
+# more passes WORKER_CONCURRENCY itself. `TEST_WORKER_CONCURRENCY=2 pytest tests/test_chaos.py`
+# runs every chaos test with two processes a worker "dyno", as the issue asks.
+WORKER_CONCURRENCY = os.environ.get("TEST_WORKER_CONCURRENCY", "1")
 
 
 class WaitTimeout(AssertionError):
@@ -123,7 +129,8 @@ def process_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, 
     env["DATABASE_URL"] = database_url()
     env["REDIS_URL"] = settings.REDIS_URL
     env["PYTHONUNBUFFERED"] = "1"
-    for name in ("PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS", "VIRTUAL_ENV"):
+    env["WORKER_CONCURRENCY"] = WORKER_CONCURRENCY
+    for name in ("PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS", "VIRTUAL_ENV", "TEST_WORKER_CONCURRENCY"):
         env.pop(name, None)
     for name, value in (overrides or {}).items():
         if value is None:
@@ -179,6 +186,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+def worker_processes(proc: Proc) -> int:
+    """How many worker processes a started `worker:` line runs (its supervisor's log says)."""
+    match = re.search(r"worker concurrency (\d+):", proc.log())
+    return int(match.group(1)) if match else 1
 
 
 def _children_of(pid: int) -> Iterator[int]:
@@ -296,9 +309,14 @@ class ProcessRunner:
         return proc
 
     def start_worker(self, env: Mapping[str, str | None] | None = None) -> Proc:
-        """Start the Procfile worker and return once it is listening on its queues."""
+        """Start the Procfile worker and return once every one of its processes listens on the queues."""
         proc = self.start("worker", env={"LOG_LEVEL": "INFO", **(env or {})})
         proc.wait_for_log(WORKER_READY)
+        wait_for(
+            lambda: proc.log().count(WORKER_READY) >= worker_processes(proc),
+            timeout=START_TIMEOUT,
+            what=lambda: f"every process of {proc.name} to listen; log:\n{proc.log_tail()}",
+        )
         return proc
 
     def start_web(self, env: Mapping[str, str | None] | None = None) -> tuple[Proc, int]:
@@ -318,6 +336,84 @@ class ProcessRunner:
         """Stop every process started here, newest first."""
         while self.procs:
             self.procs.pop().stop()
+
+
+# --- doing to a worker dyno what Heroku (or a crash) does ----------------------------------
+
+# Fast reliability settings for workers under test (production: 30 / 10 / 45 / 10 s), so
+# recovery takes seconds, not the production minute.
+CHAOS_ENV = {
+    "RECONCILE_INTERVAL": "1",
+    "HEARTBEAT_INTERVAL": "1",
+    "STALE_AFTER": "4",
+    "ENQUEUE_GRACE": "1",
+    "RETRY_INTERVALS": "1",
+}
+# Heroku sends SIGKILL this long after SIGTERM.
+HEROKU_GRACE = 30.0
+
+
+def family(proc) -> list[int]:
+    """Every live process of a worker: the leader, its children and its work horses."""
+    return [proc.pid, *descendants(proc.pid)] if proc.alive() else descendants(proc.pid)
+
+
+def kill_all(proc, sig: int = signal.SIGKILL, *, pids: list[int] | None = None) -> list[int]:
+    """Send `sig` once to every process of a worker, as Heroku does to every process of a dyno.
+
+    The process group (leader, supervised workers, RQ scheduler) gets it with killpg; work
+    horses lead groups of their own and get it by pid. Returns the pids signalled (pass them
+    again later: once the leader is gone its horses are no longer its descendants).
+    """
+    pids = family(proc) if pids is None else pids
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) != proc.pid:
+                os.kill(pid, sig)
+    return pids
+
+
+def reap(proc, timeout: float = 10.0) -> None:
+    """Wait for a killed worker's leader to be gone (and its pipes closed)."""
+    with contextlib.suppress(Exception):
+        proc.popen.wait(timeout=timeout)
+
+
+def horses(proc) -> list[int]:
+    """The worker's work horses (RQ makes each one lead its own process group)."""
+    found = []
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                found.append(pid)
+    return found
+
+
+def heroku_stop(worker) -> float:
+    """SIGTERM every process of the worker, SIGKILL what is left 30 s later; return its exit time in s."""
+    started = time.monotonic()
+    pids = kill_all(worker, signal.SIGTERM)
+    deadline = started + HEROKU_GRACE
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    # Whatever is still alive now gets SIGKILL, as on Heroku.
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    reap(worker)
+    return took
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

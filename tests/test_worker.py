@@ -21,8 +21,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import make_job
 from tests.procs import (  # noqa: F401 - fixtures
+    HEROKU_GRACE,
     VENV_BIN,
     database_url,
+    heroku_stop,
+    horses,
     process_env,
     procfile_command,
     procs_fixture,
@@ -327,8 +330,6 @@ def quick_job_waiting_at_its_claim(worker, texts: list[str]) -> Iterator[tuple[J
 def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_interrupts_only_it(worker_proc):
     from rq.command import send_stop_job_command
 
-    from tests.test_chaos import horses
-
     texts = texts_sample(3, tag="in-process")
     # A reconciler pass every second: the default 30 s would be most of this test's time.
     worker = worker_proc(RECONCILE_INTERVAL="1")
@@ -350,8 +351,6 @@ def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_interrupts_on
 
 @pytest.mark.slow
 def test_sigterm_during_a_quick_job_lets_it_finish_then_the_worker_exits(worker_proc):
-    from tests.test_chaos import HEROKU_GRACE, heroku_stop
-
     texts = texts_sample(3, tag="in-process-term")
     worker = worker_proc()
     with quick_job_waiting_at_its_claim(worker, texts) as (job, locker):

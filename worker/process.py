@@ -48,12 +48,13 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django_rq import get_worker
 from rq.exceptions import ShutDownImminentException, StopRequested
 from rq.worker import HerokuWorker, WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
 from worker.analyzers.registry import analyzer_names, get_analyzer
-from worker.queues import CHUNK_FUNC, QUICK
+from worker.queues import CHUNK_FUNC, QUEUE_NAMES, QUICK
 from worker.reconcile import jobs_purge_if_due, reconcile_if_due
 
 logger = logging.getLogger(__name__)
@@ -255,3 +256,12 @@ def analyzers_preload() -> None:
     """Load every analyzer in the parent, so each forked horse starts warm."""
     for name in analyzer_names():
         get_analyzer(name)
+
+
+def worker_run(*, name: str | None = None, burst: bool = False, max_jobs: int | None = None) -> int:
+    """Run one worker on the quick queue first, then bulk, until it is stopped; return its exit status."""
+    worker = get_worker(*QUEUE_NAMES, worker_class=SentimeterWorker, name=name)
+    # The scheduler runs delayed retries (RETRY_INTERVALS).
+    # Connections the worker opened are closed before each fork (above).
+    worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")
+    return 0

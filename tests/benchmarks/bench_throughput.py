@@ -1,5 +1,11 @@
 """Throughput benchmark: one big CSV upload end to end, with 1 and with 2 worker processes.
 
+Two ways to have 2 processes: two worker dynos of one process each (--workers 1 2, the
+default; each dyno runs WORKER_CONCURRENCY=1), or one worker dyno of two processes under
+its supervisor (--concurrency 1 2: one `worker:` process tree with WORKER_CONCURRENCY=N;
+its memory, RSS and PSS from /proc/<pid>/smaps_rollup, is printed with loaded analyzers
+before the upload and at its peak during the job).
+
 Runs the real app as in production (DEBUG off): the Procfile's `web:`
 (gunicorn) and N copies of its `worker:` line (each its own process group,
 like Heroku's worker.1, worker.2 dynos), against PostgreSQL and Redis, and
@@ -10,12 +16,15 @@ Run it from the project root (100,000 rows take a few minutes per worker count):
 
     .venv/bin/python tests/benchmarks/bench_throughput.py [--rows 100000] [--workers 1 2]
     .venv/bin/python tests/benchmarks/bench_throughput.py --analyzer e5 --rows 2000 --words 20 [--korean]
+    .venv/bin/python tests/benchmarks/bench_throughput.py --concurrency 1 2 [--rows 100000]
 
 --analyzer names the analyzer of the job and of the raw reference (default
 vader); --korean makes the texts Korean (our development set, cycled, each
 with its row number appended so no two are the same) instead of generated
 English reviews. Targets: vader 1 worker >= 0.85x raw, 2 >= 1.7x; e5 (the
-model's time dwarfs the job system's) 1 >= 0.9x, 2 >= 1.8x.
+model's time dwarfs the job system's) 1 >= 0.9x, 2 >= 1.8x. One dyno of two
+processes (issue 15): vader >= 1.6x, e5 >= 1.8x, and the dyno's PSS total with
+two processes <= 1.3x its PSS total with one.
 
 Other options (see --help): --words 80 (words per review), --poll-interval 0.5,
 --raw-texts 4000 --raw-repeats 5 (the raw reference), --env NAME=VALUE (any app
@@ -91,11 +100,56 @@ DB_NAME = "sentimeter_bench_throughput"
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/3"
 # analyzer -> workers -> minimum end-to-end throughput as a multiple of raw
 TARGETS_BY_ANALYZER = {"vader": {1: 0.85, 2: 1.7}, "e5": {1: 0.9, 2: 1.8}}
+# The same for one dyno of N processes (WORKER_CONCURRENCY=N), issue 15.
+TARGETS_ONE_DYNO = {"vader": {1: 0.85, 2: 1.6}, "e5": {1: 0.9, 2: 1.8}}
+# A dyno of two processes against one: PSS total at most this multiple (issue 15).
+PSS_TARGET = 1.3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Worker processes of a run: `dynos` worker process trees of `per_dyno` processes each."""
+
+    dynos: int
+    per_dyno: int
+
+    @property
+    def processes(self) -> int:
+        return self.dynos * self.per_dyno
+
+    @property
+    def label(self) -> str:
+        return f"{self.dynos} dyno{'s' if self.dynos > 1 else ''} x {self.per_dyno}"
+
+
+@dataclass
+class Memory:
+    """The worker dynos' processes (their trees: supervisor, workers, RQ's scheduler, horses), kB."""
+
+    processes: int
+    rss_kb: int
+    pss_kb: int
+
+    def describe(self) -> str:
+        return f"{self.processes} processes, RSS {harness.mib(self.rss_kb)}, PSS {harness.mib(self.pss_kb)}"
+
+
+def memory_now(roots: Sequence[int]) -> Memory:
+    table = harness.proc_table()
+    pids = set().union(*(harness.process_tree(root, table) for root in roots))
+    rss = pss = count = 0
+    for pid in pids:
+        status = harness.proc_status_kb(pid, "VmRSS")
+        if status and "VmRSS" in status:
+            count += 1
+            rss += status["VmRSS"]
+            pss += harness.proc_pss_kb(pid) or 0
+    return Memory(count, rss, pss)
 
 
 @dataclass
 class Run:
-    workers: int
+    layout: Layout
     rows: int
     post_s: float
     wall_s: float  # just before the POST -> the poll that shows succeeded
@@ -110,12 +164,18 @@ class Run:
     web_cpu_s: float
     machine: harness.MachineCpu
     loadavg: str
+    idle: Memory | None = None  # the worker dynos once listening, before the upload
+    peak: Memory | None = None  # the highest sums sampled during the job (RSS and PSS apart)
     raw_adjacent: Measurement | None = None  # single-process raw repeats just before and after this run
     parallel: list[Measurement] = field(default_factory=list)  # N raw processes at once, just before
 
     @property
     def texts_per_s(self) -> float:
         return self.rows / self.wall_s
+
+    @property
+    def workers(self) -> int:
+        return self.layout.processes
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -124,6 +184,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=80, help="words per text, about (default 80)")
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="worker process counts to run (default 1 2)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=None,
+        help="instead of --workers: one worker dyno with WORKER_CONCURRENCY=N for each N given",
     )
     parser.add_argument(
         "--poll-interval", type=float, default=0.5, help="seconds between polls (default 0.5)"
@@ -155,14 +222,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rows < 2 or args.words < 1 or args.raw_texts < 1 or args.raw_repeats < 1:
         parser.error("--rows must be >= 2; --words, --raw-texts and --raw-repeats >= 1")
-    if any(n < 1 for n in args.workers) or args.poll_interval <= 0:
-        parser.error("--workers must be >= 1 and --poll-interval > 0")
+    if any(n < 1 for n in args.workers + (args.concurrency or [])) or args.poll_interval <= 0:
+        parser.error("--workers and --concurrency must be >= 1 and --poll-interval > 0")
     try:
         args.env = harness.parse_env(args.env)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     args.database_url = harness.database_url(args.db_name)
-    args.targets = TARGETS_BY_ANALYZER[args.analyzer]
+    if args.concurrency:
+        args.layouts = [Layout(1, n) for n in args.concurrency]
+        args.targets = TARGETS_ONE_DYNO[args.analyzer]
+    else:
+        args.layouts = [Layout(n, 1) for n in args.workers]
+        args.targets = TARGETS_BY_ANALYZER[args.analyzer]
     return args
 
 
@@ -176,7 +248,7 @@ def job_row(database_url: str, job_id: str) -> dict:
 
 
 def run_one(
-    n_workers: int, args: argparse.Namespace, body: bytes, content_type: str, size: int, log_root: Path
+    layout: Layout, args: argparse.Namespace, body: bytes, content_type: str, size: int, log_root: Path
 ) -> Run:
     commands = harness.procfile_commands()
     port = harness.free_port()
@@ -184,39 +256,47 @@ def run_one(
     overrides = {
         "MAX_UPLOAD_BYTES": str(max(50 * 1024 * 1024, 2 * size)),
         "MAX_ACTIVE_JOBS_PER_SESSION": "1000",
+        "WORKER_CONCURRENCY": str(layout.per_dyno),
         **args.env,
     }
     env = harness.app_env(
         port, database_url=args.database_url, redis_url=args.redis_url, debug=False, overrides=overrides
     )
-    log_dir = log_root / f"workers-{n_workers}"
+    log_dir = log_root / f"workers-{layout.dynos}x{layout.per_dyno}"
     log_dir.mkdir()
-    print(f"\n=== {n_workers} worker(s): logs in {log_dir}; loadavg {harness.loadavg()}", flush=True)
+    print(f"\n=== {layout.label} worker(s): logs in {log_dir}; loadavg {harness.loadavg()}", flush=True)
     harness.database_recreate(args.db_name)
     harness.migrate(env, log_dir)
     harness.redis_flush(args.redis_url)
     processes: list[Process] = []
     try:
         web, workers = harness.start_app(
-            commands, env=env, log_dir=log_dir, base_url=base_url, workers=n_workers, processes=processes
+            commands, env=env, log_dir=log_dir, base_url=base_url, workers=layout.dynos, processes=processes
         )
+        # Every process of every dyno listening (the supervisor's forks come up one by one).
+        wait_listening(workers, layout.per_dyno)
+        roots = [w.pgid for w in workers]
+        idle = memory_now(roots)
+        print(f"worker dynos, listening: {idle.describe()}", flush=True)
+        sampler = harness.RssSampler(roots, interval=0.5)
         session, csrf = harness.session_open(base_url)
         with session:
             cpu0 = sum(harness.tree_cpu_seconds(w.pgid) for w in workers)
             web_cpu0 = harness.tree_cpu_seconds(web.pgid)
             machine0 = harness.machine_cpu()
             t0 = time.perf_counter()
-            response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
-            url = harness.job_url(base_url, response)
-            job, polls = harness.job_wait(
-                session,
-                url,
-                t0=t0,
-                poll_interval=args.poll_interval,
-                timeout=args.timeout,
-                processes=processes,
-                every=harness.progress_printer(10.0),
-            )
+            with sampler:
+                response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
+                url = harness.job_url(base_url, response)
+                job, polls = harness.job_wait(
+                    session,
+                    url,
+                    t0=t0,
+                    poll_interval=args.poll_interval,
+                    timeout=args.timeout,
+                    processes=processes,
+                    every=harness.progress_printer(10.0),
+                )
             wall_s = polls[-1].seconds
         machine = harness.machine_cpu() - machine0
         web_cpu1 = harness.tree_cpu_seconds(web.pgid)
@@ -230,7 +310,7 @@ def run_one(
                 split_line = f"{worker.name}: {match.group(0)}"
         chunk_cpu = chunk_cpu_sum(worker.log_text() for worker in workers)
         return Run(
-            workers=n_workers,
+            layout=layout,
             rows=args.rows,
             post_s=post_s,
             wall_s=wall_s,
@@ -245,12 +325,25 @@ def run_one(
             web_cpu_s=web_cpu1 - web_cpu0,
             machine=machine,
             loadavg=harness.loadavg(),
+            idle=idle,
+            peak=Memory(len(sampler.procs), sampler.sum_rss_kb, sampler.sum_pss_kb),
         )
     finally:
         harness.shutdown(
-            processes, redis_url=args.redis_url, log_dir=log_dir, what=f"web and {n_workers} worker(s)"
+            processes, redis_url=args.redis_url, log_dir=log_dir, what=f"web and {layout.label} worker(s)"
         )
         harness.signals_restore()
+
+
+def wait_listening(workers: Sequence[Process], per_dyno: int) -> None:
+    """Wait until each worker dyno's log shows `per_dyno` workers listening."""
+    deadline = time.monotonic() + harness.STARTUP_TIMEOUT
+    while any(w.log_text().count("Listening on") < per_dyno for w in workers):
+        if time.monotonic() > deadline:
+            raise harness.BenchError(f"not every worker process listens; {workers[0].log_tail()}")
+        for worker in workers:
+            worker.check_alive()
+        time.sleep(0.1)
 
 
 # worker/pipeline.py logs, for each chunk it stores, the CPU seconds of its steps.
@@ -282,7 +375,7 @@ def phase_rate(polls: list[Poll], rows: int) -> str:
 
 def report_run(run: Run, raw: Measurement, targets: dict[int, float]) -> None:
     times = harness.job_times(run.job)
-    print(f"\n--- {run.workers} worker(s): {run.rows:,} texts, loadavg after {run.loadavg}")
+    print(f"\n--- {run.layout.label} worker(s): {run.rows:,} texts, loadavg after {run.loadavg}")
     ratio = run.texts_per_s / raw.texts_per_s
     print(
         f"POST -> succeeded {run.wall_s:.1f} s = {run.texts_per_s:,.0f} texts/s = {ratio:.2f}x raw "
@@ -359,7 +452,7 @@ def bench(args: argparse.Namespace) -> None:
     print(
         f"parameters: rows={args.rows} words={args.words} workers={args.workers} "
         f"poll-interval={args.poll_interval:g} s raw-texts={args.raw_texts} raw-repeats={args.raw_repeats} "
-        f"seed={args.seed} env={args.env or '-'}"
+        f"seed={args.seed} env={args.env or '-'} layouts={[layout.label for layout in args.layouts]}"
     )
     commands = harness.procfile_commands()
     print(f"database: {args.database_url}   redis: {args.redis_url}")
@@ -380,7 +473,8 @@ def bench(args: argparse.Namespace) -> None:
 
     sample = texts[: args.raw_texts]
     runs = []
-    for n in args.workers:
+    for layout in args.layouts:
+        n = layout.processes
         print(
             f"\nraw reference before {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True
         )
@@ -398,7 +492,7 @@ def bench(args: argparse.Namespace) -> None:
                 f"loadavg {harness.loadavg()}",
                 flush=True,
             )
-        run = run_one(n, args, body, content_type, len(data), log_root)
+        run = run_one(layout, args, body, content_type, len(data), log_root)
         print(f"raw reference after {n} worker(s): {args.raw_repeats} x {len(sample)} texts ...", flush=True)
         after = measure(sample, repeats=args.raw_repeats, analyzer=analyzer)
         print(f"  {raw_line(after)}; loadavg {harness.loadavg()}", flush=True)
@@ -418,7 +512,7 @@ def bench(args: argparse.Namespace) -> None:
         f"(cpu {raw.cpu_texts_per_s:,.0f} texts/s)"
     )
     print(
-        f"\n{'workers':<9}{'texts':>9}{'seconds':>9}{'texts/s':>9}{'x raw':>8}{'target':>9}  {'verdict':<9}"
+        f"\n{'workers':<11}{'texts':>9}{'seconds':>9}{'texts/s':>9}{'x raw':>8}{'target':>9}  {'verdict':<9}"
         f"{'x adjacent raw':>15}{'x N-proc raw':>14}{'cpu eff.':>10}"
     )
     for run in runs:
@@ -431,7 +525,7 @@ def bench(args: argparse.Namespace) -> None:
         vs_capacity = f"{run.texts_per_s / capacity:.2f}" if capacity else "-"
         cpu_eff = (run.rows / raw.cpu_texts_per_s) / run.worker_cpu_s
         print(
-            f"{run.workers:<9}{run.rows:>9,}{run.wall_s:>9.1f}{run.texts_per_s:>9,.0f}{ratio:>8.2f}"
+            f"{run.layout.label:<11}{run.rows:>9,}{run.wall_s:>9.1f}{run.texts_per_s:>9,.0f}{ratio:>8.2f}"
             f"{target_s:>9}  {verdict:<9}{adjacent:>15.2f}{vs_capacity:>14}{cpu_eff:>10.2f}"
         )
     print(
@@ -440,7 +534,27 @@ def bench(args: argparse.Namespace) -> None:
         "N raw processes at once, just before\n(what N cores of this machine gave); cpu eff.: the raw "
         "analyzer's CPU seconds for these texts / the workers' CPU seconds."
     )
+    memory_report(runs)
     print(f"loadavg at the end: {harness.loadavg()}")
+
+
+def memory_report(runs: list[Run]) -> None:
+    """The worker dynos' RSS and PSS per run, and a dyno of N processes against a dyno of one."""
+    print(f"\n{'workers':<11}{'memory listening, analyzers loaded':<48}{'peak during the job (sums)':<36}")
+    for run in runs:
+        peak = f"RSS {harness.mib(run.peak.rss_kb)}, PSS {harness.mib(run.peak.pss_kb)}"
+        print(f"{run.layout.label:<11}{run.idle.describe():<48}{peak:<36}")
+    one = next((run for run in runs if run.layout == Layout(1, 1)), None)
+    for run in runs:
+        if one is None or run.layout.dynos != 1 or run.layout.per_dyno == 1:
+            continue
+        idle = run.idle.pss_kb / one.idle.pss_kb
+        peak = run.peak.pss_kb / one.peak.pss_kb
+        verdict = "met" if run.layout.per_dyno != 2 or max(idle, peak) <= PSS_TARGET else "MISSED"
+        print(
+            f"PSS of 1 dyno x {run.layout.per_dyno} / 1 dyno x 1: {idle:.2f}x listening, {peak:.2f}x at the "
+            f"peak (target for 2: <= {PSS_TARGET}x): {verdict}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -233,6 +233,9 @@ def app_env(
         # The benchmarks measure the job system against VADER's raw rate unless they name
         # another analyzer in the request (bench_throughput --analyzer, bench_latency --analyzer).
         DEFAULT_ANALYZER="vader",
+        # One process a worker dyno, as the figures in README were measured; a benchmark of
+        # the supervisor sets it (bench_throughput --concurrency).
+        WORKER_CONCURRENCY="1",
         PYTHONUNBUFFERED="1",
     )
     if not debug:
