@@ -5,12 +5,14 @@ taking its RQ job off the bulk queue first as a worker would (`chunk_take`).
 tests/test_fanout.py runs the same pipeline in real worker processes.
 """
 
+import ast
 import csv
 import io
 import logging
 import re
 import statistics
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connections, transaction
@@ -26,7 +28,11 @@ from worker.analyzers.registry import get_analyzer
 from worker.analyzers.vader import BAND as VADER_BAND
 from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.chunking import TAIL_SHRINK
+from worker.chunks import chunk_data, chunks_refill, chunks_window
+from worker.exceptions import JobStopped
 from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
+from worker.results import results_copy, results_store
+from worker.summary import summary_compute
 from worker.tasks import chunk_run, job_run
 
 # Commits matter here: the pipeline's own transactions and row locks must really commit.
@@ -58,7 +64,7 @@ def running_job(texts=TEXTS, **overrides) -> Job:
 
 def store(job: Job, idxs: list[int], scores: list[Scores] | None = None) -> int:
     texts = [TEXTS[i] for i in idxs]
-    return pipeline.results_store(
+    return results_store(
         job_id=job.pk, idxs=idxs, texts=texts, scores=vader(texts) if scores is None else scores
     )
 
@@ -539,7 +545,7 @@ def test_summary_histogram_puts_the_extremes_in_the_edge_bins():
     job = running_job()
     store(job, [0, 1, 2, 3, 4], scores_with(1.0, -1.0, 0.999, -0.999, 0.0))
 
-    summary = pipeline.summary_compute(job.pk)
+    summary = summary_compute(job.pk)
 
     counts = [b["count"] for b in summary["histogram"]]
     assert counts[0] == 2
@@ -560,7 +566,7 @@ def test_summary_histogram_bins_count_their_texts_by_label():
     ]
     store(job, [0, 1, 2], scores)
 
-    histogram = pipeline.summary_compute(job.pk)["histogram"]
+    histogram = summary_compute(job.pk)["histogram"]
 
     [counted] = [b for b in histogram if b["count"]]
     assert (counted["count"], counted["positive"], counted["neutral"], counted["negative"]) == (3, 2, 1, 0)
@@ -571,7 +577,7 @@ def test_summary_histogram_bin_contains_its_compound(compound):
     job = running_job()
     store(job, [0], scores_with(compound))
 
-    histogram = pipeline.summary_compute(job.pk)["histogram"]
+    histogram = summary_compute(job.pk)["histogram"]
 
     [counted] = [b for b in histogram if b["count"]]
     assert counted["start"] <= compound < counted["end"]
@@ -580,7 +586,7 @@ def test_summary_histogram_bin_contains_its_compound(compound):
 def test_summary_of_a_job_without_results():
     job = running_job(texts=["a"])
 
-    summary = pipeline.summary_compute(job.pk)
+    summary = summary_compute(job.pk)
 
     assert summary["count"] == 0
     assert summary["mean_compound"] is None
@@ -634,7 +640,7 @@ def test_results_store_on_a_canceled_job_stores_nothing():
     store(job, [0, 1])
     services.job_cancel(job=job)
 
-    with pytest.raises(pipeline.JobStopped):
+    with pytest.raises(JobStopped):
         store(job, [2, 3])
 
     assert Result.objects.filter(job=job).count() == 2
@@ -785,7 +791,7 @@ def test_a_chunk_retried_after_a_crash_past_its_commit_still_finalizes_the_job(m
 
 def test_refill_keeps_at_most_the_window_of_chunks_queued(sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
-    assert pipeline.chunks_window() == 2
+    assert chunks_window() == 2
     job = make_job(texts=TEXTS)
 
     pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks
@@ -810,7 +816,7 @@ def test_the_window_grows_with_the_number_of_workers(sentimeter_settings):
     for i in range(3):
         Worker([get_queue(BULK)], connection=get_redis(), name=f"window-test-{i}").register_birth()
 
-    assert pipeline.chunks_window() == 6
+    assert chunks_window() == 6
 
 
 def test_refill_of_a_job_that_is_not_running_queues_nothing(sentimeter_settings):
@@ -820,7 +826,7 @@ def test_refill_of_a_job_that_is_not_running_queues_nothing(sentimeter_settings)
     services.job_cancel(job=job)
     get_queue(BULK).empty()
 
-    assert pipeline.chunks_refill(job.pk) is False
+    assert chunks_refill(job.pk) is False
 
     assert chunk_statuses(job) == ["queued", "queued"] + ["pending"] * 5
     assert bulk_ids() == []
@@ -1052,7 +1058,7 @@ def test_results_store_on_a_deleted_job_stores_nothing():
     job = running_job()
     Job.objects.filter(pk=job.pk).delete()
 
-    with pytest.raises(pipeline.JobStopped):
+    with pytest.raises(JobStopped):
         store(job, [0, 1])
 
     assert not Result.objects.filter(job_id=job.pk).exists()
@@ -1258,7 +1264,7 @@ def test_a_chunk_stored_by_the_splitter_is_read_back_in_binary():
     pipeline.job_process(job.pk, chunk_size=3)
     chunk = JobChunk.objects.get(job=job, seq=2)
 
-    assert JobChunk.unpack(pipeline.chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
+    assert JobChunk.unpack(chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
 
 
 def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores():
@@ -1277,7 +1283,7 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
     texts.append("last")
 
     with transaction.atomic():
-        inserted = pipeline._results_copy(job_id=job.pk, idxs=list(range(7)), texts=texts, scores=scores)
+        inserted = results_copy(job_id=job.pk, idxs=list(range(7)), texts=texts, scores=scores)
 
     assert inserted == 7
     rows = list(
@@ -1286,3 +1292,18 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
         .values_list("text", "label", "compound", "pos", "neu", "neg")
     )
     assert rows == [(t, s.label, s.compound, s.pos, s.neu, s.neg) for t, s in zip(texts, scores, strict=True)]
+
+
+@pytest.mark.parametrize("part", ["chunks", "exceptions", "results", "storedinput", "summary"])
+def test_the_pipelines_parts_never_import_the_state_machine_or_the_job_functions(part):
+    # Imports run one way: pipeline.py drives its parts; a part that reached back would start a circle.
+    tree = ast.parse((Path(pipeline.__file__).parent / f"{part}.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert not imported & {"worker.pipeline", "worker.tasks"}, part

@@ -34,6 +34,7 @@ from worker.queues import (
     get_redis,
     job_enqueue_now,
 )
+from worker.results import results_store
 
 # Commits matter: the pipeline's transactions and row locks, and on_commit enqueues, must really happen.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -791,14 +792,14 @@ def test_the_job_json_marks_results_of_a_canceled_job_as_partial():
     session_key = owner_session(api)
     # Running, with 3 of 7 results stored when it is canceled.
     cut_short = make_job(session_key=session_key, texts=TEXTS, status=Job.Status.RUNNING, chunks_total=0)
-    pipeline.results_store(job_id=cut_short.pk, idxs=[0, 1, 2], texts=TEXTS[:3], scores=vader(TEXTS[:3]))
+    results_store(job_id=cut_short.pk, idxs=[0, 1, 2], texts=TEXTS[:3], scores=vader(TEXTS[:3]))
     assert api.get(f"/api/jobs/{cut_short.pk}/").json()["partial"] is False
     canceled_early = make_job(session_key=session_key, texts=TEXTS)
     finished = make_job(session_key=session_key, texts=TEXTS)
     pipeline.job_process(finished.pk)
     # Failed after storing some results: partial too (web/models.py Job.is_partial).
     failed_midway = make_job(session_key=session_key, texts=TEXTS, status=Job.Status.RUNNING, chunks_total=0)
-    pipeline.results_store(job_id=failed_midway.pk, idxs=[0], texts=TEXTS[:1], scores=vader(TEXTS[:1]))
+    results_store(job_id=failed_midway.pk, idxs=[0], texts=TEXTS[:1], scores=vader(TEXTS[:1]))
     pipeline.job_fail(failed_midway.pk, code="internal_error", message="The analysis stopped.")
 
     for job in (cut_short, canceled_early):

@@ -18,8 +18,8 @@ from web.limits import active_jobs_admit
 from web.models import Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
-from worker.pipeline import partial_summary_store
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
+from worker.summary import partial_summary_store
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

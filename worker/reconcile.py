@@ -37,7 +37,8 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from web.models import Job, JobChunk
-from worker.pipeline import chunk_data, chunks_refill, job_fail, job_finalize
+from worker.chunks import chunk_data, chunks_refill
+from worker.pipeline import job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now
 
 logger = logging.getLogger(__name__)
