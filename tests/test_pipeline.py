@@ -82,6 +82,12 @@ def chunk_statuses(job: Job) -> list[str]:
     return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("status", flat=True))
 
 
+def chunk_bytes(job: Job) -> list[int]:
+    """The bytes of texts each of the job's chunks still holds, in order."""
+    chunks = JobChunk.objects.filter(job=job).order_by("seq")
+    return [len(data) for data in chunks.values_list("data", flat=True)]
+
+
 def queued_seqs(job: Job) -> list[int]:
     chunks = JobChunk.objects.filter(job=job, status=JobChunk.Status.QUEUED).order_by("seq")
     return list(chunks.values_list("seq", flat=True))
@@ -995,6 +1001,57 @@ def test_cancel_during_fanout_stores_nothing_more(sentimeter_settings, analyze_c
     assert queued_after_cancel == []
     assert bulk_ids() == []
     assert job.percent == pytest.approx(100 * 2 / 7, abs=0.1)
+
+
+def test_cancel_frees_the_texts_of_the_chunks_not_stored_at_once(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks: 2 queued, 5 pending
+    chunk_take(job, 0)
+    assert chunk_bytes(job)[0] == 0 and all(chunk_bytes(job)[1:])
+
+    services.job_cancel(job=Job.objects.get(pk=job.pk))
+
+    assert chunk_bytes(job) == [0] * 7
+    assert chunk_statuses(job) == ["done", "queued", "queued", "pending", "pending", "pending", "pending"]
+    # A chunk delivered after the cancel finds no texts, and the job keeps what it had.
+    chunk_take(job, 1)
+    job.refresh_from_db()
+    assert (job.status, job.done, stored(job, "idx")) == (Job.Status.CANCELED, 1, [0])
+
+
+def test_a_failed_job_frees_the_texts_of_its_chunks_not_stored_at_once(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)  # 4 chunks
+    chunk_take(job, 0)
+
+    assert pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
+
+    assert chunk_bytes(job) == [0] * 4
+    job.refresh_from_db()
+    assert (job.status, job.done, job.summary["count"]) == (Job.Status.FAILED, 2, 2)
+
+
+def test_chunks_written_by_a_split_after_its_job_was_canceled_are_freed_when_it_stops(monkeypatch):
+    job = make_job(texts=TEXTS * 2)
+    real_write = pipeline.chunk_write
+
+    def cancel_before_the_sixth_chunk(job_id, seq, rows):
+        # The splitter notices a cancel only at its next refill (every SPLIT_REFILL_EVERY chunks by then).
+        if seq == 5:
+            services.job_cancel(job=Job.objects.get(pk=job_id))
+        real_write(job_id, seq, rows)
+
+    monkeypatch.setattr(pipeline, "chunk_write", cancel_before_the_sixth_chunk)
+
+    pipeline.job_process(job.pk, chunk_size=1)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    # Chunks 5 to 8 were written after the cancel; the refill after chunk 8 stopped the split.
+    assert len(chunk_bytes(job)) == 2 * pipeline.SPLIT_REFILL_EVERY + 1
+    assert chunk_bytes(job) == [0] * len(chunk_bytes(job))
 
 
 def test_cancel_while_a_chunk_is_analyzed_stores_nothing_of_it(monkeypatch):

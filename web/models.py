@@ -158,9 +158,10 @@ class JobChunk(models.Model):
     seq = models.PositiveIntegerField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     # The chunk's texts in the compact form of pack() below, emptied once the
-    # chunk is done. Bytes, not jsonb or JSON: the splitter writes a whole
-    # upload again as chunks, and encoding, parsing (and for jsonb compressing)
-    # JSON cost more CPU than the analysis could spare.
+    # chunk is done, or its job was canceled or failed. Bytes, not jsonb or
+    # JSON: the splitter writes a whole upload again as chunks, and encoding,
+    # parsing (and for jsonb compressing) JSON cost more CPU than the
+    # analysis could spare.
     data = models.BinaryField(default=b"")
     size = models.PositiveIntegerField()
     # Runs of the chunk the reconciler found lost (Redis had lost its RQ job,

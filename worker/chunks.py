@@ -97,3 +97,15 @@ def chunks_refill(job_id: uuid.UUID) -> bool:
             for seq in seqs:
                 chunk_enqueue(job_id=str(job_id), seq=seq)
     return True
+
+
+def chunks_free(job_id: uuid.UUID) -> int:
+    """Drop the texts of a job's chunks not stored yet: call it once the job has ended early.
+
+    A canceled or failed job never stores them, and an ended job's chunks
+    were otherwise kept until the retention purge (tens of MB for a big
+    upload). A chunk job delivered afterwards reads no texts and stores
+    nothing: the job is no longer running. Returns the chunks emptied.
+    """
+    waiting = JobChunk.objects.filter(job_id=job_id).exclude(status=JobChunk.Status.DONE)
+    return waiting.exclude(data=b"").update(data=b"")

@@ -37,7 +37,14 @@ from web.models import Job, JobChunk
 from worker.analyzers.base import Analyzer, AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, get_analyzer, spec_get
 from worker.chunking import chunks_of, tail_bound
-from worker.chunks import chunk_data, chunk_write, chunks_refill, chunks_requeue_lost, workers_count
+from worker.chunks import (
+    chunk_data,
+    chunk_write,
+    chunks_free,
+    chunks_refill,
+    chunks_requeue_lost,
+    workers_count,
+)
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import InputProblem, Row
 from worker.results import results_copy, results_store
@@ -96,6 +103,7 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     )
     if failed:
         partial_summary_store(job_id)
+        chunks_free(job_id)
     return failed
 
 
@@ -167,6 +175,8 @@ def job_process(
     except InputProblem as exc:
         raise InputError(exc.message, code=exc.code) from None
     except JobStopped:
+        # Canceled while splitting: the cancel freed the chunks written by then, not those written since.
+        chunks_free(job_id)
         logger.info("job %s: stopped (no longer running)", job_id)
         return
     job_finalize(job_id)
