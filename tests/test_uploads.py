@@ -21,6 +21,7 @@ from web.models import Job, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks
 from worker.queues import get_queue
+from worker.storedinput import input_bytes, input_compress
 
 REFERENCE = SentimentIntensityAnalyzer()
 SCORE_FIELDS = ("compound", "pos", "neu", "neg")
@@ -121,7 +122,7 @@ def test_upload_answers_202_and_stores_the_exact_bytes(api, django_capture_on_co
     assert body["progress"]["total"] is None
     assert body["skipped"] == {"count": 0, "examples": []}
     job_input = JobInput.objects.get(job=job)
-    assert bytes(job_input.data) == REVIEWS_CSV
+    assert input_bytes(job_input) == REVIEWS_CSV
     assert job_input.size == len(REVIEWS_CSV)
     assert job_input.format == JobInput.Format.CSV
     assert job_input.filename == "reviews.csv"
@@ -285,7 +286,7 @@ def test_request_does_not_parse_the_whole_file(api):
     assert len(data) > 2 * 64 * 1024
 
     job = submitted(post_file(api, data))
-    assert bytes(JobInput.objects.get(job=job).data) == data
+    assert input_bytes(JobInput.objects.get(job=job)) == data
     tasks.job_run(str(job.pk))
 
     body = job_json(api, job)
@@ -478,7 +479,7 @@ def test_form_upload_redirects_to_the_job_page(api):
     assert response.status_code == 303
     job = Job.objects.get()
     assert response["Location"] == f"/jobs/{job.pk}/"
-    assert bytes(JobInput.objects.get(job=job).data) == REVIEWS_CSV
+    assert input_bytes(JobInput.objects.get(job=job)) == REVIEWS_CSV
     assert api.get(response["Location"]).status_code == 200
 
 
@@ -626,3 +627,72 @@ def test_utf_16_without_a_bom_is_read_in_its_byte_order(api):
 
         assert job.status == Job.Status.SUCCEEDED, job.error_message
         assert_scored(job, texts)
+
+
+# --- stored compressed, in blocks; dropped when the job ends ------------------------------
+
+# Quoted line breaks, multi-byte characters and a header: whatever a block boundary can cut.
+BLOCK_TEXTS = ["Great product,\nworks well", "이 제품 정말 좋아요", 'She said "bad"\r\nreturned it', "Fine."]
+
+
+def csv_of(texts: list[str], encoding: str) -> bytes:
+    rows = "".join(f'{i},"{t.replace(chr(34), chr(34) * 2)}"\r\n' for i, t in enumerate(texts, 1))
+    return ("id,review\r\n" + rows).encode(encoding)
+
+
+def test_an_upload_is_stored_compressed_in_blocks_and_read_back_whole(api):
+    data = csv_of([f"Review {i}: the blender is fine, the motor is loud." for i in range(400)], "utf-8")
+
+    job = submitted(post_file(api, data, column="review"))
+
+    job_input = JobInput.objects.get(job=job)
+    assert job_input.size == len(data)
+    assert len(bytes(job_input.data)) == sum(job_input.blocks) < len(data) / 3
+    assert input_bytes(job_input) == data
+    job = process(job)
+    assert job.status == Job.Status.SUCCEEDED and job.done == 400
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp949"])
+@pytest.mark.parametrize("block_bytes", [1, 3, 7, 64])
+def test_rows_cut_by_block_boundaries_are_read_whole(api, encoding, block_bytes):
+    # Blocks this small cut rows, quoted line breaks, \r\n pairs and multi-byte characters.
+    data = csv_of(BLOCK_TEXTS, encoding)
+    job = submitted(post_file(api, data, column="review", encoding=encoding))
+    stored, blocks = input_compress(data, block_bytes=block_bytes)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks)
+
+    job = process(job)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == BLOCK_TEXTS
+
+
+def test_an_upload_stored_before_blocks_existed_is_still_read(api):
+    job = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    JobInput.objects.filter(job=job).update(data=REVIEWS_CSV, blocks=[])
+
+    assert_scored(process(job), REVIEWS)
+
+
+def input_left(job: Job) -> tuple[int, list[int], int, str]:
+    job_input = JobInput.objects.get(job=job)
+    return len(bytes(job_input.data)), job_input.blocks, job_input.size, job_input.filename
+
+
+def test_a_job_that_succeeded_drops_its_stored_upload_and_keeps_its_name_and_size(api):
+    job = process(submitted(post_file(api, REVIEWS_CSV, column="text")))
+
+    assert job.status == Job.Status.SUCCEEDED
+    assert input_left(job) == (0, [], len(REVIEWS_CSV), "reviews.csv")
+    assert job_json(api, job)["status"] == "succeeded"
+
+
+def test_a_job_that_failed_or_was_canceled_drops_its_stored_upload(api):
+    failed = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    assert pipeline.job_fail(failed.pk, code="timeout", message="Took too long.")
+    canceled = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    assert api.post(f"/api/jobs/{canceled.pk}/cancel/", headers=csrf_headers(api)).status_code == 202
+
+    assert input_left(failed)[:2] == input_left(canceled)[:2] == (0, [])
+    assert JobInput.objects.get(job=failed).size == len(REVIEWS_CSV)

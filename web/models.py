@@ -97,9 +97,15 @@ class JobInput(models.Model):
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="input")
     format = models.CharField(max_length=16, choices=Format.choices)
-    # Stored uncompressed (STORAGE EXTERNAL, migration 0002) so the worker can
-    # read it in slices without Postgres decompressing the whole value each time.
+    # An upload is stored as zlib blocks (worker/storedinput.py), their
+    # compressed lengths in `blocks`; pasted texts, and uploads stored before
+    # blocks, as they are (`blocks` empty). Postgres does not compress it
+    # again (STORAGE EXTERNAL, migration 0002), so the worker reads one block
+    # per query without Postgres inflating the whole value each time. Emptied
+    # once the job has ended.
     data = models.BinaryField()
+    blocks = models.JSONField(default=list, blank=True, db_default=[])
+    # Bytes of the file as uploaded.
     size = models.PositiveBigIntegerField()
     filename = models.CharField(max_length=255, blank=True)
     # How to read an upload, as worker.inputs.inspect() decided: encoding,

@@ -48,7 +48,7 @@ from worker.chunks import (
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import InputProblem, Row
 from worker.results import results_copy, results_store
-from worker.storedinput import input_get, input_rows
+from worker.storedinput import input_free, input_get, input_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def job_finalize(job_id: uuid.UUID) -> bool:
         Job.objects.filter(pk=job_id).update(
             status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
         )
+        input_free(job_id)
     logger.info("job %s: succeeded with %d results", job_id, job.total)
     return True
 
@@ -104,6 +105,7 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     if failed:
         partial_summary_store(job_id)
         chunks_free(job_id)
+        input_free(job_id)
     return failed
 
 
@@ -177,6 +179,7 @@ def job_process(
     except JobStopped:
         # Canceled while splitting: the cancel freed the chunks written by then, not those written since.
         chunks_free(job_id)
+        input_free(job_id)
         logger.info("job %s: stopped (no longer running)", job_id)
         return
     job_finalize(job_id)
