@@ -82,6 +82,18 @@ def chunk_statuses(job: Job) -> list[str]:
     return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("status", flat=True))
 
 
+def chunks_before_ranges(job: Job, texts=TEXTS) -> None:
+    """Make the job's chunks as a split wrote them before ranges: each holding its texts, no range."""
+    for chunk in JobChunk.objects.filter(job=job):
+        idxs = list(range(chunk.idx_first, chunk.idx_last + 1))
+        data = JobChunk.pack(idxs, [texts[i] for i in idxs]) if chunk.status != JobChunk.Status.DONE else b""
+        JobChunk.objects.filter(pk=chunk.pk).update(data=data, start=None, end=None)
+
+
+def input_size(job: Job) -> int:
+    return len(bytes(JobInput.objects.get(job=job).data))
+
+
 def chunk_bytes(job: Job) -> list[int]:
     """The bytes of texts each of the job's chunks still holds, in order."""
     chunks = JobChunk.objects.filter(job=job).order_by("seq")
@@ -278,11 +290,7 @@ def test_a_bigger_job_is_split_into_chunks_and_analyzes_nothing_itself(analyze_c
     chunks = list(JobChunk.objects.filter(job=job).order_by("seq"))
     assert [c.seq for c in chunks] == [0, 1, 2]
     assert [c.size for c in chunks] == [3, 3, 1]
-    assert [c.rows for c in chunks] == [
-        [[0, TEXTS[0]], [1, TEXTS[1]], [2, TEXTS[2]]],
-        [[3, TEXTS[3]], [4, TEXTS[4]], [5, TEXTS[5]]],
-        [[6, TEXTS[6]]],
-    ]
+    assert [(c.idx_first, c.idx_last) for c in chunks] == [(0, 2), (3, 5), (6, 6)]
     job.refresh_from_db()
     assert (job.status, job.total, job.chunks_total, job.chunks_done, job.done) == (
         Job.Status.RUNNING,
@@ -1003,16 +1011,41 @@ def test_cancel_during_fanout_stores_nothing_more(sentimeter_settings, analyze_c
     assert job.percent == pytest.approx(100 * 2 / 7, abs=0.1)
 
 
+def test_chunks_hold_no_texts_only_their_range_of_the_input():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+
+    chunks = JobChunk.objects.filter(job=job).order_by("seq")
+    assert [(c.start, c.end, c.idx_first, c.idx_last, c.size) for c in chunks] == [
+        (0, 3, 0, 2, 3),
+        (3, 6, 3, 5, 3),
+        (6, 7, 6, 6, 1),
+    ]
+    assert chunk_bytes(job) == [0, 0, 0]
+
+
+def test_a_chunk_written_before_ranges_is_still_read_from_its_texts():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunks_before_ranges(job)
+
+    chunks_drain(job)
+
+    assert_one_result_per_text(job)
+
+
 def test_cancel_frees_the_texts_of_the_chunks_not_stored_at_once(sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
     job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks: 2 queued, 5 pending
     chunk_take(job, 0)
+    chunks_before_ranges(job)
     assert chunk_bytes(job)[0] == 0 and all(chunk_bytes(job)[1:])
 
     services.job_cancel(job=Job.objects.get(pk=job.pk))
 
     assert chunk_bytes(job) == [0] * 7
+    assert input_size(job) == 0
     assert chunk_statuses(job) == ["done", "queued", "queued", "pending", "pending", "pending", "pending"]
     # A chunk delivered after the cancel finds no texts, and the job keeps what it had.
     chunk_take(job, 1)
@@ -1025,15 +1058,17 @@ def test_a_failed_job_frees_the_texts_of_its_chunks_not_stored_at_once(sentimete
     job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=2)  # 4 chunks
     chunk_take(job, 0)
+    chunks_before_ranges(job)
 
     assert pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
 
     assert chunk_bytes(job) == [0] * 4
+    assert input_size(job) == 0
     job.refresh_from_db()
     assert (job.status, job.done, job.summary["count"]) == (Job.Status.FAILED, 2, 2)
 
 
-def test_chunks_written_by_a_split_after_its_job_was_canceled_are_freed_when_it_stops(monkeypatch):
+def test_a_split_canceled_midway_leaves_no_texts_behind(monkeypatch):
     job = make_job(texts=TEXTS * 2)
     real_write = pipeline.chunk_write
 
@@ -1052,6 +1087,7 @@ def test_chunks_written_by_a_split_after_its_job_was_canceled_are_freed_when_it_
     # Chunks 5 to 8 were written after the cancel; the refill after chunk 8 stopped the split.
     assert len(chunk_bytes(job)) == 2 * pipeline.SPLIT_REFILL_EVERY + 1
     assert chunk_bytes(job) == [0] * len(chunk_bytes(job))
+    assert input_size(job) == 0
 
 
 def test_cancel_while_a_chunk_is_analyzed_stores_nothing_of_it(monkeypatch):
@@ -1316,9 +1352,11 @@ def test_chunk_data_that_does_not_add_up_is_refused():
         JobChunk.unpack(data[:-2])
 
 
-def test_a_chunk_stored_by_the_splitter_is_read_back_in_binary():
-    job = make_job(texts=[*TEXTS, "emoji 😀 and 한국어 text"])
+def test_a_chunk_written_before_ranges_is_read_back_in_binary():
+    texts = [*TEXTS, "emoji 😀 and 한국어 text"]
+    job = make_job(texts=texts)
     pipeline.job_process(job.pk, chunk_size=3)
+    chunks_before_ranges(job, texts)
     chunk = JobChunk.objects.get(job=job, seq=2)
 
     assert JobChunk.unpack(chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])

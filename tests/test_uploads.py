@@ -7,6 +7,8 @@ home page's form (DESIGN.md, "HTTP contract" and "Inputs and limits").
 from __future__ import annotations
 
 import codecs
+import itertools
+import json
 import re
 
 import pytest
@@ -17,7 +19,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import browser, csrf_headers, csrf_token
 from tests.test_inputs import ZIP_HEADER, xlsx
-from web.models import Job, JobInput, Result
+from web.models import Job, JobChunk, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks
 from worker.queues import get_queue
@@ -660,7 +662,7 @@ def test_rows_cut_by_block_boundaries_are_read_whole(api, encoding, block_bytes)
     data = csv_of(BLOCK_TEXTS, encoding)
     job = submitted(post_file(api, data, column="review", encoding=encoding))
     stored, blocks = input_compress(data, block_bytes=block_bytes)
-    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=block_bytes)
 
     job = process(job)
 
@@ -696,3 +698,82 @@ def test_a_job_that_failed_or_was_canceled_drops_its_stored_upload(api):
 
     assert input_left(failed)[:2] == input_left(canceled)[:2] == (0, [])
     assert JobInput.objects.get(job=failed).size == len(REVIEWS_CSV)
+
+
+# --- chunks are ranges of the stored file, read and parsed by each chunk job ----------------
+
+RANGE_TEXTS = [
+    "Great product,\nworks well",
+    "이 제품 정말 좋아요",
+    'She said "bad"',
+    "Fine.",
+    "좋아요 :)",
+    "ok",
+]
+
+
+def range_file(fmt: str, encoding: str) -> bytes:
+    """A file with every kind of row boundary: \\r\\n, \\n and \\r, blank rows, a row without text."""
+    if fmt == "csv":
+        quoted = [f'"{t.replace(chr(34), chr(34) * 2)}"' for t in RANGE_TEXTS]
+        lines = ["id,review\r\n", f"1,{quoted[0]}\r\n", "\r\n", f"2,{quoted[1]}\n", "3,\r\n"]
+        lines += [f"4,{quoted[2]}\r\n", f"5,{quoted[3]}\n", "\n", f"6,{quoted[4]}\r\n", f"7,{quoted[5]}"]
+    elif fmt == "jsonl":
+        strings = [json.dumps(t, ensure_ascii=False) for t in RANGE_TEXTS]
+        lines = [f"{strings[0]}\r\n", "\r\n", f"{strings[1]}\n", "42\n", f"{strings[2]}\r\n"]
+        lines += [f"{strings[3]}\n", f"{strings[4]}\r\n", f"{strings[5]}"]
+    else:
+        one_line = [t.replace("\n", " ") for t in RANGE_TEXTS]
+        lines = [f"{one_line[0]}\r\n", "\r\n", f"{one_line[1]}\n", "   \n", f"{one_line[2]}\r"]
+        lines += [f"{one_line[3]}\n", f"{one_line[4]}\r\n", f"{one_line[5]}"]
+    return "".join(lines).encode(encoding)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "txt"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp949"])
+@pytest.mark.parametrize(("chunk_size", "block_bytes"), [(1, 1), (1, 5), (2, 3), (3, 64)])
+def test_each_row_gets_exactly_one_result_whatever_chunk_and_block_boundaries_cut(
+    api, fmt, encoding, chunk_size, block_bytes
+):
+    # Chunks of 1 text end at every row; blocks of a few bytes end inside rows, quoted
+    # line breaks, \r\n pairs and multi-byte characters.
+    data = range_file(fmt, encoding)
+    job = submitted(post_file(api, data, name=f"reviews.{fmt}", column="review", encoding=encoding))
+    stored, blocks = input_compress(data, block_bytes=block_bytes)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=block_bytes)
+
+    pipeline.job_process(job.pk, chunk_size=chunk_size)
+    chunks = list(JobChunk.objects.filter(job=job).order_by("seq"))
+    for chunk in chunks:
+        pipeline.chunk_process(job.pk, chunk.seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    expected = RANGE_TEXTS if fmt != "txt" else [t.replace("\n", " ") for t in RANGE_TEXTS]
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == expected
+    assert job.done == job.total == len(expected) and job.skipped == (fmt != "txt")
+    assert len(chunks) == -(-len(expected) // chunk_size)
+    # The ranges follow one another through the file, from the first row to the last.
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
+    assert chunks[-1].end == len(data)
+
+
+def test_a_lenient_upload_split_into_ranges_reads_its_windows_1252_bytes_in_every_chunk(api):
+    # Bytes that are not UTF-8 in a file read as UTF-8 are kept one character each on the
+    # full pass, so the ranges still fall on the rows' bytes; each chunk reads them as Windows-1252.
+    data = "id,review\r\n1,first\r\n2,caf\xe9 au lait\r\n3,na\xefve\r\n4,last\r\n".encode("cp1252")
+    job = submitted(post_file(api, b"id,review\r\n1,first\r\n", column="review"))
+    stored, blocks = input_compress(data, block_bytes=4)
+    options = {**JobInput.objects.get(job=job).options, "lenient": True}
+    JobInput.objects.filter(job=job).update(
+        data=stored, blocks=blocks, block_bytes=4, size=len(data), options=options
+    )
+
+    pipeline.job_process(job.pk, chunk_size=1)
+    for seq in range(4):
+        pipeline.chunk_process(job.pk, seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    texts = list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True))
+    assert texts == ["first", "café au lait", "naïve", "last"]

@@ -20,7 +20,7 @@ from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.chunks import chunks_free
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
-from worker.storedinput import input_compress, input_free
+from worker.storedinput import BLOCK_BYTES, input_compress, input_free
 from worker.summary import partial_summary_store
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -155,6 +155,7 @@ def job_create_from_upload(
             format=spec.format,
             data=b"" if connection.vendor == "postgresql" else stored,
             blocks=blocks,
+            block_bytes=BLOCK_BYTES,
             size=len(data),
             filename=(upload.name or "")[:255],
             options=options,

@@ -32,25 +32,22 @@ def chunks_requeue_lost(job_id: uuid.UUID) -> int:
 
 
 def chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
-    """Store one chunk's texts (kept if a resumed split writes it again)."""
-    data = JobChunk.pack([r.idx for r in rows], [r.text for r in rows])
-    if connection.vendor != "postgresql":
-        JobChunk.objects.bulk_create(
-            [JobChunk(job_id=job_id, seq=seq, data=data, size=len(rows))], ignore_conflicts=True
-        )
-        return
-    # A binary parameter: client-side binding would quote the bytes as hex text.
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            f"INSERT INTO {JobChunk._meta.db_table} (job_id, seq, status, data, size) "  # noqa: S608
-            "VALUES (%s, %s, %s, %b, %s) ON CONFLICT (job_id, seq) DO NOTHING",
-            [job_id, seq, JobChunk.Status.PENDING, data, len(rows)],
-        )
+    """Store one chunk as the range of the input its rows cover (kept if a resumed split writes it again)."""
+    chunk = JobChunk(
+        job_id=job_id,
+        seq=seq,
+        start=rows[0].start,
+        end=rows[-1].end,
+        idx_first=rows[0].idx,
+        idx_last=rows[-1].idx,
+        row_first=rows[0].row_number,
+        size=len(rows),
+    )
+    JobChunk.objects.bulk_create([chunk], ignore_conflicts=True)
 
 
 def chunk_data(chunk_pk: int) -> bytes:
-    """Read a chunk's packed texts, as binary: the ORM's text protocol doubles bytea as hex."""
+    """Read the packed texts of a chunk written before ranges, in binary (as text: hex, twice the size)."""
     if connection.vendor != "postgresql":
         data = JobChunk.objects.filter(pk=chunk_pk).values_list("data", flat=True).first()
         return bytes(data) if data else b""
@@ -102,10 +99,11 @@ def chunks_refill(job_id: uuid.UUID) -> bool:
 def chunks_free(job_id: uuid.UUID) -> int:
     """Drop the texts of a job's chunks not stored yet: call it once the job has ended early.
 
-    A canceled or failed job never stores them, and an ended job's chunks
-    were otherwise kept until the retention purge (tens of MB for a big
-    upload). A chunk job delivered afterwards reads no texts and stores
-    nothing: the job is no longer running. Returns the chunks emptied.
+    Only chunks written before ranges hold texts. A canceled or failed job
+    never stores them, and they were otherwise kept until the retention
+    purge (tens of MB for a big upload). A chunk job delivered afterwards
+    reads no texts and stores nothing: the job is no longer running.
+    Returns the chunks emptied.
     """
     waiting = JobChunk.objects.filter(job_id=job_id).exclude(status=JobChunk.Status.DONE)
     return waiting.exclude(data=b"").update(data=b"")

@@ -48,7 +48,7 @@ from worker.chunks import (
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import InputProblem, Row
 from worker.results import results_copy, results_store
-from worker.storedinput import input_free, input_get, input_rows
+from worker.storedinput import input_free, input_get, input_rows, range_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 
 logger = logging.getLogger(__name__)
@@ -241,6 +241,29 @@ def _job_split(
     chunks_refill(job.pk)
 
 
+def _chunk_texts(job: Job, chunk: JobChunk) -> tuple[list[int], list[str]] | None:
+    """A chunk's idxs and texts, read and parsed from its range of the input; None if the job ended.
+
+    A chunk written before ranges holds its texts itself.
+    """
+    if chunk.end is None:
+        return JobChunk.unpack(chunk_data(chunk.pk))
+    rows = range_rows(
+        input_get(job),
+        start=chunk.start,
+        end=chunk.end,
+        idx_first=chunk.idx_first,
+        row_first=chunk.row_first,
+        max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
+    )
+    rows = [row for row in rows if row.text is not None]
+    if len(rows) != chunk.size:
+        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).exists():
+            return None  # its input was dropped when it ended
+        raise RuntimeError(f"job {job.pk}: chunk {chunk.seq} read {len(rows)} texts, its split {chunk.size}")
+    return [row.idx for row in rows], [row.text for row in rows]
+
+
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
     chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).defer("data").first()
@@ -256,7 +279,11 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     if job.status != Job.Status.RUNNING:
         return
     started = time.process_time()
-    idxs, texts = JobChunk.unpack(chunk_data(chunk.pk))
+    read = _chunk_texts(job, chunk)
+    if read is None:
+        logger.info("job %s: chunk %d: the input is gone, the job ended", job_id, seq)
+        return
+    idxs, texts = read
     loaded = time.process_time()
     scores = _analyzer_for(job).analyze(texts)
     analyzed = time.process_time()

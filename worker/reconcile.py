@@ -210,10 +210,13 @@ def _lost_run_counted(chunk_pk: int) -> int | None:
 
 def _chunk_part(chunk_pk: int) -> str:
     """Name a chunk for a person: the texts it holds, numbered from 1."""
-    idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
-    if not idxs:
+    first, last = JobChunk.objects.values_list("idx_first", "idx_last").get(pk=chunk_pk)
+    if first is None:  # written before ranges: its texts say
+        idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
+        first, last = (idxs[0], idxs[-1]) if idxs else (None, None)
+    if first is None:
         return "Part of the analysis"
-    return f"Part of the analysis (texts {idxs[0] + 1:,} to {idxs[-1] + 1:,})"
+    return f"Part of the analysis (texts {first + 1:,} to {last + 1:,})"
 
 
 def _lock(name: str, *, seconds: int, owner: str) -> bool:

@@ -20,7 +20,7 @@ from django.db import connection
 
 from web.models import Job, JobInput
 from worker.exceptions import InputError
-from worker.inputs import InputSpec, Row, iter_rows
+from worker.inputs import InputSpec, RangeStart, Row, iter_rows, range_codec
 
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
@@ -42,7 +42,8 @@ def input_compress(data: bytes, *, block_bytes: int = BLOCK_BYTES) -> tuple[byte
 
 def input_free(job_id: uuid.UUID) -> int:
     """Drop an ended job's stored input (its name and size stay): nothing reads it again."""
-    return JobInput.objects.filter(job_id=job_id).exclude(data=b"").update(data=b"", blocks=[])
+    stored = JobInput.objects.filter(job_id=job_id).exclude(data=b"")
+    return stored.update(data=b"", blocks=[], block_bytes=None)
 
 
 class InputReader(io.RawIOBase):
@@ -80,26 +81,31 @@ class InputReader(io.RawIOBase):
         return self._size - self._offset + len(self._buffer) - self._position
 
     def readinto(self, buffer) -> int:
-        if self._position >= len(self._buffer):
-            self._buffer, self._position = self._fetch(), 0
-            if not self._buffer:
-                return 0
-        n = min(len(buffer), len(self._buffer) - self._position)
-        buffer[:n] = self._buffer[self._position : self._position + n]
-        self._position += n
-        return n
+        # Fill the buffer across slices: a peek at the file's first bytes (its
+        # byte order mark) then sees them all, however small the blocks.
+        done = 0
+        while done < len(buffer):
+            if self._position >= len(self._buffer):
+                self._buffer, self._position = self._fetch(), 0
+                if not self._buffer:
+                    break
+            n = min(len(buffer) - done, len(self._buffer) - self._position)
+            buffer[done : done + n] = self._buffer[self._position : self._position + n]
+            self._position += n
+            done += n
+        return done
 
     def _fetch(self) -> bytes:
         if self._offset >= self._size:
             return b""
         if not self._blocks:
-            data = self._stored(self._offset, self._slice)
+            data = self.stored(self._offset, self._slice)
             self._offset += len(data)
             return data
         if self._block >= len(self._blocks):
             return b""
         length = self._blocks[self._block]
-        stored = self._stored(self._stored_offset, length)
+        stored = self.stored(self._stored_offset, length)
         if len(stored) < length:
             # Dropped since the read began (input_free: the job ended): nothing more to read.
             return b""
@@ -109,7 +115,7 @@ class InputReader(io.RawIOBase):
         self._offset += len(data)
         return data
 
-    def _stored(self, offset: int, length: int) -> bytes:
+    def stored(self, offset: int, length: int) -> bytes:
         """Read `length` bytes of the stored value from `offset` (fewer at its end)."""
         table = JobInput._meta.db_table
         job_param = self._job_id if connection.vendor == "postgresql" else self._job_id.hex
@@ -144,27 +150,83 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], C
 
     The second item tells, whenever asked, roughly how much of the input the
     rows handed out so far have not covered: characters of pasted texts,
-    bytes of a file (a few KB of read-ahead aside).
+    bytes of a file (a few KB of read-ahead aside). Each row carries its
+    range in the input (list positions of pasted texts, bytes of a file).
     """
     if job_input.format == JobInput.Format.TEXTS:
-        raw = JobInput.objects.values_list("data", flat=True).get(pk=job_input.pk)
-        try:
-            texts = json.loads(bytes(raw))
-        except ValueError:
-            raise InputError("The stored texts are not valid JSON; please submit them again.") from None
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise InputError("The stored input is not a list of texts; please submit it again.")
+        texts = _pasted_texts(job_input)
         left = [sum(map(len, texts))]
 
         def pasted() -> Iterator[Row]:
             for i, text in enumerate(texts):
                 left[0] -= len(text)
-                yield Row(idx=i, row_number=i + 1, text=text)
+                yield Row(i, i + 1, text, None, i, i + 1)
 
         return pasted(), lambda: left[0]
+    reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
+    stream = io.BufferedReader(reader)
+    return iter_rows(stream, _spec_of(job_input), max_chars=max_chars), lambda: reader.unread
+
+
+def range_rows(
+    job_input: JobInput, *, start: int, end: int, idx_first: int, row_first: int, max_chars: int
+) -> list[Row]:
+    """The rows of one range of the input (a chunk), parsed as the full pass parsed them.
+
+    [] if the input was dropped meanwhile (its job ended).
+    """
+    if job_input.format == JobInput.Format.TEXTS:
+        texts = _pasted_texts(job_input)[start:end]
+        return [Row(i, i + 1, text, None, i, i + 1) for i, text in enumerate(texts, start=start)]
+    spec = _spec_of(job_input)
+    data = input_range(job_input, start=start, end=end)
+    if len(data) < end - start:
+        return []
+    head = data[:4] if start == 0 else input_range(job_input, start=0, end=min(4, job_input.size))
+    at = RangeStart(offset=start, idx=idx_first, row_number=row_first, codec=range_codec(spec.encoding, head))
+    return list(iter_rows(io.BytesIO(data), spec, max_chars=max_chars, at=at))
+
+
+def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
+    """Return bytes [start, end) of the stored file, inflating only the blocks that hold them.
+
+    Fewer bytes if the input was dropped meanwhile (its job ended).
+    """
+    if end <= start:
+        return b""
+    reader = InputReader(job_input.pk, job_input.size)
+    if not job_input.blocks:
+        return reader.stored(start, end - start)
+    block_bytes = job_input.block_bytes or BLOCK_BYTES
+    first, last = start // block_bytes, (end - 1) // block_bytes
+    lengths = job_input.blocks[first : last + 1]
+    stored = reader.stored(sum(job_input.blocks[:first]), sum(lengths))
+    if len(stored) < sum(lengths):
+        return b""
+    view = memoryview(stored)
+    parts, at = [], 0
+    for length in lengths:
+        parts.append(zlib.decompress(view[at : at + length]))
+        at += length
+    skip = start - first * block_bytes
+    return b"".join(parts)[skip : skip + end - start]
+
+
+def _pasted_texts(job_input: JobInput) -> list[str]:
+    raw = JobInput.objects.values_list("data", flat=True).get(pk=job_input.pk)
+    try:
+        texts = json.loads(bytes(raw))
+    except ValueError:
+        raise InputError("The stored texts are not valid JSON; please submit them again.") from None
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise InputError("The stored input is not a list of texts; please submit it again.")
+    return texts
+
+
+def _spec_of(job_input: JobInput) -> InputSpec:
     options = job_input.options or {}
     try:
-        spec = InputSpec(
+        return InputSpec(
             format=job_input.format,
             encoding=options["encoding"],
             delimiter=options.get("delimiter", ","),
@@ -175,6 +237,3 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], C
         )
     except KeyError:
         raise InputError("The stored file has no reading options; please upload it again.") from None
-    reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
-    stream = io.BufferedReader(reader)
-    return iter_rows(stream, spec, max_chars=max_chars), lambda: reader.unread
