@@ -13,6 +13,7 @@ from rq.job import Job as RQJob
 
 from web.models import Job, JobChunk
 from worker.inputs import Row
+from worker.locks import unless_locked
 from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,14 @@ def chunks_free(job_id: uuid.UUID) -> int:
     never stores them, and they were otherwise kept until the retention
     purge (tens of MB for a big upload). A chunk job delivered afterwards
     reads no texts and stores nothing: the job is no longer running.
-    Returns the chunks emptied.
+    Returns the chunks emptied; None if a lock would have made it wait (a
+    chunk being stored): the reconciler's sweep (chunks_free_ended) frees them.
     """
     waiting = JobChunk.objects.filter(job_id=job_id).exclude(status=JobChunk.Status.DONE)
-    return waiting.exclude(data=b"").update(data=b"")
+    return unless_locked(lambda: waiting.exclude(data=b"").update(data=b""))
+
+
+def chunks_free_ended() -> int:
+    """Drop the texts of every ended job's chunks that still hold some (a free skipped at the end)."""
+    left = JobChunk.objects.exclude(data=b"").exclude(job__status__in=Job.ACTIVE_STATUSES)
+    return unless_locked(lambda: left.update(data=b"")) or 0

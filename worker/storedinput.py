@@ -21,6 +21,7 @@ from django.db import connection
 from web.models import Job, JobInput
 from worker.exceptions import InputError
 from worker.inputs import InputSpec, RangeStart, Row, iter_rows, range_codec
+from worker.locks import unless_locked
 
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
@@ -40,10 +41,19 @@ def input_compress(data: bytes, *, block_bytes: int = BLOCK_BYTES) -> tuple[byte
     return b"".join(blocks), [len(block) for block in blocks]
 
 
-def input_free(job_id: uuid.UUID) -> int:
-    """Drop an ended job's stored input (its name and size stay): nothing reads it again."""
+def input_free(job_id: uuid.UUID) -> int | None:
+    """Drop an ended job's stored input (its name and size stay): nothing reads it again.
+
+    None if a lock would have made it wait: the reconciler's sweep (inputs_free_ended) drops it later.
+    """
     stored = JobInput.objects.filter(job_id=job_id).exclude(data=b"")
-    return stored.update(data=b"", blocks=[], block_bytes=None)
+    return unless_locked(lambda: stored.update(data=b"", blocks=[], block_bytes=None))
+
+
+def inputs_free_ended() -> int:
+    """Drop the stored input of every ended job that still has it (a drop skipped at the end)."""
+    left = JobInput.objects.exclude(data=b"").exclude(job__status__in=Job.ACTIVE_STATUSES)
+    return unless_locked(lambda: left.update(data=b"", blocks=[], block_bytes=None)) or 0
 
 
 class InputReader(io.RawIOBase):

@@ -61,13 +61,14 @@ from harness import Process
 
 sys.path.insert(0, str(harness.ROOT))  # `worker` is imported from the project root
 from worker.inputs import InputSpec, iter_rows  # noqa: E402
-from worker.storedinput import BLOCK_BYTES  # noqa: E402
 
 DB_NAME = "sentimeter_bench_storage"
 DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/8"
 TABLES = ("web_job", "web_jobinput", "web_jobchunk", "web_result")
 TARGET_RATIO = 1.5
+# worker/storedinput.py's blocks (not imported: the script also measures releases without them).
+BLOCK_BYTES = 1024 * 1024
 MIB = 1024 * 1024
 # Storage of Heroku Postgres plans (devcenter.heroku.com/articles/heroku-postgres-plans).
 PLANS = {
