@@ -15,6 +15,7 @@ from django_rq import get_queue
 from tests.procs import PROJECT_DIR, process_env, procs_fixture, worker_proc_fixture  # noqa: F401 - fixtures
 from web import services
 from web.models import Job, JobInput
+from worker.storedinput import input_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,7 +57,7 @@ def test_submits_through_the_upload_service_and_prints_the_job(reviews, capsys):
     assert job.status == Job.Status.QUEUED
     assert job.session_key.startswith("cli-")
     stored = JobInput.objects.get(job=job)
-    assert bytes(stored.data) == REVIEWS.encode()
+    assert input_bytes(stored) == REVIEWS.encode()
     assert stored.filename == "reviews.csv"
     assert stored.options["column"] == "comments"
     assert int(match.group(2)) == len(REVIEWS.encode())

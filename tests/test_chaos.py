@@ -49,7 +49,7 @@ from tests.procs import (  # noqa: F401 - fixtures
 )
 from tests.test_fanout import assert_exactly_once, chunk_update_waiting, chunks_ok, plain_log, workers_start
 from tests.test_pipeline import chunk_take
-from tests.test_worker import PHRASES, jobs_wait_final
+from tests.workerjobs import PHRASES, jobs_wait_final
 from web import services
 from web.models import Job, JobChunk, Result
 from worker import pipeline

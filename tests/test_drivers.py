@@ -6,7 +6,7 @@ import pytest
 
 from tests.builders import make_job, owner_session
 from web.models import Result
-from worker import drivers, pipeline
+from worker import drivers, pipeline, summary
 
 NEGATIVE = [
     "The delivery was late and the box was crushed.",
@@ -125,13 +125,13 @@ def test_the_summary_keeps_the_drivers_and_the_extremes(db):
 
 
 def test_an_extreme_text_is_clipped():
-    assert pipeline._clipped("short") == "short"
-    clipped = pipeline._clipped("x" * 1000)
-    assert len(clipped) == pipeline.EXTREME_CHARS and clipped.endswith("…")
+    assert summary._clipped("short") == "short"
+    clipped = summary._clipped("x" * 1000)
+    assert len(clipped) == summary.EXTREME_CHARS and clipped.endswith("…")
 
 
 def test_a_big_job_is_sampled_across_all_its_rows(db, monkeypatch):
-    monkeypatch.setattr(pipeline, "DRIVERS_SAMPLE", 20)
+    monkeypatch.setattr(summary, "DRIVERS_SAMPLE", 20)
     # The first 40 negative texts say "late", the last 40 "broken": a sample of
     # the first rows alone would never see "broken".
     texts = ["It came late, sadly."] * 40 + ["It came broken, sadly."] * 40 + POSITIVE * 8

@@ -28,7 +28,7 @@ from tests.procs import (  # noqa: F401 - fixtures
     wait_for,
     worker_proc_fixture,
 )
-from tests.test_worker import assert_results_are_vader, jobs_wait_final, texts_sample
+from tests.workerjobs import assert_results_are_vader, jobs_wait_final, texts_sample
 from web import services
 from web.models import Job, JobChunk, Result
 from worker import pipeline

@@ -5,12 +5,14 @@ taking its RQ job off the bulk queue first as a worker would (`chunk_take`).
 tests/test_fanout.py runs the same pipeline in real worker processes.
 """
 
+import ast
 import csv
 import io
 import logging
 import re
 import statistics
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connections, transaction
@@ -26,7 +28,11 @@ from worker.analyzers.registry import get_analyzer
 from worker.analyzers.vader import BAND as VADER_BAND
 from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.chunking import TAIL_SHRINK
+from worker.chunks import chunk_data, chunks_refill, chunks_window
+from worker.exceptions import JobStopped
 from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
+from worker.results import results_copy, results_store
+from worker.summary import summary_compute
 from worker.tasks import chunk_run, job_run
 
 # Commits matter here: the pipeline's own transactions and row locks must really commit.
@@ -58,7 +64,7 @@ def running_job(texts=TEXTS, **overrides) -> Job:
 
 def store(job: Job, idxs: list[int], scores: list[Scores] | None = None) -> int:
     texts = [TEXTS[i] for i in idxs]
-    return pipeline.results_store(
+    return results_store(
         job_id=job.pk, idxs=idxs, texts=texts, scores=vader(texts) if scores is None else scores
     )
 
@@ -74,6 +80,24 @@ def make_csv_job(data: bytes) -> Job:
 
 def chunk_statuses(job: Job) -> list[str]:
     return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("status", flat=True))
+
+
+def chunks_before_ranges(job: Job, texts=TEXTS) -> None:
+    """Make the job's chunks as a split wrote them before ranges: each holding its texts, no range."""
+    for chunk in JobChunk.objects.filter(job=job):
+        idxs = list(range(chunk.idx_first, chunk.idx_last + 1))
+        data = JobChunk.pack(idxs, [texts[i] for i in idxs]) if chunk.status != JobChunk.Status.DONE else b""
+        JobChunk.objects.filter(pk=chunk.pk).update(data=data, start=None, end=None)
+
+
+def input_size(job: Job) -> int:
+    return len(bytes(JobInput.objects.get(job=job).data))
+
+
+def chunk_bytes(job: Job) -> list[int]:
+    """The bytes of texts each of the job's chunks still holds, in order."""
+    chunks = JobChunk.objects.filter(job=job).order_by("seq")
+    return [len(data) for data in chunks.values_list("data", flat=True)]
 
 
 def queued_seqs(job: Job) -> list[int]:
@@ -266,11 +290,7 @@ def test_a_bigger_job_is_split_into_chunks_and_analyzes_nothing_itself(analyze_c
     chunks = list(JobChunk.objects.filter(job=job).order_by("seq"))
     assert [c.seq for c in chunks] == [0, 1, 2]
     assert [c.size for c in chunks] == [3, 3, 1]
-    assert [c.rows for c in chunks] == [
-        [[0, TEXTS[0]], [1, TEXTS[1]], [2, TEXTS[2]]],
-        [[3, TEXTS[3]], [4, TEXTS[4]], [5, TEXTS[5]]],
-        [[6, TEXTS[6]]],
-    ]
+    assert [(c.idx_first, c.idx_last) for c in chunks] == [(0, 2), (3, 5), (6, 6)]
     job.refresh_from_db()
     assert (job.status, job.total, job.chunks_total, job.chunks_done, job.done) == (
         Job.Status.RUNNING,
@@ -539,7 +559,7 @@ def test_summary_histogram_puts_the_extremes_in_the_edge_bins():
     job = running_job()
     store(job, [0, 1, 2, 3, 4], scores_with(1.0, -1.0, 0.999, -0.999, 0.0))
 
-    summary = pipeline.summary_compute(job.pk)
+    summary = summary_compute(job.pk)
 
     counts = [b["count"] for b in summary["histogram"]]
     assert counts[0] == 2
@@ -560,7 +580,7 @@ def test_summary_histogram_bins_count_their_texts_by_label():
     ]
     store(job, [0, 1, 2], scores)
 
-    histogram = pipeline.summary_compute(job.pk)["histogram"]
+    histogram = summary_compute(job.pk)["histogram"]
 
     [counted] = [b for b in histogram if b["count"]]
     assert (counted["count"], counted["positive"], counted["neutral"], counted["negative"]) == (3, 2, 1, 0)
@@ -571,7 +591,7 @@ def test_summary_histogram_bin_contains_its_compound(compound):
     job = running_job()
     store(job, [0], scores_with(compound))
 
-    histogram = pipeline.summary_compute(job.pk)["histogram"]
+    histogram = summary_compute(job.pk)["histogram"]
 
     [counted] = [b for b in histogram if b["count"]]
     assert counted["start"] <= compound < counted["end"]
@@ -580,7 +600,7 @@ def test_summary_histogram_bin_contains_its_compound(compound):
 def test_summary_of_a_job_without_results():
     job = running_job(texts=["a"])
 
-    summary = pipeline.summary_compute(job.pk)
+    summary = summary_compute(job.pk)
 
     assert summary["count"] == 0
     assert summary["mean_compound"] is None
@@ -634,7 +654,7 @@ def test_results_store_on_a_canceled_job_stores_nothing():
     store(job, [0, 1])
     services.job_cancel(job=job)
 
-    with pytest.raises(pipeline.JobStopped):
+    with pytest.raises(JobStopped):
         store(job, [2, 3])
 
     assert Result.objects.filter(job=job).count() == 2
@@ -785,7 +805,7 @@ def test_a_chunk_retried_after_a_crash_past_its_commit_still_finalizes_the_job(m
 
 def test_refill_keeps_at_most_the_window_of_chunks_queued(sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
-    assert pipeline.chunks_window() == 2
+    assert chunks_window() == 2
     job = make_job(texts=TEXTS)
 
     pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks
@@ -810,7 +830,7 @@ def test_the_window_grows_with_the_number_of_workers(sentimeter_settings):
     for i in range(3):
         Worker([get_queue(BULK)], connection=get_redis(), name=f"window-test-{i}").register_birth()
 
-    assert pipeline.chunks_window() == 6
+    assert chunks_window() == 6
 
 
 def test_refill_of_a_job_that_is_not_running_queues_nothing(sentimeter_settings):
@@ -820,7 +840,7 @@ def test_refill_of_a_job_that_is_not_running_queues_nothing(sentimeter_settings)
     services.job_cancel(job=job)
     get_queue(BULK).empty()
 
-    assert pipeline.chunks_refill(job.pk) is False
+    assert chunks_refill(job.pk) is False
 
     assert chunk_statuses(job) == ["queued", "queued"] + ["pending"] * 5
     assert bulk_ids() == []
@@ -991,6 +1011,85 @@ def test_cancel_during_fanout_stores_nothing_more(sentimeter_settings, analyze_c
     assert job.percent == pytest.approx(100 * 2 / 7, abs=0.1)
 
 
+def test_chunks_hold_no_texts_only_their_range_of_the_input():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+
+    chunks = JobChunk.objects.filter(job=job).order_by("seq")
+    assert [(c.start, c.end, c.idx_first, c.idx_last, c.size) for c in chunks] == [
+        (0, 3, 0, 2, 3),
+        (3, 6, 3, 5, 3),
+        (6, 7, 6, 6, 1),
+    ]
+    assert chunk_bytes(job) == [0, 0, 0]
+
+
+def test_a_chunk_written_before_ranges_is_still_read_from_its_texts():
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=3)
+    chunks_before_ranges(job)
+
+    chunks_drain(job)
+
+    assert_one_result_per_text(job)
+
+
+def test_cancel_frees_the_texts_of_the_chunks_not_stored_at_once(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks: 2 queued, 5 pending
+    chunk_take(job, 0)
+    chunks_before_ranges(job)
+    assert chunk_bytes(job)[0] == 0 and all(chunk_bytes(job)[1:])
+
+    services.job_cancel(job=Job.objects.get(pk=job.pk))
+
+    assert chunk_bytes(job) == [0] * 7
+    assert input_size(job) == 0
+    assert chunk_statuses(job) == ["done", "queued", "queued", "pending", "pending", "pending", "pending"]
+    # A chunk delivered after the cancel finds no texts, and the job keeps what it had.
+    chunk_take(job, 1)
+    job.refresh_from_db()
+    assert (job.status, job.done, stored(job, "idx")) == (Job.Status.CANCELED, 1, [0])
+
+
+def test_a_failed_job_frees_the_texts_of_its_chunks_not_stored_at_once(sentimeter_settings):
+    sentimeter_settings["CHUNK_WINDOW"] = 2
+    job = make_job(texts=TEXTS)
+    pipeline.job_process(job.pk, chunk_size=2)  # 4 chunks
+    chunk_take(job, 0)
+    chunks_before_ranges(job)
+
+    assert pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
+
+    assert chunk_bytes(job) == [0] * 4
+    assert input_size(job) == 0
+    job.refresh_from_db()
+    assert (job.status, job.done, job.summary["count"]) == (Job.Status.FAILED, 2, 2)
+
+
+def test_a_split_canceled_midway_leaves_no_texts_behind(monkeypatch):
+    job = make_job(texts=TEXTS * 2)
+    real_write = pipeline.chunk_write
+
+    def cancel_before_the_sixth_chunk(job_id, seq, rows):
+        # The splitter notices a cancel only at its next refill (every SPLIT_REFILL_EVERY chunks by then).
+        if seq == 5:
+            services.job_cancel(job=Job.objects.get(pk=job_id))
+        real_write(job_id, seq, rows)
+
+    monkeypatch.setattr(pipeline, "chunk_write", cancel_before_the_sixth_chunk)
+
+    pipeline.job_process(job.pk, chunk_size=1)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    # Chunks 5 to 8 were written after the cancel; the refill after chunk 8 stopped the split.
+    assert len(chunk_bytes(job)) == 2 * pipeline.SPLIT_REFILL_EVERY + 1
+    assert chunk_bytes(job) == [0] * len(chunk_bytes(job))
+    assert input_size(job) == 0
+
+
 def test_cancel_while_a_chunk_is_analyzed_stores_nothing_of_it(monkeypatch):
     job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=3)
@@ -1052,7 +1151,7 @@ def test_results_store_on_a_deleted_job_stores_nothing():
     job = running_job()
     Job.objects.filter(pk=job.pk).delete()
 
-    with pytest.raises(pipeline.JobStopped):
+    with pytest.raises(JobStopped):
         store(job, [0, 1])
 
     assert not Result.objects.filter(job_id=job.pk).exists()
@@ -1253,12 +1352,14 @@ def test_chunk_data_that_does_not_add_up_is_refused():
         JobChunk.unpack(data[:-2])
 
 
-def test_a_chunk_stored_by_the_splitter_is_read_back_in_binary():
-    job = make_job(texts=[*TEXTS, "emoji 😀 and 한국어 text"])
+def test_a_chunk_written_before_ranges_is_read_back_in_binary():
+    texts = [*TEXTS, "emoji 😀 and 한국어 text"]
+    job = make_job(texts=texts)
     pipeline.job_process(job.pk, chunk_size=3)
+    chunks_before_ranges(job, texts)
     chunk = JobChunk.objects.get(job=job, seq=2)
 
-    assert JobChunk.unpack(pipeline.chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
+    assert JobChunk.unpack(chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
 
 
 def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores():
@@ -1277,7 +1378,7 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
     texts.append("last")
 
     with transaction.atomic():
-        inserted = pipeline._results_copy(job_id=job.pk, idxs=list(range(7)), texts=texts, scores=scores)
+        inserted = results_copy(job_id=job.pk, idxs=list(range(7)), texts=texts, scores=scores)
 
     assert inserted == 7
     rows = list(
@@ -1286,3 +1387,18 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
         .values_list("text", "label", "compound", "pos", "neu", "neg")
     )
     assert rows == [(t, s.label, s.compound, s.pos, s.neu, s.neg) for t, s in zip(texts, scores, strict=True)]
+
+
+@pytest.mark.parametrize("part", ["chunks", "exceptions", "locks", "results", "storedinput", "summary"])
+def test_the_pipelines_parts_never_import_the_state_machine_or_the_job_functions(part):
+    # Imports run one way: pipeline.py drives its parts; a part that reached back would start a circle.
+    tree = ast.parse((Path(pipeline.__file__).parent / f"{part}.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert not imported & {"worker.pipeline", "worker.tasks"}, part

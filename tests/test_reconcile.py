@@ -22,6 +22,7 @@ from rq.timeouts import JobTimeoutException
 
 from tests.builders import SAMPLE_TEXTS, browser, csrf_headers, make_job, make_results, owner_session, vader
 from tests.procs import database_url
+from web import services
 from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline, reconcile, tasks
 from worker.queues import (
@@ -34,6 +35,7 @@ from worker.queues import (
     get_redis,
     job_enqueue_now,
 )
+from worker.results import results_store
 
 # Commits matter: the pipeline's transactions and row locks, and on_commit enqueues, must really happen.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -791,14 +793,14 @@ def test_the_job_json_marks_results_of_a_canceled_job_as_partial():
     session_key = owner_session(api)
     # Running, with 3 of 7 results stored when it is canceled.
     cut_short = make_job(session_key=session_key, texts=TEXTS, status=Job.Status.RUNNING, chunks_total=0)
-    pipeline.results_store(job_id=cut_short.pk, idxs=[0, 1, 2], texts=TEXTS[:3], scores=vader(TEXTS[:3]))
+    results_store(job_id=cut_short.pk, idxs=[0, 1, 2], texts=TEXTS[:3], scores=vader(TEXTS[:3]))
     assert api.get(f"/api/jobs/{cut_short.pk}/").json()["partial"] is False
     canceled_early = make_job(session_key=session_key, texts=TEXTS)
     finished = make_job(session_key=session_key, texts=TEXTS)
     pipeline.job_process(finished.pk)
     # Failed after storing some results: partial too (web/models.py Job.is_partial).
     failed_midway = make_job(session_key=session_key, texts=TEXTS, status=Job.Status.RUNNING, chunks_total=0)
-    pipeline.results_store(job_id=failed_midway.pk, idxs=[0], texts=TEXTS[:1], scores=vader(TEXTS[:1]))
+    results_store(job_id=failed_midway.pk, idxs=[0], texts=TEXTS[:1], scores=vader(TEXTS[:1]))
     pipeline.job_fail(failed_midway.pk, code="internal_error", message="The analysis stopped.")
 
     for job in (cut_short, canceled_early):
@@ -817,3 +819,28 @@ def test_the_job_json_marks_results_of_a_canceled_job_as_partial():
     assert body(finished)["status"] == "succeeded"
     assert body(finished)["partial"] is False
     assert body(failed_midway)["partial"] is True
+
+
+def test_a_cancel_that_meets_a_lock_returns_and_the_reconciler_frees_the_space_later():
+    job = split_job()
+    # Chunks written before ranges hold texts; a worker storing one holds its row meanwhile.
+    JobChunk.objects.filter(job=job).update(data=b"packed texts")
+    with psycopg.connect(database_url(), autocommit=False) as locker:
+        locker.execute("SELECT 1 FROM web_jobchunk WHERE job_id = %s FOR UPDATE", [job.pk])
+        locker.execute('LOCK TABLE "web_jobinput" IN ACCESS EXCLUSIVE MODE')
+
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+
+        # The cancel did not wait for the locks: it left the bytes where they were.
+        assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELED
+    assert [bytes(d) for d in JobChunk.objects.filter(job=job).values_list("data", flat=True)] == [
+        b"packed texts"
+    ] * 3
+    assert bytes(JobInput.objects.get(job=job).data)
+
+    report = reconcile.reconcile()
+
+    assert report.freed == 3 + 1
+    assert [bytes(d) for d in JobChunk.objects.filter(job=job).values_list("data", flat=True)] == [b""] * 3
+    assert bytes(JobInput.objects.get(job=job).data) == b""
+    assert reconcile.reconcile().freed == 0

@@ -22,7 +22,7 @@ from django.test import Client
 
 from tests.builders import browser, csrf_headers, csrf_token, make_job, make_results, owner_session
 from web.models import Job
-from worker.pipeline import summary_compute
+from worker.summary import summary_compute
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 XSS_SCRIPT = "<script>alert(1)</script>"

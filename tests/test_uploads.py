@@ -7,6 +7,8 @@ home page's form (DESIGN.md, "HTTP contract" and "Inputs and limits").
 from __future__ import annotations
 
 import codecs
+import itertools
+import json
 import re
 
 import pytest
@@ -17,10 +19,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import browser, csrf_headers, csrf_token
 from tests.test_inputs import ZIP_HEADER, xlsx
-from web.models import Job, JobInput, Result
+from web.models import Job, JobChunk, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks
 from worker.queues import get_queue
+from worker.storedinput import input_bytes, input_compress
 
 REFERENCE = SentimentIntensityAnalyzer()
 SCORE_FIELDS = ("compound", "pos", "neu", "neg")
@@ -121,7 +124,7 @@ def test_upload_answers_202_and_stores_the_exact_bytes(api, django_capture_on_co
     assert body["progress"]["total"] is None
     assert body["skipped"] == {"count": 0, "examples": []}
     job_input = JobInput.objects.get(job=job)
-    assert bytes(job_input.data) == REVIEWS_CSV
+    assert input_bytes(job_input) == REVIEWS_CSV
     assert job_input.size == len(REVIEWS_CSV)
     assert job_input.format == JobInput.Format.CSV
     assert job_input.filename == "reviews.csv"
@@ -285,7 +288,7 @@ def test_request_does_not_parse_the_whole_file(api):
     assert len(data) > 2 * 64 * 1024
 
     job = submitted(post_file(api, data))
-    assert bytes(JobInput.objects.get(job=job).data) == data
+    assert input_bytes(JobInput.objects.get(job=job)) == data
     tasks.job_run(str(job.pk))
 
     body = job_json(api, job)
@@ -478,7 +481,7 @@ def test_form_upload_redirects_to_the_job_page(api):
     assert response.status_code == 303
     job = Job.objects.get()
     assert response["Location"] == f"/jobs/{job.pk}/"
-    assert bytes(JobInput.objects.get(job=job).data) == REVIEWS_CSV
+    assert input_bytes(JobInput.objects.get(job=job)) == REVIEWS_CSV
     assert api.get(response["Location"]).status_code == 200
 
 
@@ -626,3 +629,151 @@ def test_utf_16_without_a_bom_is_read_in_its_byte_order(api):
 
         assert job.status == Job.Status.SUCCEEDED, job.error_message
         assert_scored(job, texts)
+
+
+# --- stored compressed, in blocks; dropped when the job ends ------------------------------
+
+# Quoted line breaks, multi-byte characters and a header: whatever a block boundary can cut.
+BLOCK_TEXTS = ["Great product,\nworks well", "이 제품 정말 좋아요", 'She said "bad"\r\nreturned it', "Fine."]
+
+
+def csv_of(texts: list[str], encoding: str) -> bytes:
+    rows = "".join(f'{i},"{t.replace(chr(34), chr(34) * 2)}"\r\n' for i, t in enumerate(texts, 1))
+    return ("id,review\r\n" + rows).encode(encoding)
+
+
+def test_an_upload_is_stored_compressed_in_blocks_and_read_back_whole(api):
+    data = csv_of([f"Review {i}: the blender is fine, the motor is loud." for i in range(400)], "utf-8")
+
+    job = submitted(post_file(api, data, column="review"))
+
+    job_input = JobInput.objects.get(job=job)
+    assert job_input.size == len(data)
+    assert len(bytes(job_input.data)) == sum(job_input.blocks) < len(data) / 3
+    assert input_bytes(job_input) == data
+    job = process(job)
+    assert job.status == Job.Status.SUCCEEDED and job.done == 400
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp949"])
+@pytest.mark.parametrize("block_bytes", [1, 3, 7, 64])
+def test_rows_cut_by_block_boundaries_are_read_whole(api, encoding, block_bytes):
+    # Blocks this small cut rows, quoted line breaks, \r\n pairs and multi-byte characters.
+    data = csv_of(BLOCK_TEXTS, encoding)
+    job = submitted(post_file(api, data, column="review", encoding=encoding))
+    stored, blocks = input_compress(data, block_bytes=block_bytes)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=block_bytes)
+
+    job = process(job)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == BLOCK_TEXTS
+
+
+def test_an_upload_stored_before_blocks_existed_is_still_read(api):
+    job = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    JobInput.objects.filter(job=job).update(data=REVIEWS_CSV, blocks=[])
+
+    assert_scored(process(job), REVIEWS)
+
+
+def input_left(job: Job) -> tuple[int, list[int], int, str]:
+    job_input = JobInput.objects.get(job=job)
+    return len(bytes(job_input.data)), job_input.blocks, job_input.size, job_input.filename
+
+
+def test_a_job_that_succeeded_drops_its_stored_upload_and_keeps_its_name_and_size(api):
+    job = process(submitted(post_file(api, REVIEWS_CSV, column="text")))
+
+    assert job.status == Job.Status.SUCCEEDED
+    assert input_left(job) == (0, [], len(REVIEWS_CSV), "reviews.csv")
+    assert job_json(api, job)["status"] == "succeeded"
+
+
+def test_a_job_that_failed_or_was_canceled_drops_its_stored_upload(api):
+    failed = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    assert pipeline.job_fail(failed.pk, code="timeout", message="Took too long.")
+    canceled = submitted(post_file(api, REVIEWS_CSV, column="text"))
+    assert api.post(f"/api/jobs/{canceled.pk}/cancel/", headers=csrf_headers(api)).status_code == 202
+
+    assert input_left(failed)[:2] == input_left(canceled)[:2] == (0, [])
+    assert JobInput.objects.get(job=failed).size == len(REVIEWS_CSV)
+
+
+# --- chunks are ranges of the stored file, read and parsed by each chunk job ----------------
+
+RANGE_TEXTS = [
+    "Great product,\nworks well",
+    "이 제품 정말 좋아요",
+    'She said "bad"',
+    "Fine.",
+    "좋아요 :)",
+    "ok",
+]
+
+
+def range_file(fmt: str, encoding: str) -> bytes:
+    """A file with every kind of row boundary: \\r\\n, \\n and \\r, blank rows, a row without text."""
+    if fmt == "csv":
+        quoted = [f'"{t.replace(chr(34), chr(34) * 2)}"' for t in RANGE_TEXTS]
+        lines = ["id,review\r\n", f"1,{quoted[0]}\r\n", "\r\n", f"2,{quoted[1]}\n", "3,\r\n"]
+        lines += [f"4,{quoted[2]}\r\n", f"5,{quoted[3]}\n", "\n", f"6,{quoted[4]}\r\n", f"7,{quoted[5]}"]
+    elif fmt == "jsonl":
+        strings = [json.dumps(t, ensure_ascii=False) for t in RANGE_TEXTS]
+        lines = [f"{strings[0]}\r\n", "\r\n", f"{strings[1]}\n", "42\n", f"{strings[2]}\r\n"]
+        lines += [f"{strings[3]}\n", f"{strings[4]}\r\n", f"{strings[5]}"]
+    else:
+        one_line = [t.replace("\n", " ") for t in RANGE_TEXTS]
+        lines = [f"{one_line[0]}\r\n", "\r\n", f"{one_line[1]}\n", "   \n", f"{one_line[2]}\r"]
+        lines += [f"{one_line[3]}\n", f"{one_line[4]}\r\n", f"{one_line[5]}"]
+    return "".join(lines).encode(encoding)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "txt"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp949"])
+@pytest.mark.parametrize(("chunk_size", "block_bytes"), [(1, 1), (1, 5), (2, 3), (3, 64)])
+def test_each_row_gets_exactly_one_result_whatever_chunk_and_block_boundaries_cut(
+    api, fmt, encoding, chunk_size, block_bytes
+):
+    # Chunks of 1 text end at every row; blocks of a few bytes end inside rows, quoted
+    # line breaks, \r\n pairs and multi-byte characters.
+    data = range_file(fmt, encoding)
+    job = submitted(post_file(api, data, name=f"reviews.{fmt}", column="review", encoding=encoding))
+    stored, blocks = input_compress(data, block_bytes=block_bytes)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=block_bytes)
+
+    pipeline.job_process(job.pk, chunk_size=chunk_size)
+    chunks = list(JobChunk.objects.filter(job=job).order_by("seq"))
+    for chunk in chunks:
+        pipeline.chunk_process(job.pk, chunk.seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    expected = RANGE_TEXTS if fmt != "txt" else [t.replace("\n", " ") for t in RANGE_TEXTS]
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == expected
+    assert job.done == job.total == len(expected) and job.skipped == (fmt != "txt")
+    assert len(chunks) == -(-len(expected) // chunk_size)
+    # The ranges follow one another through the file, from the first row to the last.
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
+    assert chunks[-1].end == len(data)
+
+
+def test_a_lenient_upload_split_into_ranges_reads_its_windows_1252_bytes_in_every_chunk(api):
+    # Bytes that are not UTF-8 in a file read as UTF-8 are kept one character each on the
+    # full pass, so the ranges still fall on the rows' bytes; each chunk reads them as Windows-1252.
+    data = "id,review\r\n1,first\r\n2,caf\xe9 au lait\r\n3,na\xefve\r\n4,last\r\n".encode("cp1252")
+    job = submitted(post_file(api, b"id,review\r\n1,first\r\n", column="review"))
+    stored, blocks = input_compress(data, block_bytes=4)
+    options = {**JobInput.objects.get(job=job).options, "lenient": True}
+    JobInput.objects.filter(job=job).update(
+        data=stored, blocks=blocks, block_bytes=4, size=len(data), options=options
+    )
+
+    pipeline.job_process(job.pk, chunk_size=1)
+    for seq in range(4):
+        pipeline.chunk_process(job.pk, seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    texts = list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True))
+    assert texts == ["first", "café au lait", "naïve", "last"]

@@ -114,9 +114,17 @@ class JobInput(models.Model):
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="input")
     format = models.CharField(max_length=16, choices=Format.choices)
-    # Stored uncompressed (STORAGE EXTERNAL, migration 0002) so the worker can
-    # read it in slices without Postgres decompressing the whole value each time.
+    # An upload is stored as zlib blocks (worker/storedinput.py), their
+    # compressed lengths in `blocks`; pasted texts, and uploads stored before
+    # blocks, as they are (`blocks` empty). Postgres does not compress it
+    # again (STORAGE EXTERNAL, migration 0002), so the worker reads one block
+    # per query without Postgres inflating the whole value each time. Emptied
+    # once the job has ended.
     data = models.BinaryField()
+    blocks = models.JSONField(default=list, blank=True, db_default=[])
+    # Bytes of the file in each block (the last may hold fewer): where a byte range's blocks are.
+    block_bytes = models.PositiveIntegerField(null=True, blank=True)
+    # Bytes of the file as uploaded.
     size = models.PositiveBigIntegerField()
     filename = models.CharField(max_length=255, blank=True)
     # How to read an upload, as worker.inputs.inspect() decided: encoding,
@@ -174,11 +182,21 @@ class JobChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     seq = models.PositiveIntegerField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    # The chunk's texts in the compact form of pack() below, emptied once the
-    # chunk is done. Bytes, not jsonb or JSON: the splitter writes a whole
-    # upload again as chunks, and encoding, parsing (and for jsonb compressing)
-    # JSON cost more CPU than the analysis could spare.
+    # Where the chunk's rows are in the job's stored input: a byte range of an
+    # uploaded file (a list range of pasted texts), end exclusive, which the
+    # chunk job reads and parses itself (worker/storedinput.py), with the
+    # idx and row number of its first row and the idx of its last. The texts
+    # are not written again.
+    start = models.PositiveBigIntegerField(null=True, blank=True)
+    end = models.PositiveBigIntegerField(null=True, blank=True)
+    idx_first = models.PositiveIntegerField(null=True, blank=True)
+    idx_last = models.PositiveIntegerField(null=True, blank=True)
+    row_first = models.PositiveIntegerField(null=True, blank=True)
+    # Only chunks written before ranges (no `end`) hold their texts here, in
+    # the compact form of pack() below, emptied once the chunk is done or its
+    # job ended; a later migration drops it.
     data = models.BinaryField(default=b"")
+    # Texts in the chunk (rows without text in its range are not counted).
     size = models.PositiveIntegerField()
     # Runs of the chunk the reconciler found lost (Redis had lost its RQ job,
     # or the worker running it had died) and counted before enqueueing it

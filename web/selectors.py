@@ -14,8 +14,8 @@ from web.exceptions import InvalidInput, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
-from worker.pipeline import summary_compute
 from worker.queues import get_redis
+from worker.summary import summary_compute
 
 RESULT_FIELDS = ("idx", "text", "label", "compound", "pos", "neu", "neg")
 MAX_PAGE = 500

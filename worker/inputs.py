@@ -3,7 +3,9 @@
 Pure Python, no Django: the web process calls `inspect()` on the first few
 KB of an upload to refuse an obviously wrong file at once; the worker calls
 `iter_rows()` on the whole stored file as a stream, so memory stays bounded
-whatever the file's size.
+whatever the file's size. Each row carries its byte range in the file, and
+`iter_rows(..., at=RangeStart(...))` parses one range of rows again (a
+chunk of a big job) exactly as the full pass did.
 
 Formats: CSV and TSV (one column holds the text), plain text (one text per
 line) and JSON Lines (each line a string, or an object with a text field).
@@ -16,7 +18,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -91,6 +92,26 @@ class Row(NamedTuple):
     row_number: int  # as a spreadsheet shows it: the header is row 1
     text: str | None
     problem: str | None = None
+    # Where the row's record lies in the file, in bytes (end exclusive): a
+    # chunk of a big job is the range from its first row's start to its last
+    # row's end, which its chunk job reads and parses again (RangeStart).
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RangeStart:
+    """Where a byte range of a file begins: the state iter_rows() had there on its full pass.
+
+    A range begins at a record's first byte, so it is parsed as the file
+    is, without a header (it was read before the range) or a byte order
+    mark; `codec` names the byte order a UTF-16 file was read with.
+    """
+
+    offset: int
+    idx: int  # of the first row with text in the range
+    row_number: int  # of that row
+    codec: str
 
 
 def encoding_normalize(name: str | None) -> str | None:
@@ -415,61 +436,140 @@ def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
     )
 
 
-def _row_text(text: str | None, row_number: int, idx: int, max_chars: int, what: str) -> Row:
+def _row_text(
+    text: str | None, row_number: int, idx: int, max_chars: int, what: str, start: int, end: int
+) -> Row:
     if text is not None:
         if "\x00" in text:
             text = text.replace("\x00", "")
         stripped = text.strip()
     if text is None or not stripped:
-        return Row(idx=idx, row_number=row_number, text=None, problem=f"no text {what}")
+        return Row(idx, row_number, None, f"no text {what}", start, end)
     if len(text) > max_chars:
-        return Row(
-            idx=idx,
-            row_number=row_number,
-            text=None,
-            problem=f"{len(text):,} characters, over the limit of {max_chars:,}",
-        )
-    return Row(idx=idx, row_number=row_number, text=stripped)
+        problem = f"{len(text):,} characters, over the limit of {max_chars:,}"
+        return Row(idx, row_number, None, problem, start, end)
+    return Row(idx, row_number, stripped, None, start, end)
 
 
-def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[Row]:
-    """Yield every data row of a stored file, in order, streaming.
+def _unescape_bad_bytes(exc: UnicodeEncodeError) -> tuple[bytes, int]:
+    """Give back the bytes _escape_bad_bytes kept as U+DC00 + byte (to count a line's bytes)."""
+    chars = exc.object[exc.start : exc.end]
+    if not all("\udc00" <= c <= "\udcff" for c in chars):
+        raise exc
+    return bytes(ord(c) - 0xDC00 for c in chars), exc.end
+
+
+codecs.register_error("sentimeter-unescape", _unescape_bad_bytes)
+
+
+def range_codec(encoding: str, head: bytes) -> str:
+    """The codec that reads any record of a file from its first byte: no BOM handling, a fixed byte order.
+
+    `head` is the file's first bytes (a UTF-16 file's byte order mark says its byte order).
+    """
+    if encoding == "utf-16":
+        return "utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le"
+    if encoding == "utf-8-sig":
+        return "utf-8"
+    return encoding
+
+
+class _CountedLines:
+    """The lines of a text stream, counting the bytes of the file they came from.
+
+    An ASCII line in an encoding that spells ASCII in one byte a character
+    counts its length; another is encoded again (an undecodable byte, kept
+    as U+DC00 + byte, counts one). UTF-16 refuses to give back an odd byte:
+    there a kept byte is encoded as a surrogate (two bytes) and counted one.
+    """
+
+    def __init__(self, reader: io.TextIOWrapper, *, codec: str, offset: int) -> None:
+        self._lines = iter(reader)
+        self._codec = codec
+        self._utf16 = codec.startswith("utf-16")
+        self.offset = offset  # just past the last line handed out
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        if not self._utf16:
+            self.offset += (
+                len(line) if line.isascii() else len(line.encode(self._codec, "sentimeter-unescape"))
+            )
+        elif line.isascii():
+            self.offset += 2 * len(line)
+        else:
+            kept = len(_ESCAPED_BYTES.findall(line))
+            self.offset += len(line.encode(self._codec, "surrogatepass")) - kept
+        return line
+
+
+def iter_rows(
+    stream: BinaryIO, spec: InputSpec, *, max_chars: int, at: RangeStart | None = None
+) -> Iterator[Row]:
+    """Yield every data row of a stored file, in order, streaming, with its byte range in the file.
 
     A row without usable text comes with `problem` set (the caller skips
     and reports it). Raises InputProblem, naming the row, when the file
-    cannot be read past some point.
+    cannot be read past some point. With `at`, the stream holds a byte
+    range of the file that begins at a record (a chunk of a big job): it is
+    read on from the state the full pass had there.
     """
+    if at is None:
+        head = _head(stream)
+        codec = range_codec(spec.encoding, head)
+        # The decoder swallows a byte order mark that its codec expects: count its bytes here.
+        bom = {"utf-16": 2, "utf-8-sig": 3}.get(spec.encoding, 0)
+        offset = bom if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else 0
+        encoding = spec.encoding
+    else:
+        codec, offset, encoding = at.codec, at.offset, at.codec
     # Undecodable bytes are kept as U+DC00..U+DCFF, so the row that holds
     # them is known exactly (a strict decoder fails a block early).
-    reader = io.TextIOWrapper(stream, encoding=spec.encoding, errors="sentimeter-escape", newline="")
-    row_number = 0
+    reader = io.TextIOWrapper(stream, encoding=encoding, errors="sentimeter-escape", newline="")
+    counted = _CountedLines(reader, codec=codec, offset=offset)
+    # A range begins inside the file: a U+FEFF there is text, not a byte order mark.
+    lines = _strip_bom(counted) if at is None else counted
+    row_number = 0 if at is None else at.row_number - 1
     try:
         if spec.format in {"csv", "tsv"}:
-            records = csv.reader(_strip_bom(reader), delimiter=spec.delimiter, strict=True)
+            records = csv.reader(lines, delimiter=spec.delimiter, strict=True)
             what = f"in column {spec.column!r}"
             column = spec.column_index
             # Rows are records, numbered as a spreadsheet does (the header is row 1).
             # Blank rows (no cell holds anything but spaces) are passed over; the
             # first other one is the header.
+            if at is None:
+                for record in records:
+                    row_number += 1
+                    if "".join(record).strip():
+                        break
+            idx = 0 if at is None else at.idx
+            start = counted.offset
             for record in records:
                 row_number += 1
-                if "".join(record).strip():
-                    break
-            idx = 0
-            for record in records:
-                row_number += 1
+                end = counted.offset
                 cell = record[column] if column < len(record) else None
                 # A cell with text makes the row not blank: only an empty one
                 # needs the whole row looked at (this loop runs once per row).
                 if (not cell or cell.isspace()) and not "".join(record).strip():
+                    start = end
                     continue
-                yield _row_text(_decoded(cell, spec, row_number), row_number, idx, max_chars, what)
+                yield _row_text(
+                    _decoded(cell, spec, row_number), row_number, idx, max_chars, what, start, end
+                )
                 idx += 1
+                start = end
         elif spec.format == "jsonl":
-            idx = 0
-            for line in _strip_bom(reader):
+            idx = 0 if at is None else at.idx
+            start = counted.offset
+            for line in lines:
                 row_number += 1
+                end = counted.offset
                 if not line.strip():
+                    start = end
                     continue
                 value = _json_line(_decoded(line, spec, row_number), row_number)
                 if spec.column is None:
@@ -480,19 +580,26 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
                     text = text if isinstance(text, str) else None
                     what = f"in field {spec.column!r}"
                 if text is not None and not text.isascii() and _SURROGATES.search(text):
-                    yield Row(idx, row_number, None, "a lone surrogate escape (like \\ud800), not text")
+                    yield Row(
+                        idx, row_number, None, "a lone surrogate escape (like \\ud800), not text", start, end
+                    )
                 else:
-                    yield _row_text(text, row_number, idx, max_chars, what)
+                    yield _row_text(text, row_number, idx, max_chars, what, start, end)
                 idx += 1
+                start = end
         else:
-            idx = 0
-            for line in _strip_bom(reader):
+            idx = 0 if at is None else at.idx
+            start = counted.offset
+            for line in lines:
                 row_number += 1
+                end = counted.offset
                 if not line.strip():
+                    start = end
                     continue
                 text = _decoded(line.rstrip("\r\n"), spec, row_number)
-                yield _row_text(text, row_number, idx, max_chars, "on the line")
+                yield _row_text(text, row_number, idx, max_chars, "on the line", start, end)
                 idx += 1
+                start = end
     except csv.Error as exc:
         raise InputProblem(
             f"Row {row_number + 1}: the file is not valid CSV ({exc}). Check for an unclosed quote.",
@@ -510,9 +617,20 @@ def iter_rows(stream: BinaryIO, spec: InputSpec, *, max_chars: int) -> Iterator[
         reader.detach()
 
 
-def _strip_bom(lines: io.TextIOWrapper) -> Iterator[str]:
-    """The lines, the first without a byte order mark; the rest straight from the reader."""
+def _head(stream: BinaryIO) -> bytes:
+    """The stream's first bytes, left unread (for its byte order mark)."""
+    if hasattr(stream, "peek"):
+        return stream.peek(4)[:4]
+    position = stream.tell()
+    head = stream.read(4)
+    stream.seek(position)
+    return head
+
+
+def _strip_bom(lines: Iterator[str]) -> Iterator[str]:
+    """The lines, the first without a byte order mark (read only when asked for: offsets count)."""
     first = next(lines, None)
     if first is None:
-        return iter(())
-    return itertools.chain([first.lstrip("\ufeff")], lines)
+        return
+    yield first.lstrip("\ufeff")
+    yield from lines

@@ -37,8 +37,10 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from web.models import Job, JobChunk
-from worker.pipeline import chunk_data, chunks_refill, job_fail, job_finalize
+from worker.chunks import chunk_data, chunks_free_ended, chunks_refill
+from worker.pipeline import job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now
+from worker.storedinput import inputs_free_ended
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class ReconcileReport:
     chunks_enqueued: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    freed: int = 0  # ended jobs' inputs and chunks whose bytes this pass dropped
 
     @property
     def changed(self) -> bool:
@@ -124,6 +127,15 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
         except Exception:
             # One job's trouble must not keep the others from being looked after.
             logger.exception("reconciler: could not check job %s", job_id)
+    try:
+        # Space a cancel or a failure could not free at once (a lock was held): free it now.
+        report.freed = chunks_free_ended() + inputs_free_ended()
+    except (RedisError, StopRequested):
+        raise
+    except Exception:
+        logger.exception("reconciler: could not free the space of ended jobs")
+    if report.freed:
+        logger.info("reconciler: dropped the stored texts of %d ended jobs' inputs and chunks", report.freed)
     if report.changed:
         logger.warning(
             "reconciler: %d active jobs; enqueued again %d jobs %s and %d chunks %s; finalized %s; failed %s",
@@ -209,10 +221,13 @@ def _lost_run_counted(chunk_pk: int) -> int | None:
 
 def _chunk_part(chunk_pk: int) -> str:
     """Name a chunk for a person: the texts it holds, numbered from 1."""
-    idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
-    if not idxs:
+    first, last = JobChunk.objects.values_list("idx_first", "idx_last").get(pk=chunk_pk)
+    if first is None:  # written before ranges: its texts say
+        idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
+        first, last = (idxs[0], idxs[-1]) if idxs else (None, None)
+    if first is None:
         return "Part of the analysis"
-    return f"Part of the analysis (texts {idxs[0] + 1:,} to {idxs[-1] + 1:,})"
+    return f"Part of the analysis (texts {first + 1:,} to {last + 1:,})"
 
 
 def _lock(name: str, *, seconds: int, owner: str) -> bool:

@@ -10,7 +10,8 @@ from django.db import close_old_connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from worker.pipeline import InputError, chunk_process, job_fail, job_process
+from worker.exceptions import InputError
+from worker.pipeline import chunk_process, job_fail, job_process
 
 logger = logging.getLogger(__name__)
 

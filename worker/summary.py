@@ -1,0 +1,135 @@
+"""Summary statistics of a job's stored results, and the warnings shown with them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import connection
+from django.db.models import Avg, Count, Q
+from django.db.models.functions import Mod
+
+from web.models import Job, Result
+from worker.analyzers.base import LABELS
+from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
+from worker.drivers import drivers
+from worker.languages import language_mix, warnings_for
+
+HISTOGRAM_BINS = 20
+# Texts (the first ones, in input order) whose language is guessed when a job ends.
+LANGUAGE_SAMPLE = 1000
+# Texts of each label read to rank what drives a job's sentiment, spread over the job:
+# enough for any term worth naming, and a second or two of work at most.
+DRIVERS_SAMPLE = 5000
+# The most positive and most negative texts a summary keeps, each clipped to this many characters.
+EXTREMES = 5
+EXTREME_CHARS = 300
+
+
+def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
+    """Summarize a job's stored results: label counts, mean compound, histogram.
+
+    With `details`, also the extremes and what drives the sentiment (reading
+    texts: a second or two on a big job, so a running job's page goes without).
+    """
+    results = Result.objects.filter(job_id=job_id)
+    agg = results.aggregate(
+        count=Count("idx"),
+        positive=Count("idx", filter=Q(label=Result.Label.POSITIVE)),
+        neutral=Count("idx", filter=Q(label=Result.Label.NEUTRAL)),
+        negative=Count("idx", filter=Q(label=Result.Label.NEGATIVE)),
+        mean_compound=Avg("compound"),
+    )
+    counts = [dict.fromkeys(("count", *LABELS), 0) for _ in range(HISTOGRAM_BINS)]
+    width = 2.0 / HISTOGRAM_BINS
+    table = Result._meta.db_table
+    # Bin i holds [-1 + i*width, -1 + (i+1)*width). Scores have 4 decimals,
+    # so a nudge far below that keeps -0.9 out of the bin below it despite
+    # float error; compound == 1.0 gives bin 20, folded into the last one.
+    if connection.vendor == "postgresql":
+        # Postgres rounds when casting float to integer: floor() first.
+        bin_expr, job_param = "CAST(FLOOR((compound + 1.0) * %s + 1e-9) AS INTEGER)", job_id
+    else:
+        # SQLite's CAST truncates, which is floor() for non-negative values.
+        bin_expr, job_param = "CAST((compound + 1.0) * %s + 1e-9 AS INTEGER)", job_id.hex
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {bin_expr} AS bin, label, COUNT(*) FROM {table} "  # noqa: S608
+            "WHERE job_id = %s GROUP BY bin, label",
+            [HISTOGRAM_BINS / 2.0, job_param],
+        )
+        for bin_index, label, n in cursor.fetchall():
+            counted = counts[min(max(int(bin_index), 0), HISTOGRAM_BINS - 1)]
+            counted["count"] += n
+            if label in counted:
+                counted[label] += n
+    mean = agg["mean_compound"]
+    return {
+        "count": agg["count"],
+        "positive": agg["positive"],
+        "neutral": agg["neutral"],
+        "negative": agg["negative"],
+        "mean_compound": round(mean, 4) if mean is not None else None,
+        # Each bin also counts its texts by label: an analyzer that labels by more than its
+        # score (e5) can have neutral and positive texts with the same score.
+        "histogram": [
+            {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), **n}
+            for i, n in enumerate(counts)
+        ],
+    } | ({"extremes": job_extremes(job_id), "drivers": job_drivers(job_id, counts=agg)} if details else {})
+
+
+def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
+    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py).
+
+    Reads at most DRIVERS_SAMPLE texts of each label, every n-th by row, so a
+    big job's sample spans all of it.
+    """
+    texts: list[tuple[str, str]] = []
+    for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
+        step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
+        rows = Result.objects.filter(job_id=job_id, label=label)
+        if step > 1:
+            rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
+        texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
+    return drivers(texts)
+
+
+def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
+    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
+    results = Result.objects.filter(job_id=job_id)
+    sides = {
+        "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
+        "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
+    }
+    return {
+        side: [
+            {"idx": idx, "text": _clipped(text), "compound": compound}
+            for idx, text, compound in rows.values_list("idx", "text", "compound")[:EXTREMES]
+        ]
+        for side, rows in sides.items()
+    }
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= EXTREME_CHARS else text[: EXTREME_CHARS - 1].rstrip() + "…"
+
+
+def job_warnings(job_id: uuid.UUID, *, analyzer: str) -> list[dict]:
+    """What the user should know about a job's results: texts its analyzer cannot read."""
+    try:
+        spec = spec_get(analyzer)
+    except UnknownAnalyzer:
+        return []
+    texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
+    mix = language_mix(texts[:LANGUAGE_SAMPLE])
+    return warnings_for(mix, spec=spec, alternatives=analyzer_specs())
+
+
+def partial_summary_store(job_id: uuid.UUID) -> None:
+    """Store the summary of the results a job kept when it ended early (canceled, or failed midway).
+
+    Its results no longer change (a chunk commits only while the job is
+    running), so the API shows the summary its page computes, once.
+    """
+    if Job.objects.filter(pk=job_id, done__gt=0, summary__isnull=True).exists():
+        Job.objects.filter(pk=job_id, summary__isnull=True).update(summary=summary_compute(job_id))
