@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import Sequence
 
 from django.test import Client
@@ -103,3 +105,17 @@ def post_json(client: Client, path: str, body: object, **kwargs):
         headers=csrf_headers(client),
         **kwargs,
     )
+
+
+# The start of a ZIP (so XLSX) file: a local file header, NUL bytes and all.
+ZIP_HEADER = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml"
+
+
+def xlsx() -> bytes:
+    """A ZIP container shaped like an Excel workbook (deflated, so not UTF-8)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types>" + "<Default Extension='xml'/>" * 50 + "</Types>")
+        rows = "".join(f"<row r='{i}'><c t='s'><v>{i * 7919 % 1000}</v></c></row>" for i in range(400))
+        archive.writestr("xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{rows}</sheetData></worksheet>")
+    return buffer.getvalue()

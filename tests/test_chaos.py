@@ -47,9 +47,16 @@ from tests.procs import (  # noqa: F401 - fixtures
     worker_proc_fixture,
     worker_processes,
 )
-from tests.test_fanout import assert_exactly_once, chunk_update_waiting, chunks_ok, plain_log, workers_start
-from tests.test_pipeline import chunk_take
-from tests.workerjobs import PHRASES, jobs_wait_final
+from tests.workerjobs import (
+    PHRASES,
+    assert_exactly_once,
+    chunk_take,
+    chunk_update_waiting,
+    chunks_ok,
+    jobs_wait_final,
+    plain_log,
+    workers_start,
+)
 from web import services
 from web.models import Job, JobChunk, Result
 from worker import pipeline

@@ -28,9 +28,18 @@ from tests.procs import (  # noqa: F401 - fixtures
     wait_for,
     worker_proc_fixture,
 )
-from tests.workerjobs import assert_results_are_vader, jobs_wait_final, texts_sample
+from tests.workerjobs import (
+    assert_exactly_once,
+    chunk_runs,
+    chunk_update_waiting,
+    chunks_ok,
+    jobs_wait_final,
+    plain_log,
+    texts_sample,
+    workers_start,
+)
 from web import services
-from web.models import Job, JobChunk, Result
+from web.models import Job, JobChunk
 from worker import pipeline
 from worker.queues import BULK, QUICK, chunk_enqueue, chunk_rq_id, get_queue
 
@@ -44,32 +53,7 @@ def _big_jobs_go_to_bulk(sentimeter_settings):
     sentimeter_settings["QUICK_MAX_SECONDS"] = 0.001
 
 
-# RQ logs "Worker <name>: <queue>: <description> (<rq id>)" when it starts a job
-# and "Worker <name>: <queue>: Job OK (<rq id>)" when it ends well (colors aside).
-CHUNK_OK = re.compile(r"Job OK \(([0-9a-f-]{36})_chunk(\d+)\)")
 JOB_START = re.compile(r"Worker \S+: (quick|bulk): (?!Job OK).*\((\S+)\)$")
-
-
-def workers_start(procs, count: int, **env: str) -> list:
-    """Start `count` Procfile workers at once; return them once every one is listening."""
-    workers = [procs.start("worker", env={"LOG_LEVEL": "INFO", **env}) for _ in range(count)]
-    for worker in workers:
-        worker.wait_for_log(WORKER_READY)
-    return workers
-
-
-def plain_log(worker) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", worker.log())
-
-
-def chunk_runs(worker) -> list[tuple[str, int]]:
-    """(job id, seq) of every chunk this worker ran to the end, in order (repeats included)."""
-    return [(pk, int(seq)) for pk, seq in CHUNK_OK.findall(plain_log(worker))]
-
-
-def chunks_ok(worker, job: Job) -> list[int]:
-    """The seqs of `job`'s chunks this worker ran to the end, in order (repeats included)."""
-    return [seq for pk, seq in chunk_runs(worker) if pk == str(job.pk)]
 
 
 def log_count(worker, text: str) -> int:
@@ -95,21 +79,6 @@ def chunk_update_sessions_terminate() -> int:
             [sorted(update_waiters("web_jobchunk"))],
         )
         return cursor.fetchone()[0]
-
-
-def chunk_update_waiting() -> bool:
-    """Whether another session waits on a row lock to update a chunk (a worker at its compare-and-set)."""
-    return update_waiting("web_jobchunk")
-
-
-def assert_exactly_once(job: Job, texts: list[str], *, chunks: int) -> None:
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
-    assert job.done == job.total == Result.objects.filter(job=job).count() == len(texts)
-    assert job.chunks_done == job.chunks_total == chunks
-    assert list(JobChunk.objects.filter(job=job).values_list("status", flat=True)) == ["done"] * chunks
-    assert_results_are_vader(job, texts)
-    assert job.summary["count"] == len(texts)
 
 
 def test_two_workers_share_one_big_job_and_store_it_exactly_once(procs, sentimeter_settings):

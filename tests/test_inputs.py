@@ -11,10 +11,10 @@ import io
 import itertools
 import json
 import re
-import zipfile
 
 import pytest
 
+from tests.builders import ZIP_HEADER, xlsx
 from worker.inputs import SAMPLE_BYTES, InputProblem, InputSpec, Row, encoding_normalize, inspect, iter_rows
 
 MAX_CHARS = 10_000
@@ -400,20 +400,6 @@ def test_unclosed_quote_in_the_middle_raises_naming_the_row():
 
     assert exc.code == "malformed_csv"
     assert re.search(r"\bRow 5000\b", exc.message)
-
-
-# The start of a ZIP (so XLSX) file: a local file header, NUL bytes and all.
-ZIP_HEADER = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml"
-
-
-def xlsx() -> bytes:
-    """A ZIP container shaped like an Excel workbook (deflated, so not UTF-8)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", "<Types>" + "<Default Extension='xml'/>" * 50 + "</Types>")
-        rows = "".join(f"<row r='{i}'><c t='s'><v>{i * 7919 % 1000}</v></c></row>" for i in range(400))
-        archive.writestr("xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{rows}</sheetData></worksheet>")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from rq import Worker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import SAMPLE_TEXTS, make_job, make_results, vader, vader_scores
+from tests.workerjobs import chunk_take
 from web import services
 from web.models import Job, JobChunk, JobInput, Result
 from worker import pipeline
@@ -111,12 +112,6 @@ def bulk_ids() -> list[str]:
 
 def rq_ids(job: Job, seqs) -> list[str]:
     return [chunk_rq_id(str(job.pk), seq) for seq in seqs]
-
-
-def chunk_take(job: Job, seq: int) -> None:
-    """Run one chunk as a worker does: take its RQ job off the bulk queue, then process it."""
-    get_queue(BULK).remove(chunk_rq_id(str(job.pk), seq))
-    pipeline.chunk_process(job.pk, seq)
 
 
 def chunks_drain(job: Job, *, pick=min) -> list[int]:

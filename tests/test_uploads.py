@@ -17,8 +17,7 @@ from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.builders import browser, csrf_headers, csrf_token
-from tests.test_inputs import ZIP_HEADER, xlsx
+from tests.builders import ZIP_HEADER, browser, csrf_headers, csrf_token, xlsx
 from web.models import Job, JobChunk, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks

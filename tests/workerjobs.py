@@ -1,11 +1,15 @@
-"""Jobs run by real worker processes: sample texts, waiting for the jobs to end, checking their results."""
+"""Jobs run by worker processes: sample texts, starting workers, running chunks, checking the results."""
 
 from __future__ import annotations
 
+import re
+
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.procs import wait_for
-from web.models import Job, Result
+from tests.procs import WORKER_READY, update_waiting, wait_for
+from web.models import Job, JobChunk, Result
+from worker import pipeline
+from worker.queues import BULK, chunk_rq_id, get_queue
 
 PHRASES = (
     "I love this product, it is wonderful!",
@@ -61,3 +65,51 @@ def assert_results_are_vader(job: Job, texts: list[str]) -> None:
     assert [r["text"] for r in rows] == texts
     assert [{f: r[f] for f in SCORE_FIELDS} for r in rows] == vader_expected(texts)
     assert [r["label"] for r in rows] == [label_of(r["compound"]) for r in rows]
+
+
+# RQ logs "Worker <name>: <queue>: <description> (<rq id>)" when it starts a job
+# and "Worker <name>: <queue>: Job OK (<rq id>)" when it ends well (colors aside).
+CHUNK_OK = re.compile(r"Job OK \(([0-9a-f-]{36})_chunk(\d+)\)")
+
+
+def workers_start(procs, count: int, **env: str) -> list:
+    """Start `count` Procfile workers at once; return them once every one is listening."""
+    workers = [procs.start("worker", env={"LOG_LEVEL": "INFO", **env}) for _ in range(count)]
+    for worker in workers:
+        worker.wait_for_log(WORKER_READY)
+    return workers
+
+
+def plain_log(worker) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", worker.log())
+
+
+def chunk_runs(worker) -> list[tuple[str, int]]:
+    """(job id, seq) of every chunk this worker ran to the end, in order (repeats included)."""
+    return [(pk, int(seq)) for pk, seq in CHUNK_OK.findall(plain_log(worker))]
+
+
+def chunks_ok(worker, job: Job) -> list[int]:
+    """The seqs of `job`'s chunks this worker ran to the end, in order (repeats included)."""
+    return [seq for pk, seq in chunk_runs(worker) if pk == str(job.pk)]
+
+
+def chunk_update_waiting() -> bool:
+    """Whether another session waits on a row lock to update a chunk (a worker at its compare-and-set)."""
+    return update_waiting("web_jobchunk")
+
+
+def assert_exactly_once(job: Job, texts: list[str], *, chunks: int) -> None:
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
+    assert job.done == job.total == Result.objects.filter(job=job).count() == len(texts)
+    assert job.chunks_done == job.chunks_total == chunks
+    assert list(JobChunk.objects.filter(job=job).values_list("status", flat=True)) == ["done"] * chunks
+    assert_results_are_vader(job, texts)
+    assert job.summary["count"] == len(texts)
+
+
+def chunk_take(job: Job, seq: int) -> None:
+    """Run one chunk as a worker does: take its RQ job off the bulk queue, then process it."""
+    get_queue(BULK).remove(chunk_rq_id(str(job.pk), seq))
+    pipeline.chunk_process(job.pk, seq)
