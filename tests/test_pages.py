@@ -200,6 +200,16 @@ def test_a_running_jobs_summary_is_computed_once_for_every_viewer_in_its_interva
     assert "3 of 3 texts" in again
 
 
+def test_a_running_jobs_page_shows_its_summary_so_far_with_redis_down(page, redis_down):
+    job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.RUNNING)
+    make_results(job, TEXTS[:2])
+
+    response = page.get(f"/jobs/{job.pk}/")
+
+    assert response.status_code == 200
+    assert re.search(r'<span class="share-label">Texts</span> <strong>2</strong>', html(response))
+
+
 def test_a_running_job_sorted_by_input_order_goes_back_to_it_and_latest_is_gone_once_it_ends(page):
     job = make_job(session_key=owner_session(page), texts=TEXTS, status=Job.Status.RUNNING)
     make_results(job, TEXTS[:2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
+from redis.exceptions import RedisError
 
 from web.exceptions import InvalidInput, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
@@ -106,13 +108,17 @@ def job_downloadable(job: Job) -> Job:
 
 
 def _live_summary(job: Job) -> dict:
-    redis = get_redis()
     key = f"sentimeter:live-summary:{job.pk}"
-    cached = redis.get(key)
+    try:
+        cached = get_redis().get(key)
+    except RedisError:
+        # The page still shows the summary without Redis, computed for this view alone.
+        return summary_compute(job.pk, details=False)
     if cached is not None:
         return json.loads(cached)
     summary = summary_compute(job.pk, details=False)
-    redis.set(key, json.dumps(summary), ex=LIVE_SUMMARY_SECONDS)
+    with contextlib.suppress(RedisError):
+        get_redis().set(key, json.dumps(summary), ex=LIVE_SUMMARY_SECONDS)
     return summary
 
 
