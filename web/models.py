@@ -68,6 +68,13 @@ class Job(models.Model):
         "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     webhook = models.JSONField(null=True, blank=True)
+    # The input's own table: its column names in order ([] for pasted plain
+    # texts; ["id", "text"] for JSON objects), and the one analyzed. Each
+    # Result keeps its row's other cells, so downloads give the table back.
+    columns = models.JSONField(default=list, blank=True, db_default=[])
+    text_column = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # The column the job page groups results by (chosen at submit or later on the page); "" for none.
+    group_by = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     objects = JobQuerySet.as_manager()
 
@@ -155,7 +162,14 @@ class Result(models.Model):
         Job, on_delete=models.CASCADE, related_name="results", db_index=False, db_constraint=False
     )
     idx = models.PositiveIntegerField()
+    # The row number a spreadsheet shows for it (the header is row 1); for
+    # pasted texts, idx + 1. Null for results stored before rows were kept.
+    row = models.PositiveIntegerField(null=True, blank=True)
     text = models.TextField()
+    # The row's cells in Job.columns order, as strings, with null in the
+    # text column's place (the text is `text`, not stored twice). Null when
+    # the input has no columns (pasted plain texts).
+    cells = models.JSONField(null=True, blank=True)
     label = models.CharField(max_length=8, choices=Label.choices)
     compound = models.FloatField()
     pos = models.FloatField()
@@ -168,6 +182,23 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"Result {self.idx} of job {self.job_id}: {self.label}"
+
+
+class SkippedRow(models.Model):
+    """A row of the input with no text to analyze: kept so downloads have every row of the upload."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="skipped_rows", db_index=False)
+    row = models.PositiveIntegerField()
+    cells = models.JSONField(null=True, blank=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["job", "row"]
+        constraints = [models.UniqueConstraint(fields=["job", "row"], name="skippedrow_job_row_unique")]
+
+    def __str__(self) -> str:
+        return f"Skipped row {self.row} of job {self.job_id}"
 
 
 class JobChunk(models.Model):
