@@ -59,10 +59,20 @@ def vader_scores(compound: float, *, pos: float = 0.0, neu: float = 1.0, neg: fl
 
 
 def make_results(job: Job, texts: Sequence[str], *, scores: Sequence[Scores] | None = None) -> list[Result]:
-    """Store results for `texts` (idx 0..n-1) through the ORM and count them in `job.done`."""
+    """Store results for `texts` (idx 0..n-1, rows 1..n) through the ORM and count them in `job.done`."""
     scores = vader(texts) if scores is None else scores
     rows = Result.objects.bulk_create(
-        Result(job=job, idx=i, text=t, label=s.label, compound=s.compound, pos=s.pos, neu=s.neu, neg=s.neg)
+        Result(
+            job=job,
+            idx=i,
+            row=i + 1,
+            text=t,
+            label=s.label,
+            compound=s.compound,
+            pos=s.pos,
+            neu=s.neu,
+            neg=s.neg,
+        )
         for i, (t, s) in enumerate(zip(texts, scores, strict=True))
     )
     Job.objects.filter(pk=job.pk).update(done=len(rows))

@@ -45,10 +45,11 @@ JOB_KEYS = {
     "error",
     "summary",
     "skipped",
+    "columns",
     "links",
 }
-RESULT_KEYS = {"idx", "text", "label", "compound", "pos", "neu", "neg"}
-CSV_HEADER = ["idx", "text", "label", "compound", "pos", "neu", "neg"]
+RESULT_KEYS = {"idx", "row", "text", "label", "compound", "pos", "neu", "neg"}
+CSV_HEADER = ["row", "text", "sentiment", "score", "positive", "neutral", "negative", "sentiment_note"]
 
 TEXTS = SAMPLE_TEXTS
 
@@ -584,6 +585,7 @@ def test_results_lists_every_result_in_input_order(api, finished_job):
     stored = Result.objects.get(job=finished_job, idx=3)
     assert body["results"][3] == {
         "idx": 3,
+        "row": 4,
         "text": TEXTS[3],
         "label": stored.label,
         "compound": stored.compound,
@@ -721,13 +723,14 @@ def test_csv_download_has_a_header_and_every_result(api, finished_job):
     stored = list(Result.objects.filter(job=finished_job).order_by("idx"))
     for row, result in zip(rows[1:], stored, strict=True):
         assert row == [
-            str(result.idx),
+            str(result.idx + 1),
             result.text,
             result.label,
             repr(result.compound),
             repr(result.pos),
             repr(result.neu),
             repr(result.neg),
+            "",
         ]
 
 
@@ -749,7 +752,7 @@ def test_csv_neutralises_formulas(api):
         "negative -1",
     ]
     # Numbers are numbers, even negative ones.
-    assert [r["compound"] for r in rows] == ["-0.5", "0.5", "-0.25", "0.0", "-1.0", "0.1", "-0.05"]
+    assert [r["score"] for r in rows] == ["-0.5", "0.5", "-0.25", "0.0", "-1.0", "0.1", "-0.05"]
 
 
 def test_csv_keeps_commas_quotes_newlines_and_unicode(api):
@@ -779,7 +782,19 @@ def test_jsonl_download_has_one_object_per_result(api, finished_job):
     assert len(lines) == len(TEXTS)
     records = [json.loads(line) for line in lines]
     page = api.get(f"/api/jobs/{finished_job.pk}/results/").json()["results"]
-    assert records == page
+    assert records == [
+        {
+            "row": r["row"],
+            "text": r["text"],
+            "sentiment": r["label"],
+            "score": r["compound"],
+            "positive": r["pos"],
+            "neutral": r["neu"],
+            "negative": r["neg"],
+            "sentiment_note": None,
+        }
+        for r in page
+    ]
 
 
 def test_jsonl_keeps_text_as_is(api):
@@ -794,9 +809,9 @@ def test_jsonl_keeps_text_as_is(api):
 
 
 def test_downloads_stream_more_than_one_batch(api, monkeypatch):
-    from web import selectors
+    from web import table
 
-    monkeypatch.setattr(selectors, "DOWNLOAD_BATCH", 3)
+    monkeypatch.setattr(table, "TABLE_BATCH", 3)
     texts = [f"text {i}" for i in range(10)]
     job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)
     make_results(job, texts)
@@ -804,8 +819,8 @@ def test_downloads_stream_more_than_one_batch(api, monkeypatch):
     lines = download(api.get(f"/api/jobs/{job.pk}/results.jsonl")).splitlines()
     rows = list(csv.reader(io.StringIO(download(api.get(f"/api/jobs/{job.pk}/results.csv"))[1:])))
 
-    assert [json.loads(line)["idx"] for line in lines] == list(range(10))
-    assert [int(r[0]) for r in rows[1:]] == list(range(10))
+    assert [json.loads(line)["row"] for line in lines] == list(range(1, 11))
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 11))
 
 
 # --- cancel ---------------------------------------------------------------

@@ -479,8 +479,8 @@ def test_a_job_through_its_life(doc):
     assert_matches(doc, "/api/jobs/{job_id}/results.jsonl", "get", jsonl_response)
     lines = response_bytes(jsonl_response).decode().splitlines()
     assert len(lines) == len(texts)
-    for line in lines:  # "One Result object per line"
-        validate(doc, {"$ref": "#/components/schemas/Result"}, json.loads(line))
+    for line in lines:  # "One TableRow object per line"
+        validate(doc, {"$ref": "#/components/schemas/TableRow"}, json.loads(line))
 
     conflict = client.post(concrete("/api/jobs/{job_id}/cancel/", job["id"]), headers=csrf_headers(client))
     assert conflict.status_code == 409

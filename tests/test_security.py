@@ -306,7 +306,16 @@ def test_csv_download_neutralises_formulas(client, text):
     response = client.get(f"/api/jobs/{job.pk}/results.csv")
     header, row = _csv_rows(response)
 
-    assert header == ["idx", "text", "label", "compound", "pos", "neu", "neg"]
+    assert header == [
+        "row",
+        "text",
+        "sentiment",
+        "score",
+        "positive",
+        "neutral",
+        "negative",
+        "sentiment_note",
+    ]
     assert row[1] == "'" + text
     # The JSON Lines download keeps the text exactly as given.
     jsonl = b"".join(client.get(f"/api/jobs/{job.pk}/results.jsonl").streaming_content).decode()

@@ -6,6 +6,7 @@ import csv
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from web.models import Job
 from web.openapi import openapi_document
 from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
 from web.sessions import session_key_ensure, session_key_get
+from web.table import names_unique, table_header, table_rows
 from worker.inputs import json_problem
 
 # Cells starting with these are run as formulas by spreadsheet programs
@@ -25,6 +27,8 @@ from worker.inputs import json_problem
 # they skip; a leading apostrophe makes them plain text.
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_SKIPPED_WHITESPACE = " \t\r\n"
+# A cell that is only a number ("-5", "+1.5"): no spreadsheet runs it, and a prefix would spoil it.
+_PLAIN_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?$")
 
 
 def error_response(exc: SentimeterError) -> JsonResponse:
@@ -203,10 +207,14 @@ class _Echo:
 
 
 def csv_safe(value: object) -> object:
-    """Neutralise a cell a spreadsheet would run as a formula."""
-    if isinstance(value, str) and (
-        value.startswith(CSV_FORMULA_PREFIXES)
-        or value.lstrip(CSV_SKIPPED_WHITESPACE).startswith(CSV_FORMULA_PREFIXES)
+    """Neutralise a cell a spreadsheet would run as a formula (a plain number like -5 is left as it is)."""
+    if (
+        isinstance(value, str)
+        and (
+            value.startswith(CSV_FORMULA_PREFIXES)
+            or value.lstrip(CSV_SKIPPED_WHITESPACE).startswith(CSV_FORMULA_PREFIXES)
+        )
+        and not _PLAIN_NUMBER.match(value)
     ):
         return "'" + value
     return value
@@ -218,15 +226,15 @@ def _download_name(job: Job, extension: str) -> str:
 
 @api_view("GET")
 def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
-    """Stream every result as CSV."""
+    """Stream the job's table as CSV: the upload's columns and rows, then ours."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
         # A BOM so Excel reads the UTF-8 correctly.
-        yield "\ufeff" + writer.writerow(selectors.RESULT_FIELDS)
-        for r in selectors.results_iter(job=job):
-            yield writer.writerow([csv_safe(r[f]) for f in selectors.RESULT_FIELDS])
+        yield "\ufeff" + writer.writerow(table_header(job))
+        for row in table_rows(job):
+            yield writer.writerow([csv_safe(value) for value in row])
 
     return StreamingHttpResponse(
         rows(),
@@ -237,12 +245,13 @@ def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @api_view("GET")
 def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
-    """Stream every result as JSON Lines."""
+    """Stream the job's table as JSON Lines: an object a row, keyed by column (a repeated name numbered)."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    keys = names_unique(table_header(job))
 
     def lines() -> Iterator[str]:
-        for r in selectors.results_iter(job=job):
-            yield json.dumps(r, ensure_ascii=False) + "\n"
+        for row in table_rows(job):
+            yield json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False) + "\n"
 
     return StreamingHttpResponse(
         lines(),

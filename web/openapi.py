@@ -165,6 +165,7 @@ SCHEMAS: dict = {
             "error",
             "summary",
             "skipped",
+            "columns",
             "warnings",
             "webhook",
             "links",
@@ -207,6 +208,18 @@ SCHEMAS: dict = {
                     },
                 },
             },
+            "columns": {
+                "type": "object",
+                "description": "The input's columns in order (`all`; empty for texts without columns), the "
+                "one analyzed (`text`) and the others, given back in the downloads (`kept`).",
+                "required": ["all", "text", "kept"],
+                "additionalProperties": False,
+                "properties": {
+                    "all": {"type": "array", "items": {"type": "string"}},
+                    "text": {"type": "string"},
+                    "kept": {"type": "array", "items": {"type": "string"}},
+                },
+            },
             "warnings": {
                 "type": "array",
                 "description": "What to know about the results, e.g. `language_unread`: most texts are in a "
@@ -232,7 +245,23 @@ SCHEMAS: dict = {
         "required": ["texts"],
         "additionalProperties": False,
         "properties": {
-            "texts": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            "texts": {
+                "type": "array",
+                "minItems": 1,
+                "description": 'Strings, or objects with a "text" field and any others '
+                '({"id": "A-17", "text": "..."}): their fields come back in the downloads, '
+                "`id` on each result.",
+                "items": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {
+                            "type": "object",
+                            "required": ["text"],
+                            "properties": {"text": {"type": "string", "minLength": 1}},
+                        },
+                    ]
+                },
+            },
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
             "callback_url": _CALLBACK_URL,
         },
@@ -284,7 +313,7 @@ SCHEMAS: dict = {
     },
     "Result": {
         "type": "object",
-        "required": ["idx", "text", "label", "compound", "pos", "neu", "neg"],
+        "required": ["idx", "row", "text", "label", "compound", "pos", "neu", "neg"],
         "additionalProperties": False,
         "properties": {
             "idx": {
@@ -292,12 +321,37 @@ SCHEMAS: dict = {
                 "minimum": 0,
                 "description": "Position of the text in the input, from 0.",
             },
+            "row": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "The row a spreadsheet shows it on (header = row 1); for texts sent as a "
+                "list, idx + 1. Null for results stored before rows were kept.",
+            },
+            "id": {
+                "type": ["string", "null"],
+                "description": "The row's `id` (a JSON submit's object, or the input's `id` column), as "
+                "text; only for inputs with one.",
+            },
             "text": {"type": "string"},
             "label": {"type": "string", "enum": list(Result.Label.values)},
             "compound": {"type": "number", "minimum": -1, "maximum": 1},
             "pos": {"type": "number", "minimum": 0, "maximum": 1},
             "neu": {"type": "number", "minimum": 0, "maximum": 1},
             "neg": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    },
+    "TableRow": {
+        "type": "object",
+        "description": "One row of a download: the input's own columns by name (texts without columns: "
+        "`row` and `text`), then ours. A skipped row has its reason in `sentiment_note` and no scores.",
+        "required": ["sentiment", "score", "positive", "neutral", "negative", "sentiment_note"],
+        "properties": {
+            "sentiment": {"type": ["string", "null"], "enum": [*Result.Label.values, None]},
+            "score": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
+            "positive": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "neutral": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "negative": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "sentiment_note": {"type": ["string", "null"]},
         },
     },
     "ResultPage": {
@@ -590,7 +644,8 @@ def openapi_document() -> dict:
                     "parameters": [_JOB_ID],
                     "get": {
                         "operationId": "jobResultsCsv",
-                        "summary": "Every result as CSV (streamed).",
+                        "summary": "The input's table back as CSV (streamed): its columns, then ours "
+                        "(see TableRow); every row of the upload, skipped ones too.",
                         "responses": {
                             "200": {"description": "CSV with a header row.", "content": {"text/csv": {}}},
                             "404": _NOT_FOUND,
@@ -602,10 +657,10 @@ def openapi_document() -> dict:
                     "parameters": [_JOB_ID],
                     "get": {
                         "operationId": "jobResultsJsonl",
-                        "summary": "Every result as JSON Lines (streamed).",
+                        "summary": "The input's table back as JSON Lines (streamed), one TableRow a line.",
                         "responses": {
                             "200": {
-                                "description": "One Result object per line.",
+                                "description": "One TableRow object per line.",
                                 "content": {"application/jsonl": {}},
                             },
                             "404": _NOT_FOUND,

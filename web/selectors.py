@@ -19,7 +19,9 @@ from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
 from worker.queues import get_redis
 from worker.summary import summary_compute
 
-RESULT_FIELDS = ("idx", "text", "label", "compound", "pos", "neu", "neg")
+RESULT_FIELDS = ("idx", "row", "text", "label", "compound", "pos", "neu", "neg")
+# The column whose cell a result of the API carries as "id" (a JSON submit's objects, a table's id column).
+ID_COLUMN = "id"
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 # Seconds a running job's summary is reused before it is computed again.
@@ -233,8 +235,24 @@ def results_page(
     lim = _int_param(limit, name="limit", default=DEFAULT_PAGE, minimum=1, maximum=MAX_PAGE)
     qs = results_queryset(job=job, label=label, q=q, sort=sort)
     count = results_count(job=job, label=label, q=q)
-    rows = list(qs.values(*RESULT_FIELDS)[off : off + lim])
+    id_index = _id_index(job)
+    if id_index is None:
+        rows = list(qs.values(*RESULT_FIELDS)[off : off + lim])
+    else:
+        rows = []
+        for row in qs.values(*RESULT_FIELDS, "cells")[off : off + lim]:
+            cells = row.pop("cells") or []
+            row["id"] = cells[id_index] if id_index < len(cells) else None
+            rows.append(row)
     return ResultPage(count=count, offset=off, limit=lim, results=rows)
+
+
+def _id_index(job: Job) -> int | None:
+    """Where the job's id column is among its columns (None without one, or when it is the text)."""
+    columns = job.columns or []
+    if ID_COLUMN not in columns or job.text_column == ID_COLUMN:
+        return None
+    return columns.index(ID_COLUMN)
 
 
 def results_iter(*, job: Job) -> Iterator[dict]:

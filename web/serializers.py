@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from web.models import ApiToken, Job
+from web.table import columns_kept
 from worker.analyzers.base import AnalyzerSpec
 
 
@@ -56,6 +57,7 @@ def job_to_dict(job: Job) -> dict:
         "summary": job.summary,
         "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
         "warnings": job.warnings or [],
+        "columns": {"all": list(job.columns or []), "text": job.text_column, "kept": columns_kept(job)},
         "webhook": _webhook(job),
         "links": job_links(job),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
@@ -20,7 +20,7 @@ from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.chunks import chunks_free
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
-from worker.storedinput import BLOCK_BYTES, input_compress, input_free
+from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_compress, input_free
 from worker.summary import partial_summary_store
 from worker.webhooks import WebhookRefused, url_check, webhook_schedule
 
@@ -59,6 +59,50 @@ def callback_url_validate(url: object) -> str:
     except WebhookRefused as exc:
         raise InvalidInput(exc.message, code="invalid_callback_url") from None
     return url
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a JSON submit sent: its texts, and when they came as objects, the objects and their keys."""
+
+    texts: list[str]
+    objects: list[dict] | None = None
+    columns: list[str] = field(default_factory=list)  # the objects' keys in first-seen order
+
+
+def items_validate(items: object, *, limits: Limits | None = None) -> Submitted:
+    """Check a submit's texts: all strings, or all objects with a "text" string ({"id": .., "text": ..})."""
+    if not isinstance(items, list | tuple):
+        raise InvalidInput('"texts" must be a list of strings.', code="invalid_texts")
+    items = list(items)
+    if not items or not any(isinstance(item, dict) for item in items):
+        return Submitted(texts=texts_validate(items, limits=limits))
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(
+                f"texts[{i}] is {_json_type(item)}, but other items are objects: send all of them as "
+                'strings, or all as objects like {"id": "A-17", "text": "..."}.',
+                code="invalid_texts",
+            )
+        if TEXT_KEY not in item:
+            raise InvalidInput(
+                f'texts[{i}] has no "{TEXT_KEY}" field; each object needs one, like '
+                '{"id": "A-17", "text": "..."}.',
+                code="invalid_texts",
+            )
+        for key in item:
+            if not _is_encodable(key) or "\x00" in key:
+                raise InvalidInput(
+                    f"texts[{i}] has a field name that is not valid text.", code="invalid_texts"
+                )
+    try:
+        texts = texts_validate([item[TEXT_KEY] for item in items], limits=limits)
+    except (InvalidInput, InputTooLarge) as exc:
+        # Name the item as sent: texts[3].text, not texts[3].
+        exc.message = re.sub(r"^texts\[(\d+)\]", r"texts[\1].text", exc.message)
+        raise
+    columns = list(dict.fromkeys(key for item in items for key in item))
+    return Submitted(texts=texts, objects=items, columns=columns)
 
 
 def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
@@ -129,10 +173,12 @@ def job_create(
 
     `token` is the API token that submitted it: its secret signs the job's webhook.
     """
-    texts = texts_validate(texts)
+    submitted = items_validate(texts)
+    texts = submitted.texts
     analyzer = analyzer_validate(analyzer)
     callback_url = callback_url_validate(callback_url)
-    data = json.dumps(texts, ensure_ascii=False).encode()
+    data = json.dumps(submitted.objects or texts, ensure_ascii=False).encode()
+    options = {"headers": submitted.columns, "column": TEXT_KEY} if submitted.objects else {}
     queue_name = queue_for(seconds=spec_get(analyzer).cost.seconds_total(texts))
     with transaction.atomic():
         active_jobs_admit(session_key=session_key)
@@ -144,8 +190,12 @@ def job_create(
             title=job_title(texts[0]),
             callback_url=callback_url,
             webhook_token=token if callback_url else None,
+            columns=submitted.columns,
+            text_column=TEXT_KEY if submitted.columns else "",
         )
-        JobInput.objects.create(job=job, format=JobInput.Format.TEXTS, data=data, size=len(data))
+        JobInput.objects.create(
+            job=job, format=JobInput.Format.TEXTS, data=data, size=len(data), options=options
+        )
         job_enqueue(job_id=str(job.id), queue_name=queue_name)
     return job
 
@@ -193,6 +243,7 @@ def job_create_from_upload(
         "column_index": spec.column_index,
         "has_header": spec.has_header,
         "lenient": spec.lenient,
+        "headers": list(spec.headers),
     }
     # Compressed before the transaction: it takes ~1 s of a core for 50 MB.
     stored, blocks = input_compress(data)
@@ -206,6 +257,8 @@ def job_create_from_upload(
             title=job_title(filename) if filename else "",
             callback_url=callback_url,
             webhook_token=token if callback_url else None,
+            columns=list(spec.headers),
+            text_column=_text_column(spec),
         )
         job_input = JobInput.objects.create(
             job=job,
@@ -221,6 +274,15 @@ def job_create_from_upload(
             _input_data_write(job_input, stored)
         job_enqueue(job_id=str(job.id), queue_name=queue_name)
     return job
+
+
+def _text_column(spec: inputs.InputSpec) -> str:
+    """The analyzed column's name as the header writes it (one of Job.columns; "" without columns)."""
+    if not spec.headers:
+        return ""
+    if spec.column_index is not None and spec.column_index < len(spec.headers):
+        return spec.headers[spec.column_index]
+    return spec.column or ""
 
 
 def _input_data_write(job_input: JobInput, data: bytes) -> None:
@@ -280,4 +342,6 @@ def _json_type(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, str):
+        return "a string"
     return type(value).__name__

@@ -24,6 +24,7 @@ from web.exceptions import JobNotFound, SentimeterError, TokenNotFound
 from web.forms import SubmitForm
 from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
+from web.table import columns_kept
 from worker.queues import get_redis
 from worker.webhooks import owner_webhook_secret
 
@@ -141,6 +142,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "driver_terms": [(side, (summary_.get("drivers") or {}).get(side, [])) for side in SIDES],
             "extremes": [(side, (summary_.get("extremes") or {}).get(side, [])) for side in SIDES],
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
+            "kept_columns": columns_kept(job),
             **table,
         },
     )

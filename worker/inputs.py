@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO, NamedTuple
 
+from worker.columns import DATE, NUMBER, ColumnProblem, column_choose, column_look
+
 # Bytes of an upload the web process reads to check it (and to detect its
 # encoding and columns) before storing it.
 SAMPLE_BYTES = 64 * 1024
@@ -44,9 +46,6 @@ ENCODINGS = {
 }
 # Legacy encodings detection chooses between when a file is not UTF-8.
 LEGACY_CANDIDATES = ["cp1252", "cp949"]
-
-# Column names that mean "the text", in order of preference.
-TEXT_COLUMN_NAMES = ("text", "review", "comment", "content", "body", "message", "review_text", "feedback")
 
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt", ".text": "txt", ".jsonl": "jsonl"}
 _EXTENSIONS[".ndjson"] = "jsonl"
@@ -75,6 +74,7 @@ class InputSpec:
     column: str | None = None  # header name of the text column (CSV/TSV, JSON Lines objects)
     column_index: int | None = None  # CSV/TSV only
     has_header: bool = True
+    # The table's column names in order (CSV/TSV header, JSON Lines objects' keys); () for none.
     headers: tuple[str, ...] = ()
     # Bytes that are not UTF-8 in a file detected as UTF-8 are read as
     # Windows-1252 instead of failing the job.
@@ -97,6 +97,10 @@ class Row(NamedTuple):
     # row's end, which its chunk job reads and parses again (RangeStart).
     start: int = 0
     end: int = 0
+    # The row's cells as strings (None for an empty one) in the table's column
+    # order, the text column's None unless the text was stripped of spaces
+    # (Result.text holds it); None for an input without columns.
+    cells: list[str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,33 +236,22 @@ def _complete_lines(sample_text: str, *, at_eof: bool) -> str:
     return sample_text[: sample_text.rindex("\n") + 1]
 
 
-def _looks_textual(values: list[str]) -> bool:
-    filled = [v for v in values if v.strip()]
-    return bool(filled) and sum(1 for v in filled if not _NUMBER.match(v)) > len(filled) / 2
-
-
 def _column_choose(headers: list[str], rows: list[list[str]], wanted: str | None) -> tuple[int, str]:
-    names = [h.strip() for h in headers]
-    if wanted:
-        folded = [n.casefold() for n in names]
-        if wanted.strip().casefold() in folded:
-            index = folded.index(wanted.strip().casefold())
-            return index, names[index]
+    try:
+        return column_choose(headers, rows, wanted)
+    except ColumnProblem as exc:
+        raise InputProblem(exc.message, code=exc.code) from None
+
+
+def _lines_check(lines: list[str]) -> None:
+    """Refuse a one-text-a-line sample whose lines are all dates or numbers: there is no text in it."""
+    look = column_look("", lines)
+    if look.filled and look.share(NUMBER, DATE) == 1.0:
         raise InputProblem(
-            f"There is no column {wanted!r}; the columns are: {', '.join(repr(n) for n in names)}.",
-            code="no_such_column",
+            f"The file holds only {look.describe()}, no text to analyze: upload the texts themselves, "
+            "one a line, or a table with a column of texts.",
+            code="no_text_column",
         )
-    for candidate in TEXT_COLUMN_NAMES:
-        for index, name in enumerate(names):
-            if name.casefold() == candidate:
-                return index, name
-    for index, name in enumerate(names):
-        if _looks_textual([row[index] for row in rows if index < len(row)]):
-            return index, name
-    raise InputProblem(
-        "No column holds text; choose the column to analyze.",
-        code="no_text_column",
-    )
 
 
 def inspect(
@@ -326,10 +319,11 @@ def _inspect_text(text: str, fmt: str, codec: str, *, column: str | None, at_eof
             delimiter=dialect["delimiter"],
             column=name,
             column_index=index,
-            headers=tuple(h.strip() for h in headers),
+            headers=tuple(headers),
         )
     if fmt == "jsonl":
         return _inspect_jsonl(text, codec, column)
+    _lines_check(text.lstrip("\ufeff").split("\n"))
     return InputSpec(format="txt", encoding=codec, has_header=False)
 
 
@@ -351,31 +345,60 @@ def _sample_records(text: str, delimiter: str, *, fmt: str, at_eof: bool) -> lis
 
 def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends.
-    for line_number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
+    lines = text.lstrip("\ufeff").split("\n")
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         value = _json_line(line, line_number)
         if isinstance(value, str):
+            _lines_check([v for v in _sample_values(lines) if isinstance(v, str)])
             return InputSpec(format="jsonl", encoding=codec, has_header=False)
         if isinstance(value, dict):
-            keys = [k for k, v in value.items() if isinstance(v, str)]
-            if column:
-                if column not in value:
-                    raise InputProblem(
-                        f"Line {line_number} has no field {column!r}; its fields are: {', '.join(value)}.",
-                        code="no_such_column",
-                    )
-                return InputSpec(format="jsonl", encoding=codec, column=column, has_header=False)
-            for candidate in TEXT_COLUMN_NAMES:
-                if candidate in keys:
-                    return InputSpec(format="jsonl", encoding=codec, column=candidate, has_header=False)
-            if keys:
-                return InputSpec(format="jsonl", encoding=codec, column=keys[0], has_header=False)
+            objects = [v for v in _sample_values(lines) if isinstance(v, dict)]
+            # The columns are the keys in first-seen order over the sample (a key
+            # first seen past it is not kept: cells follow these columns).
+            keys = list(dict.fromkeys(k for obj in objects for k in obj))
+            if column and column not in keys:
+                raise InputProblem(
+                    f"Line {line_number} has no field {column!r}; its fields are: {', '.join(value)}.",
+                    code="no_such_column",
+                )
+            rows = [[json_cell(obj.get(k)) for k in keys] for obj in objects]
+            index, name = _column_choose(keys, rows, column)
+            return InputSpec(
+                format="jsonl",
+                encoding=codec,
+                column=keys[index] if not column else column,
+                has_header=False,
+                headers=tuple(keys),
+            )
         raise InputProblem(
             f'Line {line_number}: each line must be a JSON string or an object like {{"text": "..."}}.',
             code="malformed_jsonl",
         )
     raise InputProblem("The file is empty.", code="empty_file")
+
+
+def _sample_values(lines: list[str]) -> Iterator[object]:
+    """The JSON values of the sample's lines (a line that does not parse is the worker's to report)."""
+    for line in lines:
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+
+
+def json_cell(value: object) -> str | None:
+    """A JSON value as a table cell: a string as it is, null or "" as None, anything else as its JSON."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    if not value.isascii() and _SURROGATES.search(value):
+        # No database stores a lone surrogate ("\ud800" spelt out in JSON).
+        value = _SURROGATES.sub("\ufffd", value)
+    return value.replace("\x00", "") or None
 
 
 def json_problem(exc: Exception) -> str:
@@ -437,18 +460,25 @@ def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
 
 
 def _row_text(
-    text: str | None, row_number: int, idx: int, max_chars: int, what: str, start: int, end: int
+    text: str | None,
+    row_number: int,
+    idx: int,
+    max_chars: int,
+    what: str,
+    start: int,
+    end: int,
+    cells: list[str | None] | None = None,
 ) -> Row:
     if text is not None:
         if "\x00" in text:
             text = text.replace("\x00", "")
         stripped = text.strip()
     if text is None or not stripped:
-        return Row(idx, row_number, None, f"no text {what}", start, end)
+        return Row(idx, row_number, None, f"no text {what}", start, end, cells)
     if len(text) > max_chars:
         problem = f"{len(text):,} characters, over the limit of {max_chars:,}"
-        return Row(idx, row_number, None, problem, start, end)
-    return Row(idx, row_number, stripped, None, start, end)
+        return Row(idx, row_number, None, problem, start, end, cells)
+    return Row(idx, row_number, stripped, None, start, end, cells)
 
 
 def _unescape_bad_bytes(exc: UnicodeEncodeError) -> tuple[bytes, int]:
@@ -538,6 +568,8 @@ def iter_rows(
             records = csv.reader(lines, delimiter=spec.delimiter, strict=True)
             what = f"in column {spec.column!r}"
             column = spec.column_index
+            # Cells are kept for the header's columns (a file stored before columns were kept has none).
+            width = len(spec.headers)
             # Rows are records, numbered as a spreadsheet does (the header is row 1).
             # Blank rows (no cell holds anything but spaces) are passed over; the
             # first other one is the header.
@@ -557,9 +589,14 @@ def iter_rows(
                 if (not cell or cell.isspace()) and not "".join(record).strip():
                     start = end
                     continue
-                yield _row_text(
-                    _decoded(cell, spec, row_number), row_number, idx, max_chars, what, start, end
-                )
+                cell = _decoded(cell, spec, row_number)
+                cells = _record_cells(record, spec, row_number, width) if width else None
+                row = _row_text(cell, row_number, idx, max_chars, what, start, end, cells)
+                if cells is not None and column < width and row.text == cell:
+                    # Result.text holds the cell; a text stripped of spaces (or a skipped
+                    # row) keeps it here, so a download gives the cell back exactly.
+                    cells[column] = None
+                yield row
                 idx += 1
                 start = end
         elif spec.format == "jsonl":
@@ -580,11 +617,14 @@ def iter_rows(
                     text = text if isinstance(text, str) else None
                     what = f"in field {spec.column!r}"
                 if text is not None and not text.isascii() and _SURROGATES.search(text):
-                    yield Row(
+                    row = Row(
                         idx, row_number, None, "a lone surrogate escape (like \\ud800), not text", start, end
                     )
                 else:
-                    yield _row_text(text, row_number, idx, max_chars, what, start, end)
+                    row = _row_text(text, row_number, idx, max_chars, what, start, end)
+                if spec.headers:
+                    row = row._replace(cells=_object_cells(value, spec, row.text))
+                yield row
                 idx += 1
                 start = end
         else:
@@ -615,6 +655,30 @@ def iter_rows(
         ) from None
     finally:
         reader.detach()
+
+
+def _record_cells(record: list[str], spec: InputSpec, row_number: int, width: int) -> list[str | None]:
+    """A CSV record as the row's cells: one per header column, None for an empty one.
+
+    The caller empties the text column's cell when the analyzed text is the cell itself.
+    """
+    cells: list[str | None] = [
+        (c if c.isascii() else _decoded(c, spec, row_number)).replace("\x00", "") or None
+        for c in record[:width]
+    ]
+    if len(cells) < width:
+        cells.extend([None] * (width - len(cells)))
+    return cells
+
+
+def _object_cells(value: object, spec: InputSpec, text: str | None) -> list[str | None]:
+    """A JSON Lines object as the row's cells, in the columns' order (see _record_cells)."""
+    if not isinstance(value, dict):
+        return [None] * len(spec.headers)
+    cells = [json_cell(value.get(key)) for key in spec.headers]
+    if text is not None and spec.column in spec.headers and value.get(spec.column) == text:
+        cells[spec.headers.index(spec.column)] = None
+    return cells
 
 
 def _head(stream: BinaryIO) -> bytes:

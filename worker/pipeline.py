@@ -47,7 +47,7 @@ from worker.chunks import (
 )
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import InputProblem, Row
-from worker.results import results_copy, results_store
+from worker.results import SKIPPED_BATCH, results_copy, results_store, skipped_store
 from worker.storedinput import input_free, input_get, input_rows, range_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 from worker.webhooks import webhook_schedule
@@ -114,15 +114,30 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
 
 @dataclass(slots=True)
 class _Skips:
-    """Rows of an upload that have no usable text: a count and the first examples."""
+    """Rows of an upload that have no usable text: a count, the first examples, and the rows stored.
 
+    Each skipped row is kept (SkippedRow, written a batch at a time) so the
+    downloads give back every row of the upload.
+    """
+
+    job_id: uuid.UUID
     count: int = 0
     examples: list[dict] = field(default_factory=list)
+    pending: list[Row] = field(default_factory=list)
 
     def add(self, row: Row) -> None:
         self.count += 1
         if len(self.examples) < SKIPPED_EXAMPLES:
             self.examples.append({"row": row.row_number, "reason": row.problem})
+        self.pending.append(row)
+        if len(self.pending) >= SKIPPED_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store the skipped rows not stored yet."""
+        if self.pending:
+            skipped_store(job_id=self.job_id, rows=self.pending)
+            self.pending = []
 
 
 def _spec_for(job: Job) -> AnalyzerSpec:
@@ -152,7 +167,7 @@ def job_process(
         return
     conf = settings.SENTIMETER
     spec = _spec_for(job)
-    skips = _Skips()
+    skips = _Skips(job_id)
     rows, unread = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
@@ -190,6 +205,7 @@ def job_process(
 
 def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> None:
     """Record how many texts the input holds (and what was skipped); fail if none."""
+    skips.flush()
     if total == 0:
         # The failure's message names one skipped row; the job shows them all, as when it succeeds.
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
@@ -223,8 +239,7 @@ def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: _Skips)
     """Analyze and store a job that fits in one chunk, right here."""
     _job_counted(job, total=len(rows), chunks_total=0, skips=skips)
     if rows:
-        texts = [r.text for r in rows]
-        results_store(job_id=job.pk, idxs=[r.idx for r in rows], texts=texts, scores=analyzer.analyze(texts))
+        results_store(job_id=job.pk, rows=rows, scores=analyzer.analyze([r.text for r in rows]))
 
 
 def _job_split(
@@ -244,13 +259,14 @@ def _job_split(
     chunks_refill(job.pk)
 
 
-def _chunk_texts(job: Job, chunk: JobChunk) -> tuple[list[int], list[str]] | None:
-    """A chunk's idxs and texts, read and parsed from its range of the input; None if the job ended.
+def _chunk_rows(job: Job, chunk: JobChunk) -> list[Row] | None:
+    """A chunk's rows with text, read and parsed from its range of the input; None if the job ended.
 
-    A chunk written before ranges holds its texts itself.
+    A chunk written before ranges holds its texts itself (their cells were not kept).
     """
     if chunk.end is None:
-        return JobChunk.unpack(chunk_data(chunk.pk))
+        idxs, texts = JobChunk.unpack(chunk_data(chunk.pk))
+        return [Row(idx, None, text) for idx, text in zip(idxs, texts, strict=True)]
     rows = range_rows(
         input_get(job),
         start=chunk.start,
@@ -264,7 +280,7 @@ def _chunk_texts(job: Job, chunk: JobChunk) -> tuple[list[int], list[str]] | Non
         if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).exists():
             return None  # its input was dropped when it ended
         raise RuntimeError(f"job {job.pk}: chunk {chunk.seq} read {len(rows)} texts, its split {chunk.size}")
-    return [row.idx for row in rows], [row.text for row in rows]
+    return rows
 
 
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
@@ -282,11 +298,11 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     if job.status != Job.Status.RUNNING:
         return
     started = time.process_time()
-    read = _chunk_texts(job, chunk)
-    if read is None:
+    rows = _chunk_rows(job, chunk)
+    if rows is None:
         logger.info("job %s: chunk %d: the input is gone, the job ended", job_id, seq)
         return
-    idxs, texts = read
+    texts = [row.text for row in rows]
     loaded = time.process_time()
     scores = _analyzer_for(job).analyze(texts)
     analyzed = time.process_time()
@@ -295,7 +311,7 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
         won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
         if not won.update(status=JobChunk.Status.DONE, data=b""):
             return
-        inserted = results_copy(job_id=job_id, idxs=idxs, texts=texts, scores=scores)
+        inserted = results_copy(job_id=job_id, rows=rows, scores=scores)
         counted = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
             done=F("done") + inserted, chunks_done=F("chunks_done") + 1
         )

@@ -20,9 +20,11 @@ from django.db import connection
 
 from web.models import Job, JobInput
 from worker.exceptions import InputError
-from worker.inputs import InputSpec, RangeStart, Row, iter_rows, range_codec
+from worker.inputs import InputSpec, RangeStart, Row, iter_rows, json_cell, range_codec
 from worker.locks import unless_locked
 
+# The field that holds the text of each object a JSON submit sends ({"texts": [{"id": .., "text": ..}]}).
+TEXT_KEY = "text"
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
 # Bytes of the file in each compressed block: one query and one inflate each while streaming.
@@ -164,13 +166,13 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], C
     range in the input (list positions of pasted texts, bytes of a file).
     """
     if job_input.format == JobInput.Format.TEXTS:
-        texts = _pasted_texts(job_input)
+        texts, cells = _pasted_texts(job_input)
         left = [sum(map(len, texts))]
 
         def pasted() -> Iterator[Row]:
             for i, text in enumerate(texts):
                 left[0] -= len(text)
-                yield Row(i, i + 1, text, None, i, i + 1)
+                yield Row(i, i + 1, text, None, i, i + 1, cells[i] if cells else None)
 
         return pasted(), lambda: left[0]
     reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
@@ -186,8 +188,11 @@ def range_rows(
     [] if the input was dropped meanwhile (its job ended).
     """
     if job_input.format == JobInput.Format.TEXTS:
-        texts = _pasted_texts(job_input)[start:end]
-        return [Row(i, i + 1, text, None, i, i + 1) for i, text in enumerate(texts, start=start)]
+        texts, cells = _pasted_texts(job_input)
+        return [
+            Row(i, i + 1, texts[i], None, i, i + 1, cells[i] if cells else None)
+            for i in range(start, min(end, len(texts)))
+        ]
     spec = _spec_of(job_input)
     data = input_range(job_input, start=start, end=end)
     if len(data) < end - start:
@@ -222,15 +227,23 @@ def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
     return b"".join(parts)[skip : skip + end - start]
 
 
-def _pasted_texts(job_input: JobInput) -> list[str]:
+def _pasted_texts(job_input: JobInput) -> tuple[list[str], list[list[str | None]] | None]:
+    """The texts of a JSON submit, and each one's cells when they were sent as objects (else None)."""
     raw = JobInput.objects.values_list("data", flat=True).get(pk=job_input.pk)
     try:
-        texts = json.loads(bytes(raw))
+        items = json.loads(bytes(raw))
     except ValueError:
         raise InputError("The stored texts are not valid JSON; please submit them again.") from None
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+    if not isinstance(items, list):
         raise InputError("The stored input is not a list of texts; please submit it again.")
-    return texts
+    if all(isinstance(t, str) for t in items):
+        return items, None
+    columns = (job_input.options or {}).get("headers") or []
+    if not columns or not all(isinstance(t, dict) and isinstance(t.get(TEXT_KEY), str) for t in items):
+        raise InputError("The stored input is not a list of texts; please submit it again.")
+    texts = [item[TEXT_KEY] for item in items]
+    cells = [[None if key == TEXT_KEY else json_cell(item.get(key)) for key in columns] for item in items]
+    return texts, cells
 
 
 def _spec_of(job_input: JobInput) -> InputSpec:
@@ -243,6 +256,7 @@ def _spec_of(job_input: JobInput) -> InputSpec:
             column=options.get("column"),
             column_index=options.get("column_index"),
             has_header=options.get("has_header", True),
+            headers=tuple(options.get("headers") or ()),
             lenient=options.get("lenient", False),
         )
     except KeyError:
