@@ -337,7 +337,16 @@ def test_paste_watch_the_bar_reach_100_then_read_and_download_the_results(site, 
     assert download.suggested_filename.endswith(".csv")
     content = Path(download.path()).read_text(encoding="utf-8-sig")
     header, *records = list(csv.reader(io.StringIO(content)))
-    assert header == ["idx", "text", "label", "compound", "pos", "neu", "neg"]
+    assert header == [
+        "row",
+        "text",
+        "sentiment",
+        "score",
+        "positive",
+        "neutral",
+        "negative",
+        "sentiment_note",
+    ]
     assert [r[1] for r in records] == texts
     assert [r[2] for r in records] == [label_of(t) for t in texts]
 

@@ -200,8 +200,18 @@ def test_json_job_round_trip_matches_vader(site):
     text = download.body.decode("utf-8")
     assert text.startswith("\ufeff")
     header, *rows = list(csv.reader(io.StringIO(text[1:])))
-    assert header == ["idx", "text", "label", "compound", "pos", "neu", "neg"]
+    assert header == [
+        "row",
+        "text",
+        "sentiment",
+        "score",
+        "positive",
+        "neutral",
+        "negative",
+        "sentiment_note",
+    ]
     assert len(rows) == len(TEXTS)
+    assert [row[0] for row in rows] == [str(i) for i in range(1, len(TEXTS) + 1)]
     assert [row[1] for row in rows] == ["'" + t if t.startswith("=") else t for t in TEXTS]
     assert [{f: float(row[3 + i]) for i, f in enumerate(SCORE_FIELDS)} for row in rows] == expected
 

@@ -13,9 +13,12 @@ where the test itself splits a job or routes one.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 
 from tests.builders import make_job
@@ -40,6 +43,7 @@ from tests.workerjobs import (
 )
 from web import services
 from web.models import Job, JobChunk
+from web.table import table_header, table_rows
 from worker import pipeline
 from worker.queues import BULK, QUICK, chunk_enqueue, chunk_rq_id, get_queue
 
@@ -222,3 +226,29 @@ def test_a_chunk_that_fails_in_the_middle_of_its_commit_is_retried_to_exactly_on
     log = plain_log(worker)
     assert f"job {job.pk}: attempt failed (OperationalError); RQ will retry it" in log
     assert sorted(chunks_ok(worker, job)) == [0, 1, 2]
+
+
+def test_an_upload_split_across_two_workers_gives_back_every_row_and_cell(procs, sentimeter_settings):
+    sentimeter_settings["CHUNK_SIZE"] = 7
+    first, second = workers_start(procs, 2, CHUNK_SIZE="7")
+    # 60 rows: an id, a product, stars, and a review that is blank on every 9th row
+    # and spans two lines on every 5th, so chunk boundaries fall among them.
+    table = [["id", "product", "stars", "review"]]
+    for i, text in enumerate(texts_sample(60, tag="cells"), start=1):
+        review = "" if i % 9 == 0 else (text.replace(" ", "\n", 1) if i % 5 == 0 else text)
+        table.append([f"R-{i:03}", f"product {i % 4}", str(i % 5 + 1), review])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    upload = SimpleUploadedFile("reviews.csv", out.getvalue().encode(), content_type="text/csv")
+
+    job = services.job_create_from_upload(session_key="s-cells", upload=upload)
+    (job,) = jobs_wait_final([job.pk], worker=first)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert job.chunks_total > 1 and job.skipped == 6
+    rows = list(table_rows(job))
+    assert table_header(job)[:4] == table[0]
+    assert len(rows) == len(table) - 1
+    for got, original in zip(rows, table[1:], strict=True):
+        assert got[:4] == [cell or None for cell in original]
+        assert (got[-1] is None) == bool(original[3]), got
