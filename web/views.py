@@ -272,6 +272,7 @@ def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
 ERROR_FIELDS = {
     "no_such_column": "column",
     "no_text_column": "column",
+    "not_text_column": "column",
     "unknown_encoding": "encoding",
     "unknown_analyzer": "analyzer",
 }
