@@ -345,3 +345,25 @@ def test_a_running_job_download_is_refused(api):
 
     assert api.get(f"/api/jobs/{job.pk}/results.csv").status_code == 409
     assert api.get(f"/api/jobs/{job.pk}/results.jsonl").status_code == 409
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949", "utf-16", "cp1252"])
+def test_cells_come_back_in_any_encoding_the_upload_had(api, encoding):
+    product = "Café crème" if encoding == "cp1252" else "그릴 세트"
+    rows = [["id", "product", "review"], ["1", product, "Works well, arrived early"], ["2", product, ""]]
+    data = delimited(rows, ",").decode().encode(encoding)
+    job = run(post_file(api, data, "r.csv"), "inline")
+
+    got = csv_download(api, job)
+
+    assert [r[:3] for r in got] == rows
+    assert got[2][-1] == "no text in column 'review'"
+
+
+def test_nul_characters_are_dropped_from_every_cell(api):
+    data = "id,product,review\r\n1,Ket\x00tle,Boils\x00 fast and well\r\n".encode("utf-16")
+    job = run(post_file(api, data, "r.csv"), "inline")
+
+    got = csv_download(api, job)
+
+    assert got[1][:3] == ["1", "Kettle", "Boils fast and well"]

@@ -590,12 +590,12 @@ def iter_rows(
                     start = end
                     continue
                 cell = _decoded(cell, spec, row_number)
-                cells = _record_cells(record, spec, row_number, width) if width else None
+                cells = _record_cells(record, spec, row_number, width, column) if width else None
                 row = _row_text(cell, row_number, idx, max_chars, what, start, end, cells)
-                if cells is not None and column < width and row.text == cell:
+                if cells is not None and column < width:
                     # Result.text holds the cell; a text stripped of spaces (or a skipped
                     # row) keeps it here, so a download gives the cell back exactly.
-                    cells[column] = None
+                    cells[column] = None if row.text == cell or not cell else cell.replace("\x00", "") or None
                 yield row
                 idx += 1
                 start = end
@@ -657,15 +657,23 @@ def iter_rows(
         reader.detach()
 
 
-def _record_cells(record: list[str], spec: InputSpec, row_number: int, width: int) -> list[str | None]:
+def _record_cells(
+    record: list[str], spec: InputSpec, row_number: int, width: int, column: int
+) -> list[str | None]:
     """A CSV record as the row's cells: one per header column, None for an empty one.
 
-    The caller empties the text column's cell when the analyzed text is the cell itself.
+    The text column's cell is left for the caller, which has decoded it already.
     """
-    cells: list[str | None] = [
-        (c if c.isascii() else _decoded(c, spec, row_number)).replace("\x00", "") or None
-        for c in record[:width]
-    ]
+    # This runs once per row of an upload: look at the whole row once, and at
+    # each cell only when the row holds something to decode or drop.
+    cells: list[str | None] = [c or None for c in record[:width]]
+    joined = "".join(record)
+    if not joined.isascii():
+        for i, c in enumerate(cells):
+            if c and i != column and not c.isascii():
+                cells[i] = _decoded(c, spec, row_number)
+    if "\x00" in joined:
+        cells = [(c.replace("\x00", "") or None) if c else None for c in cells]
     if len(cells) < width:
         cells.extend([None] * (width - len(cells)))
     return cells
