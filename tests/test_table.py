@@ -367,3 +367,17 @@ def test_nul_characters_are_dropped_from_every_cell(api):
     got = csv_download(api, job)
 
     assert got[1][:3] == ["1", "Kettle", "Boils fast and well"]
+
+
+def test_a_repeated_header_name_keeps_the_text_in_the_analyzed_column(api):
+    data = b"text,id,text\r\n1,A,Arrived broken and late\r\n2,B,Perfect in every way\r\n"
+    # The first "text" column holds numbers: chosen by content, the third is analyzed.
+    job = run(post_file(api, data, "r.csv"), "inline")
+
+    assert Result.objects.filter(job=job).count() == 2
+    assert [r[:3] for r in csv_download(api, job)] == [
+        ["text", "id", "text"],
+        ["1", "A", "Arrived broken and late"],
+        ["2", "B", "Perfect in every way"],
+    ]
+    assert job.text_column == "text"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from web.models import Job, Result, SkippedRow
+from web.models import Job, JobInput, Result, SkippedRow
 
 # Our columns, appended after the user's.
 OUR_COLUMNS = ("sentiment", "score", "positive", "neutral", "negative", "sentiment_note")
@@ -70,7 +70,7 @@ def table_rows(job: Job, *, batch: int | None = None) -> Iterator[list]:
     """
     batch = batch or TABLE_BATCH
     width = len(job.columns) if job.columns else 0
-    text_index = job.columns.index(job.text_column) if job.text_column in (job.columns or []) else None
+    text_index = _text_index(job)
     results = _results(job, batch)
     skipped = _skipped(job, batch)
     result = next(results, None)
@@ -82,6 +82,18 @@ def table_rows(job: Job, *, batch: int | None = None) -> Iterator[list]:
         else:
             yield _skipped_row(skip, width)
             skip = next(skipped, None)
+
+
+def _text_index(job: Job) -> int | None:
+    """Where the analyzed column is among the job's columns (a header may repeat a name)."""
+    columns = job.columns or []
+    if job.text_column not in columns:
+        return None
+    options = JobInput.objects.filter(job=job).values_list("options", flat=True).first() or {}
+    index = options.get("column_index")
+    if isinstance(index, int) and 0 <= index < len(columns) and columns[index] == job.text_column:
+        return index
+    return columns.index(job.text_column)
 
 
 def _row_of(result: tuple) -> int:
