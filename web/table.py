@@ -116,7 +116,8 @@ def _result_row(result: tuple, width: int, text_index: int | None) -> list:
 def _skipped_row(skip: SkippedRow, width: int) -> list:
     ours = [None, None, None, None, None, skip.reason]
     if not width:
-        return [skip.row, (skip.cells or [None])[0] if skip.cells else None, *ours]
+        # A plain text's skipped line kept no cells: it was blank, or too long to keep.
+        return [skip.row, None, *ours]
     theirs = list(skip.cells) if skip.cells else [None] * width
     return (theirs + [None] * width)[:width] + ours
 
