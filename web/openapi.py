@@ -121,6 +121,7 @@ SCHEMAS: dict = {
         "additionalProperties": False,
         "properties": {
             "idx": {"type": "integer", "minimum": 0},
+            "row": {"type": ["integer", "null"], "minimum": 1, "description": "As on Result."},
             "text": {"type": "string"},
             "compound": {"type": "number", "minimum": -1, "maximum": 1},
         },

@@ -107,8 +107,8 @@ def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
     }
     return {
         side: [
-            {"idx": idx, "text": _clipped(text), "compound": compound}
-            for idx, text, compound in rows.values_list("idx", "text", "compound")[:EXTREMES]
+            {"idx": idx, "row": row, "text": _clipped(text), "compound": compound}
+            for idx, row, text, compound in rows.values_list("idx", "row", "text", "compound")[:EXTREMES]
         ]
         for side, rows in sides.items()
     }
