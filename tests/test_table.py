@@ -161,6 +161,9 @@ def test_results_keep_their_spreadsheet_row_and_cells(api):
     ]
     page = api.get(f"/api/jobs/{job.pk}/results/").json()["results"]
     assert [r["row"] for r in page] == [2, 3, 5, 7, 8, 9]
+    rows_by_idx = {r["idx"]: r["row"] for r in page}
+    extremes = [e for side in job.summary["extremes"].values() for e in side]
+    assert extremes and all(e["row"] == rows_by_idx[e["idx"]] for e in extremes)
     assert [r["id"] for r in page] == ["A-1", "A-2", "A-4", "A-6", "A-7", "A-8"]
 
 
