@@ -172,7 +172,7 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], C
         def pasted() -> Iterator[Row]:
             for i, text in enumerate(texts):
                 left[0] -= len(text)
-                yield Row(i, i + 1, text, None, i, i + 1, cells[i] if cells else None)
+                yield Row(i, i + 1, text, None, i, i + 1, cells(i))
 
         return pasted(), lambda: left[0]
     reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
@@ -189,10 +189,7 @@ def range_rows(
     """
     if job_input.format == JobInput.Format.TEXTS:
         texts, cells = _pasted_texts(job_input)
-        return [
-            Row(i, i + 1, texts[i], None, i, i + 1, cells[i] if cells else None)
-            for i in range(start, min(end, len(texts)))
-        ]
+        return [Row(i, i + 1, texts[i], None, i, i + 1, cells(i)) for i in range(start, min(end, len(texts)))]
     spec = _spec_of(job_input)
     data = input_range(job_input, start=start, end=end)
     if len(data) < end - start:
@@ -227,8 +224,11 @@ def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
     return b"".join(parts)[skip : skip + end - start]
 
 
-def _pasted_texts(job_input: JobInput) -> tuple[list[str], list[list[str | None]] | None]:
-    """The texts of a JSON submit, and each one's cells when they were sent as objects (else None)."""
+def _pasted_texts(job_input: JobInput) -> tuple[list[str], Callable[[int], list[str | None] | None]]:
+    """The texts of a JSON submit, and a function giving text i's cells (None unless sent as objects).
+
+    Cells are made when asked for: a chunk job reads them for its own range only.
+    """
     raw = JobInput.objects.values_list("data", flat=True).get(pk=job_input.pk)
     try:
         items = json.loads(bytes(raw))
@@ -237,13 +237,15 @@ def _pasted_texts(job_input: JobInput) -> tuple[list[str], list[list[str | None]
     if not isinstance(items, list):
         raise InputError("The stored input is not a list of texts; please submit it again.")
     if all(isinstance(t, str) for t in items):
-        return items, None
+        return items, lambda i: None
     columns = (job_input.options or {}).get("headers") or []
     if not columns or not all(isinstance(t, dict) and isinstance(t.get(TEXT_KEY), str) for t in items):
         raise InputError("The stored input is not a list of texts; please submit it again.")
-    texts = [item[TEXT_KEY] for item in items]
-    cells = [[None if key == TEXT_KEY else json_cell(item.get(key)) for key in columns] for item in items]
-    return texts, cells
+
+    def cells(i: int) -> list[str | None]:
+        return [None if key == TEXT_KEY else json_cell(items[i].get(key)) for key in columns]
+
+    return [item[TEXT_KEY] for item in items], cells
 
 
 def _spec_of(job_input: JobInput) -> InputSpec:
