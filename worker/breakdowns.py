@@ -21,8 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.fields.json import KT
+from django.db.models import Count, F, Func, Q, QuerySet, Sum, TextField
 from django.db.models.functions import Left
 
 from web.models import ColumnStats, Job, Result
@@ -115,8 +114,31 @@ def _positions(job: Job) -> dict[str, int]:
     return {name: i for i, name in enumerate(job.columns or []) if name != job.text_column}
 
 
-def _cell(position: int) -> KT:
-    return KT(f"cells__{position}")
+class Cell(Func):
+    """The text of a result's cell at `position`, NULL when empty (the contract's `cells->>i`).
+
+    Written out rather than Django's KT(): on SQLite that gives an empty
+    cell as the text 'null', and its equality lookup reads the right side as JSON.
+    """
+
+    output_field = TextField()
+
+    def __init__(self, position: int):
+        self.position = int(position)  # a column's index, inlined: never user text
+        super().__init__(F("cells"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} ->> {self.position})", params
+
+    def as_sql(self, compiler, connection, **extra):
+        # SQLite (the local try-out), and any backend with JSON1's json_extract.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"json_extract({sql}, '$[{self.position}]')", params
+
+
+def _cell(position: int) -> Cell:
+    return Cell(position)
 
 
 def _counts(results: QuerySet, key) -> QuerySet:
