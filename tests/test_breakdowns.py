@@ -538,3 +538,62 @@ def test_groups_api_body_is_json_serializable_for_empty_cells(client, db):
 
     assert json.dumps(body)
     assert {g["value"] for g in body["groups"]} == {"A", None}
+
+
+# --- paging a big job -----------------------------------------------------
+
+
+def paged_job(client, n: int, *, idxs=None) -> Job:
+    """A finished job of n results whose texts say their idx (idx 0..n-1, or `idxs`)."""
+    from tests.builders import make_job, make_results
+
+    job = make_job(texts=["x"] * n, status=Job.Status.SUCCEEDED, session_key=owner_session(client))
+    make_results(job, [f"text {i}" for i in range(n)])
+    if idxs is not None:
+        for result, idx in zip(job.results.order_by("-idx"), sorted(idxs, reverse=True), strict=True):
+            job.results.filter(pk=result.pk).update(idx=idx)
+    return job
+
+
+def shown_texts(html: str) -> list[str]:
+    table = html.split('class="results"')[1].split("</table>")[0]
+    return re.findall(r'<td class="text">([^<]*)</td>', table)
+
+
+def test_input_order_pages_by_idx_however_deep(client):
+    job = paged_job(client, 120)
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(f"/jobs/{job.pk}/?page=3").content.decode()
+
+    assert shown_texts(html) == [f"text {i}" for i in range(100, 120)]
+    page_query = next(q["sql"] for q in queries.captured_queries if "LIMIT 50" in q["sql"])
+    assert "OFFSET" not in page_query
+    assert '"idx" >= 100' in page_query
+
+
+def test_results_with_gaps_in_idx_page_by_offset(client):
+    # idx 0..59, then 70..129: a row skipped in the middle (results keep the input's idx).
+    job = paged_job(client, 120, idxs=[*range(60), *range(70, 130)])
+
+    html = client.get(f"/jobs/{job.pk}/?page=3").content.decode()
+
+    assert shown_texts(html) == [f"text {i}" for i in range(100, 120)]
+
+
+def test_sorted_and_filtered_views_stop_at_max_pages(client, monkeypatch):
+    from web import views
+
+    monkeypatch.setattr(views, "MAX_PAGES", 2)
+    job = paged_job(client, 260)
+
+    sorted_page = client.get(f"/jobs/{job.pk}/?sort=compound&page=9").content.decode()
+    search = client.get(f"/jobs/{job.pk}/?q=text").content.decode()
+    plain = client.get(f"/jobs/{job.pk}/?page=6").content.decode()
+
+    assert "Page 2 of 2" in sorted_page
+    assert 'id="pages-capped"' in sorted_page
+    assert "Showing 1–50 of more than 100 matching results." in search
+    assert 'id="pages-capped"' in search
+    assert "Page 6 of 6" in plain
+    assert 'id="pages-capped"' not in plain

@@ -249,11 +249,13 @@ def results_count(
     q: str | None = None,
     group: str | None = None,
     by: str | None = None,
+    cap: int | None = None,
 ) -> int:
     """Count a job's results matching the filters, from stored counts when they have them.
 
     Counting a million results takes most of a second; a finished job's
-    summary has its label counts, and its stored groups their own.
+    summary has its label counts, and its stored groups their own. Other
+    filters are counted up to `cap` when given (the scan stops there).
     """
     label, q = _label_filter(label), _query_filter(q)
     if not q and not group:
@@ -265,7 +267,20 @@ def results_count(
         stored = group_count(job=job, column=_group_column(job, by), value=group, label=label)
         if stored is not None:
             return stored
-    return results_queryset(job=job, label=label, q=q, group=group, by=by).count()
+    matching = results_queryset(job=job, label=label, q=q, group=group, by=by)
+    return (matching[:cap] if cap else matching).count()
+
+
+def results_dense(job: Job) -> bool:
+    """Whether a job's results are numbered 0 to done - 1 without a gap, so page n starts at idx 50 (n - 1).
+
+    (job, idx) is unique and idx never negative: a last idx of done - 1 and
+    none beyond leave no room for a gap. Two index lookups.
+    """
+    if not job.done:
+        return True
+    results = Result.objects.filter(job=job)
+    return results.filter(idx=job.done - 1).exists() and not results.filter(idx__gte=job.done).exists()
 
 
 def _group_column(job: Job, by: str | None) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -273,8 +274,7 @@ def columns_of(job: Job) -> Columns:
         dates = [n for n in positions if n in readings]
         suggested = []
         for name, position in positions.items():
-            values = _column_values(sample, position)
-            entries = [[v, values.count(v)] for v in set(values)]
+            entries = [[v, n] for v, n in Counter(_column_values(sample, position)).items()]
             if name not in readings and _suggestible(name, entries):
                 suggested.append(name)
     order = list(positions)

@@ -6,6 +6,10 @@ country`: 20 stores, 1-5 stars, 8 countries, ISO date-times over two years
 (each row its own second, so about as many distinct values as rows) and a
 short review. The rows go in with one binary COPY (tests/builders.py).
 
+First, what the index on (job_id, compound) that the page's sort by score
+uses costs the results' COPY: --index-rounds rounds (default 3) of
+--index-rows (default 200,000) with it and without it, alternating.
+
 Then, each timed --runs times (default 5) and printed as the median (and
 the slowest):
 
@@ -110,7 +114,7 @@ def bench(args: argparse.Namespace) -> None:
 
     django.setup()
     from django.conf import settings
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
@@ -137,6 +141,31 @@ def bench(args: argparse.Namespace) -> None:
         status=Job.Status.RUNNING,
         session_key=session_key,
         title="bench",
+    )
+    # What the index for the page's sort by score costs the results' COPY: rounds of
+    # --index-rows into a scratch job with it and without it, alternating.
+    with_index, without_index = [], []
+    for round_ in range(args.index_rounds * 2):
+        indexed = round_ % 2 == 0
+        if not indexed:
+            with connection.cursor() as cursor:
+                cursor.execute("DROP INDEX result_job_compound")
+        scratch = make_job(texts=["x"], columns=COLUMNS, text_column="review", status=Job.Status.RUNNING)
+        begin = time.perf_counter()
+        with transaction.atomic():
+            results_copy_table(
+                scratch, n=args.index_rows, cells=_cells, text=lambda i: REVIEWS[i % 8], compound=_score
+            )
+        (with_index if indexed else without_index).append(time.perf_counter() - begin)
+        scratch.delete()
+        if not indexed:
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE INDEX result_job_compound ON web_result (job_id, compound)")
+    print(
+        f"COPY of {args.index_rows:,} results with cells, {args.index_rounds} rounds each: "
+        f"median {statistics.median(with_index):.2f} s with the (job, compound) index, "
+        f"{statistics.median(without_index):.2f} s without "
+        f"({statistics.median(with_index) / statistics.median(without_index):.2f}x)"
     )
     start = time.perf_counter()
     results_copy_table(job, n=rows, cells=_cells, text=lambda i: REVIEWS[i % len(REVIEWS)], compound=_score)
@@ -176,12 +205,17 @@ def bench(args: argparse.Namespace) -> None:
     last_page = -(-rows // 50)
     pages = [
         ("plain (grouped by store, trend by day)", ""),
+        (f"last page ({last_page:,}, by idx)", f"?page={last_page}"),
         ("group Store 07", "?group=Store+07"),
+        ("group Store 07, page 100 (the last reached)", "?group=Store+07&page=100"),
         ("group Store 07, negative", "?group=Store+07&label=negative"),
         ("label negative", "?label=negative"),
-        ("sorted by score", "?sort=compound"),
-        (f"last page ({last_page:,})", f"?page={last_page}"),
-        ("text search 'crushed'", "?q=crushed"),
+        ("label negative, page 100", "?label=negative&page=100"),
+        ("most negative first", "?sort=compound"),
+        ("most positive first", "?sort=-compound"),
+        ("most positive first, page 100", "?sort=-compound&page=100"),
+        ("text search 'crushed' (1 in 8)", "?q=crushed"),
+        ("text search 'zzz' (none)", "?q=zzz"),
         ("trend by month", "?trend=date&bucket=month"),
     ]
     for name, query in pages:
@@ -208,6 +242,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--store-runs", type=int, default=3)
+    parser.add_argument("--index-rows", type=int, default=200_000)
+    parser.add_argument("--index-rounds", type=int, default=3)
     parser.add_argument("--redis-url", default=f"{harness.REDIS_SERVER_URL}/9")
     parser.add_argument("--log-dir", default="/tmp")  # noqa: S108 - migrate's log, for a failure
     args = parser.parse_args()
