@@ -751,3 +751,17 @@ def test_group_the_results_click_a_group_to_filter_the_table_and_see_the_trend(s
     tab.shot("groups-and-trend")
     tab.assert_controls_labelled()
     assert tab.errors == [], tab.errors
+    # On a phone the groups fit the screen (the neutral and positive shares drop out, as the
+    # results table's pos/neu/neg do).
+    phone = tab.context.browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        phone.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": site.url}]
+        )
+        small = Tab(context=phone, page=phone.new_page())
+        small.page.goto(f"{site.url}/jobs/{job.pk}/?group=South")
+        expect(small.page.locator("#group-chart a.group-link")).to_have_count(3)
+        small.assert_no_sideways_scroll()
+        small.shot("groups-and-trend-phone")
+    finally:
+        phone.close()
