@@ -597,3 +597,14 @@ def test_sorted_and_filtered_views_stop_at_max_pages(client, monkeypatch):
     assert 'id="pages-capped"' in search
     assert "Page 6 of 6" in plain
     assert 'id="pages-capped"' not in plain
+
+
+def test_a_failed_job_keeps_the_breakdowns_of_what_it_analyzed(db):
+    rows = [[s, f"text {i}"] for i, s in enumerate("ABABAB")]
+    job = make_table_job(
+        columns=["shop", "text"], rows=rows, compounds=[0.5, -0.5] * 3, status=Job.Status.RUNNING
+    )
+
+    assert pipeline.job_fail(job.pk, code="input_error", message="row 8: no text")
+
+    assert list(ColumnStats.objects.filter(job=job).values_list("position", "kind")) == [(0, "groups")]

@@ -108,6 +108,7 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     )
     if failed:
         partial_summary_store(job_id)
+        breakdowns_store(job_id)
         chunks_free(job_id)
         input_free(job_id)
         webhook_schedule(job_id)
