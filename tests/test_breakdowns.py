@@ -600,7 +600,8 @@ def test_sorted_and_filtered_views_stop_at_max_pages(client, monkeypatch):
 
 
 def test_a_failed_job_keeps_the_breakdowns_of_what_it_analyzed(db):
-    rows = [[s, f"text {i}"] for i, s in enumerate("ABABAB")]
+    texts = ["good soup", "bad bread", "fine tea", "awful cake", "nice rice", "poor wine"]
+    rows = [[s, texts[i]] for i, s in enumerate("ABABAB")]
     job = make_table_job(
         columns=["shop", "text"], rows=rows, compounds=[0.5, -0.5] * 3, status=Job.Status.RUNNING
     )
