@@ -234,7 +234,8 @@ def breakdowns_store(job_id: uuid.UUID) -> None:
             continue
         if len({v for v in values if v}) > MAX_GROUPS or ID_NAME.search(name):
             continue
-        # One more than the most that can be suggested: enough to know there are too many.
+        # The most a suggested column has (MAX_GROUPS values and the empty cell), and one more:
+        # enough to know there are too many.
         rows = _counts(Result.objects.filter(job_id=job_id), _cell(position)).order_by("-count")
         entries = [_entry(row) for row in rows[: MAX_GROUPS + 2]]
         if _suggestible(name, entries):
