@@ -705,3 +705,72 @@ def test_results_filter_works_without_javascript(site, tab_factory):
     page.wait_for_url(re.compile(r"label=positive"))
     assert [r["text"] for r in table_rows(page)] == [t for t in TEXTS if label_of(t) == "positive"]
     assert tab.errors == [], tab.errors
+
+
+def test_group_the_results_click_a_group_to_filter_the_table_and_see_the_trend(site, tab):
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from tests.builders import make_table_job
+    from web.sessions import OWNER_KEY
+
+    # The job is made here with its cells (the worker's part is tested elsewhere), owned by
+    # a session this browser is given.
+    session = SessionStore()
+    session[OWNER_KEY] = 1
+    session.create()
+    shops = ["North", "South", "East"] * 4
+    scores = [0.6, -0.7, 0.2, 0.5, -0.6, 0.3, 0.4, 0.1, -0.4, 0.7, -0.8, 0.0]
+    rows = [[shop, f"2026-11-{1 + i:02d}", f"Review {i} of the {shop} shop"] for i, shop in enumerate(shops)]
+    job = make_table_job(
+        columns=["shop", "date", "review"],
+        rows=rows,
+        text_column="review",
+        compounds=scores,
+        session_key=session.session_key,
+    )
+    tab.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": site.url}]
+    )
+    page = tab.page
+    page.goto(f"{site.url}/jobs/{job.pk}/")
+
+    page.get_by_label("Group the results by").select_option("shop")
+    page.locator("#group-form button").click()
+    links = page.locator("#group-chart a.group-link")
+    expect(links).to_have_count(3)
+    # South has three negative texts of four: it comes first.
+    assert links.all_text_contents() == ["South", "East", "North"]
+    assert page.locator("#group-chart svg.split rect").count() >= 6
+
+    links.first.click()
+    page.wait_for_url(re.compile(r"\?group=South#results$"))
+    texts = [row["text"] for row in table_rows(page)]
+    assert texts == [f"Review {i} of the South shop" for i in (1, 4, 7, 10)]
+    expect(page.locator("#result-count")).to_contain_text("of 4 matching results")
+    expect(page.locator("#group-filter")).to_contain_text("South")
+
+    trend = page.locator("#trend")
+    assert trend.locator("#trend-counts svg rect.bar").count() == 12  # one text a day, 12 days
+    assert trend.locator("#trend-score svg circle").count() == 12
+    assert trend.locator("polyline.trend-line").get_attribute("points").count(",") == 12
+    box = trend.locator("#trend-counts svg").bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    trend.scroll_into_view_if_needed()
+    tab.shot("groups-and-trend")
+    tab.assert_controls_labelled()
+    assert tab.errors == [], tab.errors
+    # On a phone the groups fit the screen (the neutral and positive shares drop out, as the
+    # results table's pos/neu/neg do).
+    phone = tab.context.browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        phone.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": site.url}]
+        )
+        small = Tab(context=phone, page=phone.new_page())
+        small.page.goto(f"{site.url}/jobs/{job.pk}/?group=South")
+        expect(small.page.locator("#group-chart a.group-link")).to_have_count(3)
+        small.assert_no_sideways_scroll()
+        small.shot("groups-and-trend-phone")
+    finally:
+        phone.close()

@@ -84,3 +84,39 @@ def test_quick_job_on_sqlite(sqlite_env, tmp_path):
     assert state["done"] == len(state["results"]) == len(TEXTS)
     assert [text for text, _ in state["results"]] == TEXTS
     assert state["results"][0][1] == SentimentIntensityAnalyzer().polarity_scores(TEXTS[0])["compound"]
+
+
+# Groups and trends read cells with json_extract on SQLite: stored at the job's end, and live.
+BREAKDOWNS = """
+import json
+from tests.builders import make_table_job
+from web import selectors
+from web.models import ColumnStats
+from worker.breakdowns import groups_of, trend_of
+rows = [["A", "2026-11-02", "good"], ["B", "2026-11-03", "bad"]]
+rows += [["A", "03/11/2026", "fine"], ["B", None, "awful"]]
+job = make_table_job(columns=["shop", "day", "text"], rows=rows, compounds=[0.5, -0.5, 0.2, -0.9])
+def both():
+    groups = [(g.value, g.count, g.negative) for g in groups_of(job, "shop").groups]
+    trend = [(p.start.isoformat(), p.count) for p in trend_of(job, "day").points if p.count]
+    shown = list(selectors.results_queryset(job=job, group="B", by="shop").values_list("idx", flat=True))
+    return {"groups": groups, "trend": trend, "group_b": shown}
+stored = both()
+kinds = sorted(ColumnStats.objects.filter(job=job).values_list("kind", flat=True))
+ColumnStats.objects.filter(job=job).delete()
+print("BREAKDOWNS", json.dumps({"stored": stored, "live": both(), "kinds": kinds}))
+"""
+
+
+def test_groups_and_trends_on_sqlite(sqlite_env):
+    run(["python", "manage.py", "migrate", "--noinput", "-v", "0"], env=sqlite_env)
+
+    found = json.loads(shell(BREAKDOWNS, env=sqlite_env, tag="BREAKDOWNS"))
+
+    expected = {
+        "groups": [["B", 2, 2], ["A", 2, 0]],
+        # 03/11/2026 is read month first: March 11 to November 3 spans weeks.
+        "trend": [["2026-03-09", 1], ["2026-11-02", 2]],
+        "group_b": [1, 3],
+    }
+    assert found == {"stored": expected, "live": expected, "kinds": ["dates", "groups"]}

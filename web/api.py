@@ -17,7 +17,14 @@ from web import limits, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
-from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
+from web.serializers import (
+    analyzer_to_dict,
+    groups_to_dict,
+    job_to_dict,
+    new_token_to_dict,
+    token_to_dict,
+    trend_to_dict,
+)
 from web.sessions import session_key_ensure, session_key_get
 from web.table import names_unique, table_header, table_rows
 from worker.inputs import json_problem
@@ -98,9 +105,9 @@ def _json_body(request: HttpRequest) -> dict:
 
 # The fields a submit may send; anything else is refused (a misspelt option would
 # otherwise be ignored silently, and the job run with the default).
-JSON_FIELDS = ("texts", "analyzer", "callback_url")
+JSON_FIELDS = ("texts", "analyzer", "callback_url", "group_by")
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "csrfmiddlewaretoken")
+FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "group_by", "csrfmiddlewaretoken")
 
 
 def fields_check(given: object, allowed: tuple[str, ...]) -> None:
@@ -142,6 +149,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             encoding=_param(request.POST, "encoding"),
             analyzer=_param(request.POST, "analyzer"),
             callback_url=_param(request.POST, "callback_url"),
+            group_by=_param(request.POST, "group_by"),
             token=getattr(request, "api_token", None),
         )
     else:
@@ -161,6 +169,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             texts=body["texts"],
             analyzer=body.get("analyzer"),
             callback_url=body.get("callback_url"),
+            group_by=body.get("group_by"),
             token=getattr(request, "api_token", None),
         )
     data = job_to_dict(job)
@@ -184,7 +193,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @api_view("GET")
 def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
-    """Return one page of results: ?offset=&limit=&label=&q=&sort=."""
+    """Return one page of results: ?offset=&limit=&label=&q=&sort=&group=&by=."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
     page = selectors.results_page(
         job=job,
@@ -193,10 +202,31 @@ def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
         label=_param(request.GET, "label"),
         q=_param(request.GET, "q"),
         sort=_param(request.GET, "sort"),
+        group=_param(request.GET, "group"),
+        by=_param(request.GET, "by"),
     )
     return JsonResponse(
         {"count": page.count, "offset": page.offset, "limit": page.limit, "results": page.results}
     )
+
+
+@api_view("GET")
+def job_groups(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Return a job's results broken down by the values of a column: ?by=<column>."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    by = _param(request.GET, "by")
+    groups = selectors.job_groups(job=job, by=by)
+    return JsonResponse(
+        groups_to_dict(groups, columns=selectors.job_columns(job)), headers=_poll_headers(job)
+    )
+
+
+@api_view("GET")
+def job_trend(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Return a job's results over time by a column of dates: ?by=<column>&bucket=day|week|month."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    trend = selectors.job_trend(job=job, by=_param(request.GET, "by"), bucket=_param(request.GET, "bucket"))
+    return JsonResponse(trend_to_dict(trend), headers=_poll_headers(job))
 
 
 class _Echo:

@@ -47,6 +47,15 @@ class SubmitForm(forms.Form):
             "else the first column that holds text."
         ),
     )
+    group_by = forms.CharField(
+        label=gettext_lazy("Column to group by"),
+        required=False,
+        max_length=255,
+        help_text=gettext_lazy(
+            "Optional, for files with columns: results are compared per value of this column, "
+            "such as product or store. You can also choose it on the job's page."
+        ),
+    )
     encoding = forms.ChoiceField(
         label=gettext_lazy("Encoding"), choices=ENCODING_CHOICES, required=False, initial="auto"
     )

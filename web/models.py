@@ -179,6 +179,9 @@ class Result(models.Model):
     class Meta:
         ordering = ["job", "idx"]
         constraints = [models.UniqueConstraint(fields=["job", "idx"], name="result_job_idx_unique")]
+        # The job page sorted by score: without it Postgres sorts all of a job's results for
+        # each page (0.6 s for a million; README, "Groups and trends" has the figures).
+        indexes = [models.Index(fields=["job", "compound"], name="result_job_compound")]
 
     def __str__(self) -> str:
         return f"Result {self.idx} of job {self.job_id}: {self.label}"
@@ -305,3 +308,39 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ColumnStats(models.Model):
+    """A finished job's results counted by the values of one of its columns, written when it ends.
+
+    For a column of few values (groups): one entry per value; for a column of
+    dates (trends): one per day. Each entry is `[key, count, positive,
+    neutral, negative, score_sum]`, the key being the cell (null for an empty
+    one) or the day in ISO form. The page and the API read these instead of
+    aggregating a big job's results on every view (worker/breakdowns.py).
+    """
+
+    class Kind(models.TextChoices):
+        GROUPS = "groups"
+        DATES = "dates"
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="column_stats", db_index=False)
+    # The column's place in Job.columns.
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Distinct non-empty values of the column over the job (groups), or days (dates).
+    distinct = models.PositiveIntegerField()
+    # Dates: how the column's cells were read ({"day_first", "serials"}), and
+    # how many results had no readable date.
+    reading = models.JSONField(default=dict, blank=True)
+    undated = models.PositiveIntegerField(default=0)
+    entries = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position", "kind"], name="columnstats_job_position_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of column {self.position} of job {self.job_id}"

@@ -13,6 +13,7 @@ from django.conf import settings
 from web.models import Job, Result
 from web.selectors import MAX_QUERY_CHARS, SORTS, analyzer_list
 from web.tokens import MAX_NAME_CHARS
+from worker.dates import BUCKETS
 from worker.webhooks import EVENTS, MAX_URL_CHARS, SIGNATURE_HEADER
 
 
@@ -35,6 +36,13 @@ _CALLBACK_URL = {
     "description": "An https:// URL on a public address: when the job ends it is POSTed "
     '{"event", "job"} there, signed (see `webhooks`). 400 `invalid_callback_url` otherwise.',
 }
+
+_GROUP_BY = {
+    "type": "string",
+    "maxLength": 255,
+    "description": "The column the job's page groups results by; ignored if the input has no such column.",
+}
+_LABEL_COUNTS = {label: {"type": "integer", "minimum": 0} for label in Result.Label.values}
 
 
 def _error_response(description: str, *, retry_after: bool = False) -> dict:
@@ -265,6 +273,7 @@ SCHEMAS: dict = {
             },
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
             "callback_url": _CALLBACK_URL,
+            "group_by": _GROUP_BY,
         },
     },
     "JobUpload": {
@@ -284,6 +293,7 @@ SCHEMAS: dict = {
             },
             "analyzer": {"type": "string", "description": "See GET /api/analyzers/."},
             "callback_url": _CALLBACK_URL,
+            "group_by": _GROUP_BY,
         },
     },
     "WebhookRecord": {
@@ -353,6 +363,67 @@ SCHEMAS: dict = {
             "neutral": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
             "negative": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
             "sentiment_note": {"type": ["string", "null"]},
+        },
+    },
+    "Groups": {
+        "type": "object",
+        "required": ["column", "groups", "truncated", "suggested"],
+        "additionalProperties": False,
+        "properties": {
+            "column": {"type": "string"},
+            "groups": {
+                "type": "array",
+                "description": "Sorted by the share of negative texts, highest first.",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "count", *Result.Label.values, "shares", "mean_score"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "value": {"type": ["string", "null"], "description": "The cell (null: empty)."},
+                        "count": {"type": "integer", "minimum": 1},
+                        **_LABEL_COUNTS,
+                        "shares": {
+                            "type": "object",
+                            "required": list(Result.Label.values),
+                            "additionalProperties": False,
+                            "properties": {
+                                label: {"type": "number", "minimum": 0, "maximum": 1}
+                                for label in Result.Label.values
+                            },
+                        },
+                        "mean_score": {"type": "number", "minimum": -1, "maximum": 1},
+                    },
+                },
+            },
+            "truncated": {"type": "boolean", "description": "More than 50 values: these are the biggest."},
+            "suggested": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Trend": {
+        "type": "object",
+        "required": ["column", "bucket", "buckets", "day_first", "points", "undated"],
+        "additionalProperties": False,
+        "properties": {
+            "column": {"type": "string"},
+            "bucket": {"type": "string", "enum": list(BUCKETS)},
+            "buckets": {"type": "array", "items": {"type": "string", "enum": list(BUCKETS)}},
+            "day_first": {"type": "boolean", "description": "Dates like 03/04/2026 were read day first."},
+            "points": {
+                "type": "array",
+                "description": "Every bucket from the first date to the last, empty ones included.",
+                "items": {
+                    "type": "object",
+                    "required": ["start", "count", *Result.Label.values, "mean_score"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "start": {"type": "string", "format": "date"},
+                        "count": {"type": "integer", "minimum": 0},
+                        **_LABEL_COUNTS,
+                        "mean_score": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
+                    },
+                },
+            },
+            "undated": {"type": "integer", "minimum": 0, "description": "Results with no readable date."},
         },
     },
     "ResultPage": {
@@ -628,6 +699,18 @@ def openapi_document() -> dict:
                             "-compound: most positive first.",
                             "schema": {"type": "string", "enum": list(SORTS), "default": "idx"},
                         },
+                        {
+                            "name": "group",
+                            "in": "query",
+                            "description": "Only results whose cell in column `by` is this value.",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "by",
+                            "in": "query",
+                            "description": "The column `group` is a value of (default: the job's group_by).",
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "get": {
                         "operationId": "jobResults",
@@ -636,6 +719,44 @@ def openapi_document() -> dict:
                             "200": _json("ResultPage", "The page."),
                             "400": _error_response(
                                 "Bad offset, limit, label, q or sort, or one given twice."
+                            ),
+                            "404": _NOT_FOUND,
+                        },
+                    },
+                },
+                "/api/jobs/{job_id}/groups/": {
+                    "parameters": [
+                        _JOB_ID,
+                        {"name": "by", "in": "query", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "get": {
+                        "operationId": "jobGroups",
+                        "summary": "Per value of a column: count, label shares and mean score.",
+                        "responses": {
+                            "200": _json("Groups", "The groups."),
+                            "400": _error_response("`unknown_column`: the message lists the columns."),
+                            "404": _NOT_FOUND,
+                        },
+                    },
+                },
+                "/api/jobs/{job_id}/trend/": {
+                    "parameters": [
+                        _JOB_ID,
+                        {"name": "by", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "bucket",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(BUCKETS)},
+                        },
+                    ],
+                    "get": {
+                        "operationId": "jobTrend",
+                        "summary": "Counts, label split and mean score over time, by a column of dates.",
+                        "responses": {
+                            "200": _json("Trend", "The trend; bucket by span when not given."),
+                            "400": _error_response(
+                                "`unknown_column`, `not_a_date_column` (the message lists the date "
+                                "columns) or `invalid_bucket`."
                             ),
                             "404": _NOT_FOUND,
                         },

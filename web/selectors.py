@@ -16,6 +16,18 @@ from web.exceptions import InvalidInput, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
+from worker.breakdowns import (
+    Columns,
+    Groups,
+    Trend,
+    UnknownColumn,
+    columns_of,
+    group_count,
+    group_filter,
+    groups_of,
+    trend_of,
+)
+from worker.dates import BUCKETS
 from worker.queues import get_redis
 from worker.summary import summary_compute
 
@@ -201,9 +213,16 @@ def _sort_order(sort: str | None) -> tuple[str, ...]:
 
 
 def results_queryset(
-    *, job: Job, label: str | None = None, q: str | None = None, sort: str | None = None
+    *,
+    job: Job,
+    label: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    group: str | None = None,
+    by: str | None = None,
 ) -> QuerySet[Result]:
-    """Return a job's results, optionally of one label or containing `q` (any case), sorted by `sort`."""
+    """Return a job's results, optionally of one label, containing `q` (any case) or whose cell in
+    column `by` (the job's group_by by default) is `group`, sorted by `sort`."""
     qs = Result.objects.filter(job=job).order_by(*_sort_order(sort))
     label = _label_filter(label)
     if label:
@@ -211,14 +230,116 @@ def results_queryset(
     q = _query_filter(q)
     if q:
         qs = qs.filter(text__icontains=q)
+    if group:
+        column = _group_column(job, by)
+        try:
+            qs = group_filter(qs, job=job, column=column, value=group)
+        except UnknownColumn as exc:
+            raise InvalidInput(
+                _unknown_column(
+                    column, exc.allowed, none_text="this job's input has no columns besides its text"
+                ),
+                code="unknown_column",
+            ) from None
     return qs
 
 
-def results_count(*, job: Job, label: str | None = None, q: str | None = None) -> int:
-    """Count a job's results matching the filters (the stored counter when there are none)."""
-    if not _label_filter(label) and not _query_filter(q):
-        return job.done
-    return results_queryset(job=job, label=label, q=q).count()
+def results_count(
+    *,
+    job: Job,
+    label: str | None = None,
+    q: str | None = None,
+    group: str | None = None,
+    by: str | None = None,
+    cap: int | None = None,
+) -> int:
+    """Count a job's results matching the filters, from stored counts when they have them.
+
+    Counting a million results takes most of a second; a finished job's
+    summary has its label counts, and its stored groups their own. Other
+    filters are counted up to `cap` when given (the scan stops there).
+    """
+    label, q = _label_filter(label), _query_filter(q)
+    if not q and not group:
+        if not label:
+            return job.done
+        if job.is_final and job.summary and not job.is_partial and label in job.summary:
+            return job.summary[label]
+    if group and not q:
+        stored = group_count(job=job, column=_group_column(job, by), value=group, label=label)
+        if stored is not None:
+            return stored
+    matching = results_queryset(job=job, label=label, q=q, group=group, by=by)
+    return (matching[:cap] if cap else matching).count()
+
+
+def results_dense(job: Job) -> bool:
+    """Whether a job's results are numbered 0 to done - 1 without a gap, so page n starts at idx 50 (n - 1).
+
+    (job, idx) is unique and idx never negative: a last idx of done - 1 and
+    none beyond leave no room for a gap. Two index lookups.
+    """
+    if not job.done:
+        return True
+    results = Result.objects.filter(job=job)
+    return results.filter(idx=job.done - 1).exists() and not results.filter(idx__gte=job.done).exists()
+
+
+def _group_column(job: Job, by: str | None) -> str:
+    column = by or job.group_by
+    if not column:
+        raise InvalidInput(
+            "Say which column the group is a value of: by=<column>, or choose a grouping on the job's page.",
+            code="invalid_parameter",
+        )
+    return column
+
+
+def job_columns(job: Job) -> Columns:
+    """Return the columns a job can be grouped by (suggested ones first) and its date columns."""
+    return columns_of(job)
+
+
+def job_group_by(job: Job) -> str:
+    """The column the job's page groups by: the job's choice when it is one of its columns, else none."""
+    if job.group_by and job.group_by in columns_of(job).groupable:
+        return job.group_by
+    return ""
+
+
+def job_groups(*, job: Job, by: str | None) -> Groups:
+    """Break a job's results down by a column's values; 400 naming the columns for any other."""
+    try:
+        return groups_of(job, by)
+    except UnknownColumn as exc:
+        raise InvalidInput(
+            _unknown_column(by, exc.allowed, none_text="this job's input has no columns besides its text"),
+            code="unknown_column",
+        ) from None
+
+
+def job_trend(*, job: Job, by: str | None, bucket: str | None) -> Trend:
+    """Break a job's results down over time by a date column; 400 naming the date columns or buckets."""
+    if bucket not in (None, "", *BUCKETS):
+        raise InvalidInput(
+            f"Unknown bucket {bucket!r}; use one of: {', '.join(BUCKETS)}.", code="invalid_bucket"
+        )
+    try:
+        return trend_of(job, by, bucket or None)
+    except UnknownColumn as exc:
+        raise InvalidInput(
+            _unknown_column(
+                by, exc.allowed, none_text="this job's input has no column of dates", kind="a column of dates"
+            ),
+            code="not_a_date_column" if by in (job.columns or []) else "unknown_column",
+        ) from None
+
+
+def _unknown_column(by: str | None, allowed: list[str], *, none_text: str, kind: str = "") -> str:
+    start = f"{by!r} is not {kind or 'a column of this job'}" if by else "Give the column as by=<column>"
+    if not allowed:
+        return f"{start}: {none_text}."
+    return f"{start}; use one of: {', '.join(allowed)}."
 
 
 def results_page(
@@ -229,12 +350,14 @@ def results_page(
     label: str | None,
     q: str | None = None,
     sort: str | None = None,
+    group: str | None = None,
+    by: str | None = None,
 ) -> ResultPage:
     """Return one page of a job's results, validating the paging, filter and sort parameters."""
     off = _int_param(offset, name="offset", default=0, minimum=0, maximum=10**9)
     lim = _int_param(limit, name="limit", default=DEFAULT_PAGE, minimum=1, maximum=MAX_PAGE)
-    qs = results_queryset(job=job, label=label, q=q, sort=sort)
-    count = results_count(job=job, label=label, q=q)
+    qs = results_queryset(job=job, label=label, q=q, sort=sort, group=group, by=by)
+    count = results_count(job=job, label=label, q=q, group=group, by=by)
     id_index = _id_index(job)
     if id_index is None:
         rows = list(qs.values(*RESULT_FIELDS)[off : off + lim])

@@ -7,7 +7,9 @@ from django.utils.translation import gettext
 
 from web.models import ApiToken, Job
 from web.table import columns_kept
-from worker.analyzers.base import AnalyzerSpec
+from worker.analyzers.base import LABELS, AnalyzerSpec
+from worker.breakdowns import Columns, Groups, Trend
+from worker.dates import BUCKETS
 
 
 def _iso(value) -> str | None:
@@ -94,4 +96,43 @@ def new_token_to_dict(record: ApiToken, *, token: str, webhook_secret: str) -> d
         "token": token,
         "webhook_secret": webhook_secret,
         "created_at": _iso(record.created_at),
+    }
+
+
+def groups_to_dict(groups: Groups, *, columns: Columns) -> dict:
+    """Serialize a job's groups: per value, its count, label counts and shares, and mean score."""
+    return {
+        "column": groups.column,
+        "groups": [
+            {
+                "value": g.value,
+                "count": g.count,
+                **{label: getattr(g, label) for label in LABELS},
+                "shares": {label: g.share(label) for label in LABELS},
+                "mean_score": g.mean_score,
+            }
+            for g in groups.groups
+        ],
+        "truncated": groups.truncated,
+        "suggested": columns.suggested,
+    }
+
+
+def trend_to_dict(trend: Trend) -> dict:
+    """Serialize a job's trend: per bucket, its first day, count, label counts and mean score."""
+    return {
+        "column": trend.column,
+        "bucket": trend.bucket,
+        "buckets": list(BUCKETS),
+        "day_first": trend.reading.day_first,
+        "points": [
+            {
+                "start": p.start.isoformat(),
+                "count": p.count,
+                **{label: getattr(p, label) for label in LABELS},
+                "mean_score": p.mean_score,
+            }
+            for p in trend.points
+        ],
+        "undated": trend.undated,
     }

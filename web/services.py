@@ -18,6 +18,7 @@ from web.limits import active_jobs_admit
 from web.models import ApiToken, Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
+from worker.breakdowns import columns_of
 from worker.chunks import chunks_free
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_compress, input_free
@@ -105,6 +106,39 @@ def items_validate(items: object, *, limits: Limits | None = None) -> Submitted:
     return Submitted(texts=texts, objects=items, columns=columns)
 
 
+def group_by_validate(group_by: object) -> str:
+    """Check the column to group by is a column name; whether the input has it is known once it is read.
+
+    A name the input turns out not to have is ignored: the job's page offers the columns it has.
+    """
+    if group_by is None:
+        return ""
+    if not isinstance(group_by, str):
+        raise InvalidInput('"group_by" must be a column name (a string).', code="invalid_group_by")
+    group_by = group_by.strip()
+    limit = Job._meta.get_field("group_by").max_length
+    if len(group_by) > limit:
+        raise InvalidInput(
+            f'"group_by" is {len(group_by):,} characters; a column name is at most {limit}.',
+            code="invalid_group_by",
+        )
+    return group_by
+
+
+def job_group_by_set(*, job: Job, column: str) -> Job:
+    """Group the job's page by `column` ("" for no grouping); 400 for a column the job cannot group by."""
+    column = group_by_validate(column)
+    allowed = columns_of(job).groupable
+    if column and column not in allowed:
+        listed = ", ".join(allowed) if allowed else "none"
+        raise InvalidInput(
+            f"{column!r} is not a column to group by; use one of: {listed}.", code="unknown_column"
+        )
+    Job.objects.filter(pk=job.pk).update(group_by=column)
+    job.group_by = column
+    return job
+
+
 def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
     """Check a list of texts against the limits; raise with the first problem found."""
     limits = limits or Limits.from_settings()
@@ -167,6 +201,7 @@ def job_create(
     texts: Sequence[str],
     analyzer: str | None = None,
     callback_url: str | None = None,
+    group_by: str | None = None,
     token: ApiToken | None = None,
 ) -> Job:
     """Store a job and its texts, and enqueue it once the transaction commits.
@@ -177,6 +212,7 @@ def job_create(
     texts = submitted.texts
     analyzer = analyzer_validate(analyzer)
     callback_url = callback_url_validate(callback_url)
+    group_by = group_by_validate(group_by)
     data = json.dumps(submitted.objects or texts, ensure_ascii=False).encode()
     options = {"headers": submitted.columns, "column": TEXT_KEY} if submitted.objects else {}
     queue_name = queue_for(seconds=spec_get(analyzer).cost.seconds_total(texts))
@@ -190,6 +226,7 @@ def job_create(
             title=job_title(texts[0]),
             callback_url=callback_url,
             webhook_token=token if callback_url else None,
+            group_by=group_by,
             columns=submitted.columns,
             text_column=TEXT_KEY if submitted.columns else "",
         )
@@ -208,6 +245,7 @@ def job_create_from_upload(
     encoding: str | None = None,
     analyzer: str | None = None,
     callback_url: str | None = None,
+    group_by: str | None = None,
     token: ApiToken | None = None,
 ) -> Job:
     """Check the first KB of an uploaded file, store all of it, and enqueue the job.
@@ -217,6 +255,7 @@ def job_create_from_upload(
     """
     analyzer = analyzer_validate(analyzer)
     callback_url = callback_url_validate(callback_url)
+    group_by = group_by_validate(group_by)
     limit = settings.SENTIMETER["MAX_UPLOAD_BYTES"]
     if upload.size is not None and upload.size > limit:
         raise InputTooLarge(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
@@ -259,6 +298,7 @@ def job_create_from_upload(
             webhook_token=token if callback_url else None,
             columns=list(spec.headers),
             text_column=_text_column(spec),
+            group_by=group_by,
         )
         job_input = JobInput.objects.create(
             job=job,

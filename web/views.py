@@ -25,12 +25,17 @@ from web.forms import SubmitForm
 from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
 from web.table import columns_kept
+from worker.dates import BUCKETS
 from worker.queues import get_redis
 from worker.webhooks import owner_webhook_secret
 
 logger = logging.getLogger(__name__)
 
 RESULTS_PER_PAGE = 50
+# Pages a sorted or filtered view of the results reaches. Postgres walks the results in
+# order to a page (or, guessing a group rarer than it is, scans them all: 0.45 s for page 40
+# of a group of 5 % of a million results); README, "The pages".
+MAX_PAGES = 20
 # The two sides of "What drives it", in the order the page shows them.
 SIDES = ("negative", "positive")
 # Texts longer than this (or on several lines) are folded in the results table to
@@ -39,6 +44,12 @@ SIDES = ("negative", "positive")
 LONG_TEXT_CHARS = 200
 # A sort the page offers only while a job runs (the API's sorts are selectors.SORTS).
 LATEST = "latest"
+BUCKET_NAMES = {"day": gettext_lazy("day"), "week": gettext_lazy("week"), "month": gettext_lazy("month")}
+BUCKET_CHOICES = [
+    ("day", gettext_lazy("Days")),
+    ("week", gettext_lazy("Weeks")),
+    ("month", gettext_lazy("Months")),
+]
 SORT_CHOICES = [
     ("idx", gettext_lazy("Input order")),
     ("-compound", gettext_lazy("Most positive first")),
@@ -83,12 +94,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     column=data["column"],
                     encoding=data["encoding"],
                     analyzer=data["analyzer"],
+                    group_by=data["group_by"] or None,
                 )
             else:
                 job = services.job_create(
                     session_key=session_key,
                     texts=services.texts_from_paste(data["texts"]),
                     analyzer=data["analyzer"],
+                    group_by=data["group_by"] or None,
                 )
         except SentimeterError as exc:
             form.add_error(_error_field(exc, upload=bool(data["file"])), exc.message)
@@ -118,6 +131,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     peak = max((b["count"] for b in summary_.get("histogram") or []), default=0)
     ticks = count_ticks(peak)
     progress = selectors.job_progress(job, now=timezone.now())
+    breakdown = _breakdowns(request, job, group_by=table["group_by"], columns=table["columns"])
     return render(
         request,
         "web/job_detail.html",
@@ -144,8 +158,124 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
             "kept_columns": columns_kept(job),
             **table,
+            **breakdown,
         },
     )
+
+
+# The order a group's stacked bar shows the labels in: negative first, as the groups are sorted.
+GROUP_BAR_LABELS = ("negative", "neutral", "positive")
+
+
+def _breakdowns(request: HttpRequest, job: Job, *, group_by: str, columns) -> dict:
+    """The groups and trend sections of a finished job's page (a running one's would cost every poll)."""
+    if columns is None or not job.is_final or not job.done:
+        return {"breakdown_columns": None}
+    context: dict = {"breakdown_columns": columns, "group_rows": [], "trend": None}
+    if group_by:
+        groups = selectors.job_groups(job=job, by=group_by)
+        context["group_rows"] = _group_rows(groups)
+        context["groups_truncated"] = groups.truncated
+    if columns.dates:
+        column = request.GET.get("trend")
+        if column not in columns.dates:
+            column = columns.dates[0]
+        bucket = request.GET.get("bucket")
+        if bucket not in BUCKETS:
+            bucket = None
+        trend = selectors.job_trend(job=job, by=column, bucket=bucket)
+        context.update(
+            trend=trend,
+            trend_chart=_trend_chart(trend),
+            trend_bucket_name=BUCKET_NAMES.get(trend.bucket, trend.bucket),
+            buckets=BUCKET_CHOICES,
+        )
+    return context
+
+
+def _group_rows(groups) -> list[dict]:
+    """Lay out each group as a stacked SVG bar of its label shares (x and width in a 0-100 box)."""
+    rows = []
+    for g in groups.groups:
+        x, parts = 0.0, []
+        for label in GROUP_BAR_LABELS:
+            width = 100.0 * getattr(g, label) / g.count if g.count else 0.0
+            parts.append(
+                {"label": label, "count": getattr(g, label), "x": round(x, 3), "width": round(width, 3)}
+            )
+            x += width
+        rows.append(
+            {
+                "value": g.value,
+                "count": g.count,
+                "mean_score": g.mean_score,
+                "parts": parts,
+                "percent": {label: round(100.0 * g.share(label), 1) for label in GROUP_BAR_LABELS},
+                "url": "?" + urlencode({"group": g.value}) + "#results" if g.value else None,
+            }
+        )
+    return rows
+
+
+def _trend_chart(trend) -> dict:
+    """Lay out a trend: bars of each bucket's texts stacked by label, and a line of its mean score.
+
+    Both in 0-100 boxes: the bars' top counts the axis's last tick; the
+    line's top is a score of +1 and its bottom -1.
+    """
+    points = trend.points
+    if not points:
+        return {}
+    peak = max(p.count for p in points)
+    ticks = count_ticks(peak)
+    top = ticks[-1]
+    width = 100.0 / len(points)
+    bars, line = [], []
+    for i, p in enumerate(points):
+        y = 100.0
+        for label in GROUP_BAR_LABELS:
+            height = 100.0 * getattr(p, label) / top
+            y -= height
+            if height:
+                bars.append(
+                    {
+                        "label": label,
+                        "x": round(i * width + width * 0.05, 3),
+                        "width": round(width * 0.9, 3),
+                        "y": round(y, 3),
+                        "height": round(height, 3),
+                        "count": getattr(p, label),
+                        "start": p.start,
+                    }
+                )
+        if p.count:
+            line.append(
+                {"x": round((i + 0.5) * width, 3), "y": round(50.0 - 50.0 * p.mean_score, 3), "point": p}
+            )
+    return {
+        "bars": bars,
+        "line": " ".join(f"{pt['x']},{pt['y']}" for pt in line),
+        "dots": line,
+        "count_ticks": ticks,
+        "gridlines": [round(100.0 - 100.0 * t / top, 3) for t in ticks],
+        "peak": peak,
+        "first": points[0].start,
+        "last": points[-1].start,
+    }
+
+
+@require_POST
+def job_group(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Group the job's page by the column chosen in its form (303 back to the groups)."""
+    try:
+        job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    except JobNotFound:
+        raise Http404("No such job.") from None
+    try:
+        services.job_group_by_set(job=job, column=request.POST.get("group_by", ""))
+    except SentimeterError:
+        pass  # Not one of its columns (the form offers only those): the page stays as it was.
+    return _see_other(job.pk, fragment="groups")
 
 
 def _results_table(request: HttpRequest, job: Job) -> dict:
@@ -160,18 +290,39 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
     sort = request.GET.get("sort") or default
     if sort not in selectors.SORTS and not (running and sort == LATEST):
         sort = default
-    count = selectors.results_count(job=job, label=label, q=q)
+    # The job's input columns, worked out only for a page that shows its groups and trends.
+    columns = selectors.job_columns(job) if job.columns and job.is_final else None
+    group_by = job.group_by if columns and job.group_by in columns.groupable else ""
+    group = request.GET.get("group", "")[:1000] if group_by else ""
+    # Input order, unfiltered, pages by idx however deep; other views page with OFFSET, which
+    # scans every row before the page (0.7 s for the last of a million), so they stop at MAX_PAGES.
+    keyset = sort == "idx" and not (label or q or group) and selectors.results_dense(job)
+    cap = None if keyset else MAX_PAGES * RESULTS_PER_PAGE + 1
+    count = selectors.results_count(job=job, label=label, q=q, group=group or None, by=group_by, cap=cap)
     pages = max(ceil(count / RESULTS_PER_PAGE), 1)
+    capped = not keyset and pages > MAX_PAGES
+    if capped:
+        pages = MAX_PAGES
     try:
         number = min(max(int(request.GET.get("page", 1)), 1), pages)
     except ValueError:
         number = 1
     offset = (number - 1) * RESULTS_PER_PAGE
-    rows = selectors.results_queryset(job=job, label=label, q=q, sort=None if sort == LATEST else sort)
+    rows = selectors.results_queryset(
+        job=job, label=label, q=q, sort=None if sort == LATEST else sort, group=group or None, by=group_by
+    )
     if sort == LATEST:
         rows = rows.order_by("-id")
-    rows = rows[offset : offset + RESULTS_PER_PAGE]
-    params = {k: v for k, v in (("label", label), ("q", q), ("sort", sort if sort != default else "")) if v}
+    rows = (
+        rows.filter(idx__gte=offset)[:RESULTS_PER_PAGE]
+        if keyset
+        else rows[offset : offset + RESULTS_PER_PAGE]
+    )
+    params = {
+        k: v
+        for k, v in (("label", label), ("q", q), ("group", group), ("sort", sort if sort != default else ""))
+        if v
+    }
 
     def page_url(n: int) -> str:
         return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
@@ -183,8 +334,15 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         "sort": sort,
         "sort_default": default,
         "sorts": ([(LATEST, _("Latest analyzed first"))] if running else []) + SORT_CHOICES,
-        "filtered": bool(label or q),
+        "filtered": bool(label or q or group),
+        "group": group,
+        "group_by": group_by,
+        "columns": columns,
         "result_count": count,
+        # More results match than the pages reach; a count that stopped at the cap is a lower bound.
+        "capped": capped,
+        "count_more": cap is not None and count >= cap,
+        "paged_rows": MAX_PAGES * RESULTS_PER_PAGE,
         "first_row": offset + 1 if count else 0,
         "last_row": min(offset + RESULTS_PER_PAGE, count),
         "page_number": number,
@@ -285,9 +443,11 @@ def _error_field(exc: SentimeterError, *, upload: bool) -> str:
     return "file" if upload else "texts"
 
 
-def _see_other(job_id) -> HttpResponseRedirect:
-    """Redirect to the job page with 303, so a reload does not post the form again."""
-    response = HttpResponseRedirect(reverse("job-detail", args=[str(job_id)]))
+def _see_other(job_id, *, fragment: str = "") -> HttpResponseRedirect:
+    """Redirect to the job page (at `fragment`) with 303, so a reload does not post the form again."""
+    response = HttpResponseRedirect(
+        reverse("job-detail", args=[str(job_id)]) + (f"#{fragment}" if fragment else "")
+    )
     response.status_code = 303
     return response
 

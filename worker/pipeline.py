@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce, Now
 from web.models import Job, JobChunk
 from worker.analyzers.base import Analyzer, AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, get_analyzer, spec_get
+from worker.breakdowns import breakdowns_store
 from worker.chunking import chunks_of, tail_bound
 from worker.chunks import (
     chunk_data,
@@ -87,6 +88,7 @@ def job_finalize(job_id: uuid.UUID) -> bool:
         if job.done != job.total:
             raise RuntimeError(f"job {job_id}: {job.done} results stored, {job.total} expected")
         summary = summary_compute(job_id)
+        breakdowns_store(job_id)
         warnings = job_warnings(job_id, analyzer=job.analyzer)
         Job.objects.filter(pk=job_id).update(
             status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
@@ -106,6 +108,7 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     )
     if failed:
         partial_summary_store(job_id)
+        breakdowns_store(job_id)
         chunks_free(job_id)
         input_free(job_id)
         webhook_schedule(job_id)
