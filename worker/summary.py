@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.db import connection
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models.fields.json import KT
 from django.db.models.functions import Mod
 
 from web.models import Job, Result
@@ -83,32 +84,74 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
 
 
 def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
-    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py).
+    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py)."""
+    return drivers_of(Result.objects.filter(job_id=job_id), counts=counts)
 
-    Reads at most DRIVERS_SAMPLE texts of each label, every n-th by row, so a
-    big job's sample spans all of it.
+
+def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
+    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
+    return extremes_of(Result.objects.filter(job_id=job_id))
+
+
+def group_results(job_id: uuid.UUID, *, column: int, value: str | None) -> QuerySet[Result]:
+    """A job's results whose cell `column` (an index into Job.columns) is `value`.
+
+    None or "" is the group of empty cells (stored as null). Postgres reads
+    the cell as `cells->>i`, SQLite as `json_extract(cells, '$[i]')`.
+    """
+    results = Result.objects.filter(job_id=job_id).alias(cell=KT(f"cells__{int(column)}"))
+    if value in (None, ""):
+        return results.filter(Q(cell__isnull=True) | Q(cell=""))
+    return results.filter(cell=value)
+
+
+def group_details(job_id: uuid.UUID, *, column: int | None, value: str | None) -> dict:
+    """What drives one group of a job (all of it when `column` is None): count, extremes, drivers."""
+    results = (
+        Result.objects.filter(job_id=job_id)
+        if column is None
+        else group_results(job_id, column=column, value=value)
+    )
+    counts = results.aggregate(
+        count=Count("idx"),
+        positive=Count("idx", filter=Q(label=Result.Label.POSITIVE)),
+        negative=Count("idx", filter=Q(label=Result.Label.NEGATIVE)),
+    )
+    return {
+        "count": counts["count"],
+        "positive": counts["positive"],
+        "negative": counts["negative"],
+        "extremes": extremes_of(results),
+        "drivers": drivers_of(results, counts=counts),
+    }
+
+
+def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dict]]:
+    """The terms that set these results' negative texts apart from their positive ones.
+
+    Reads at most DRIVERS_SAMPLE texts of each label (`counts` has how many
+    there are), every n-th by row, so a big job's sample spans all of it.
     """
     texts: list[tuple[str, str]] = []
     for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
-        rows = Result.objects.filter(job_id=job_id, label=label)
+        rows = results.filter(label=label)
         if step > 1:
             rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
         texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
     return drivers(texts)
 
 
-def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
-    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
-    results = Result.objects.filter(job_id=job_id)
+def extremes_of(results: QuerySet[Result]) -> dict[str, list[dict]]:
+    """The most positive and the most negative of these results (by score, among those so labelled)."""
     sides = {
         "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
         "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
     }
     return {
         side: [
-            {"idx": idx, "text": _clipped(text), "compound": compound}
-            for idx, text, compound in rows.values_list("idx", "text", "compound")[:EXTREMES]
+            {"idx": idx, "row": row, "text": _clipped(text), "compound": compound}
+            for idx, row, text, compound in rows.values_list("idx", "row", "text", "compound")[:EXTREMES]
         ]
         for side, rows in sides.items()
     }
