@@ -9,6 +9,13 @@ Run it from the project root:
     .venv/bin/python tests/benchmarks/bench_latency.py [--runs 50] [--warmup 5] [--poll-interval 0.005]
     .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000 [--words 80]
     .venv/bin/python tests/benchmarks/bench_latency.py --analyzer e5 --korean
+    .venv/bin/python tests/benchmarks/bench_latency.py --outside [--poll-interval 0.01]
+
+--outside measures as an outside client does (a script with curl or an HTTP
+library without a pool): a new TCP connection for every request (the POST and
+each poll), closed once its answer is read, polling every 10 ms unless
+--poll-interval says otherwise. The default mode keeps one connection open for
+all of them, as the page's own script in a browser does.
 
 --analyzer names the analyzer each single text asks for (default: the app's
 DEFAULT_ANALYZER); --korean sends short Korean reviews (our development set,
@@ -54,6 +61,8 @@ benchmarks in harness.py, beside this file. The file name does not start with
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import math
 import random
 import statistics
@@ -64,6 +73,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import harness
 import requests
@@ -92,6 +102,49 @@ class Sample:
 # --- the client -----------------------------------------------------------
 
 
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> dict:
+        return json.loads(self.text)
+
+
+class OutsideClient:
+    """A client that opens a new TCP connection for each request and closes it after the answer.
+
+    Sends the session's cookies by hand (http.client, no pool), as a script
+    with curl would.
+    """
+
+    def __init__(self, session: requests.Session):
+        self.cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+    def request(self, method: str, url: str, *, json_body: dict | None = None, headers=None) -> Answer:
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            body = None if json_body is None else json.dumps(json_body).encode()
+            all_headers = {"Cookie": self.cookie, **(headers or {})}
+            if body is not None:
+                all_headers["Content-Type"] = "application/json"
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            text = response.read().decode()
+            return Answer(response.status, dict(response.getheaders()), text)
+        finally:
+            connection.close()
+
+    def post(self, url: str, *, json: dict, headers: dict, timeout: float) -> Answer:
+        return self.request("POST", url, json_body=json, headers=headers)
+
+    def get(self, url: str, *, timeout: float) -> Answer:
+        return self.request("GET", url)
+
+
 def _parse_time(value: str | None, field: str, job: dict) -> datetime:
     if not value:
         raise BenchError(f"job {job.get('id')} succeeded without {field}: {job}")
@@ -99,7 +152,7 @@ def _parse_time(value: str | None, field: str, job: dict) -> datetime:
 
 
 def run_once(
-    session: requests.Session,
+    session: requests.Session | OutsideClient,
     base_url: str,
     csrf: str,
     text: str,
@@ -197,7 +250,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=50, help="measured runs (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted runs first (default 5)")
     parser.add_argument(
-        "--poll-interval", type=float, default=0.005, help="seconds between polls (default 0.005)"
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between polls (default 0.005; 0.01 with --outside)",
     )
     parser.add_argument(
         "--pause",
@@ -218,7 +274,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--analyzer", default=None, help="analyzer of each text (default: the app's)")
     parser.add_argument("--korean", action="store_true", help="single texts in Korean (our development set)")
+    parser.add_argument(
+        "--outside",
+        action="store_true",
+        help="a new TCP connection per request, as an outside script's client (default: one kept open)",
+    )
     args = parser.parse_args(argv)
+    if args.poll_interval is None:
+        args.poll_interval = 0.01 if args.outside else 0.005
     if (
         args.runs < 1
         or args.warmup < 0
@@ -270,6 +333,7 @@ def bench(args: argparse.Namespace) -> None:
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
         f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, "
         f"1 {'Korean ' if args.korean else ''}text per job, analyzer {args.analyzer or 'default'}, 1 worker, "
+        f"{'a new connection per request' if args.outside else 'one kept-alive connection'}, "
         f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}, "
         + (
             f"during a big job of {args.during_big_job:,} rows of ~{args.words} words"
@@ -302,7 +366,7 @@ def bench(args: argparse.Namespace) -> None:
                     big_url = big_job_start(session, base_url, csrf, args.during_big_job, args.words)
                 try:
                     sample = run_once(
-                        session,
+                        OutsideClient(session) if args.outside else session,
                         base_url,
                         csrf,
                         review(i, korean=args.korean),
