@@ -72,6 +72,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,6 +98,9 @@ class Sample:
     queued_ms: float  # server: created_at -> started_at
     server_ms: float  # server: created_at -> finished_at
     polls: int
+    poll_ms: float  # the median poll (GET) alone
+    to_created_ms: float  # just before the POST -> the job's created_at (same machine's clock)
+    seen_ms: float  # the job's finished_at -> the poll answer showing `succeeded`
 
 
 # --- the client -----------------------------------------------------------
@@ -115,25 +119,31 @@ class Answer:
 class OutsideClient:
     """A client that opens a new TCP connection for each request and closes it after the answer.
 
-    Sends the session's cookies by hand (http.client, no pool), as a script
-    with curl would.
+    Keeps the session's cookies by hand (http.client, no pool), as a script
+    with curl and a cookie jar would: the first submit sets the owner's
+    session cookie.
     """
 
     def __init__(self, session: requests.Session):
-        self.cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        self.cookies = {c.name: c.value for c in session.cookies}
 
     def request(self, method: str, url: str, *, json_body: dict | None = None, headers=None) -> Answer:
         parts = urlsplit(url)
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
         try:
             body = None if json_body is None else json.dumps(json_body).encode()
-            all_headers = {"Cookie": self.cookie, **(headers or {})}
+            cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+            all_headers = {"Cookie": cookie, **(headers or {})}
             if body is not None:
                 all_headers["Content-Type"] = "application/json"
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             connection.request(method, path, body=body, headers=all_headers)
             response = connection.getresponse()
             text = response.read().decode()
+            for header in response.headers.get_all("Set-Cookie") or []:
+                jar = SimpleCookie()
+                jar.load(header)
+                self.cookies.update({name: morsel.value for name, morsel in jar.items()})
             return Answer(response.status, dict(response.getheaders()), text)
         finally:
             connection.close()
@@ -163,6 +173,7 @@ def run_once(
 ) -> Sample:
     headers = {"X-CSRFToken": csrf}
     body = {"texts": [text], **({"analyzer": analyzer} if analyzer else {})}
+    t0_wall = time.time()
     t0 = time.perf_counter()
     response = session.post(f"{base_url}/api/jobs/", json=body, headers=headers, timeout=10)
     t_post = time.perf_counter()
@@ -173,6 +184,7 @@ def run_once(
         raise BenchError(f"POST /api/jobs/ answered 202 without Location: {response.text[:500]}")
     url = location if location.startswith("http") else base_url + location
     polls = 0
+    poll_times = []
     while True:
         if time.perf_counter() - t0 > timeout:
             raise BenchError(
@@ -180,8 +192,10 @@ def run_once(
                 f"(a job stuck `queued` may have lost its RQ job: is another process using {REDIS_URL}?)"
             )
         time.sleep(poll_interval)
+        t_poll = time.perf_counter()
         response = session.get(url, timeout=10)
         t_done = time.perf_counter()
+        poll_times.append(t_done - t_poll)
         polls += 1
         if response.status_code != 200:
             raise BenchError(f"GET {location} answered {response.status_code}: {response.text[:500]}")
@@ -200,6 +214,9 @@ def run_once(
         queued_ms=(started - created).total_seconds() * 1000,
         server_ms=(finished - created).total_seconds() * 1000,
         polls=polls,
+        poll_ms=statistics.median(poll_times) * 1000,
+        to_created_ms=(created.timestamp() - t0_wall) * 1000,
+        seen_ms=(t0_wall + (t_done - t0) - finished.timestamp()) * 1000,
     )
 
 
@@ -227,6 +244,9 @@ def report(samples: list[Sample], *, target_ms: float = TARGET_MEDIAN_MS) -> flo
         ("POST /api/jobs/ alone", [s.post_ms for s in samples]),
         ("server created -> started", [s.queued_ms for s in samples]),
         ("server created -> finished", [s.server_ms for s in samples]),
+        ("submit -> created", [s.to_created_ms for s in samples]),
+        ("finished -> seen", [s.seen_ms for s in samples]),
+        ("one poll (median of a job's)", [s.poll_ms for s in samples]),
     ]
     print(f"\n{'ms':<28}{'median':>9}{'p95':>9}{'min':>9}{'max':>9}")
     for label, values in rows:
@@ -357,6 +377,7 @@ def bench(args: argparse.Namespace) -> None:
         harness.wait_until_ready(base_url, web, [worker])
 
         session, csrf = harness.session_open(base_url)
+        client = OutsideClient(session) if args.outside else session
         with session:
             samples = []
             big_url = None
@@ -366,7 +387,7 @@ def bench(args: argparse.Namespace) -> None:
                     big_url = big_job_start(session, base_url, csrf, args.during_big_job, args.words)
                 try:
                     sample = run_once(
-                        OutsideClient(session) if args.outside else session,
+                        client,
                         base_url,
                         csrf,
                         review(i, korean=args.korean),
