@@ -12,7 +12,7 @@ from django.db.models.functions import Mod
 from web.models import Job, Result
 from worker.analyzers.base import LABELS
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
-from worker.drivers import drivers
+from worker.drivers import MIN_TEXTS, drivers
 from worker.languages import language_mix, warnings_for
 
 HISTOGRAM_BINS = 20
@@ -78,19 +78,10 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
         ],
     }
     if details:
-        summary["extremes"] = job_extremes(job_id)
-        summary["drivers"] = job_drivers(job_id, counts=agg)
+        results = Result.objects.filter(job_id=job_id)
+        summary["extremes"] = extremes_of(results, counts=agg)
+        summary["drivers"] = drivers_of(results, counts=agg)
     return summary
-
-
-def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
-    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py)."""
-    return drivers_of(Result.objects.filter(job_id=job_id), counts=counts)
-
-
-def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
-    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
-    return extremes_of(Result.objects.filter(job_id=job_id))
 
 
 def group_results(job_id: uuid.UUID, *, column: int, value: str | None) -> QuerySet[Result]:
@@ -121,7 +112,7 @@ def group_details(job_id: uuid.UUID, *, column: int | None, value: str | None) -
         "count": counts["count"],
         "positive": counts["positive"],
         "negative": counts["negative"],
-        "extremes": extremes_of(results),
+        "extremes": extremes_of(results, counts=counts),
         "drivers": drivers_of(results, counts=counts),
     }
 
@@ -132,6 +123,8 @@ def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dic
     Reads at most DRIVERS_SAMPLE texts of each label (`counts` has how many
     there are), every n-th by row, so a big job's sample spans all of it.
     """
+    if counts[Result.Label.NEGATIVE] + counts[Result.Label.POSITIVE] < MIN_TEXTS:
+        return drivers([])  # no term can be in enough texts: a single text reads none
     texts: list[tuple[str, str]] = []
     for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
@@ -142,8 +135,11 @@ def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dic
     return drivers(texts)
 
 
-def extremes_of(results: QuerySet[Result]) -> dict[str, list[dict]]:
-    """The most positive and the most negative of these results (by score, among those so labelled)."""
+def extremes_of(results: QuerySet[Result], *, counts: dict | None = None) -> dict[str, list[dict]]:
+    """The most positive and the most negative of these results (by score, among those so labelled).
+
+    `counts`, when given, has how many results each label has.
+    """
     sides = {
         "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
         "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
@@ -153,6 +149,9 @@ def extremes_of(results: QuerySet[Result]) -> dict[str, list[dict]]:
             {"idx": idx, "row": row, "text": _clipped(text), "compound": compound}
             for idx, row, text, compound in rows.values_list("idx", "row", "text", "compound")[:EXTREMES]
         ]
+        # A side with no text is not asked for (a query less for a single text's summary).
+        if counts is None or counts[side]
+        else []
         for side, rows in sides.items()
     }
 
