@@ -117,13 +117,18 @@ def _job_succeed(job_id: uuid.UUID) -> int | None:
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
     )
-    input_free(job_id)
     return job.total
 
 
 def _job_succeeded(job_id: uuid.UUID, total: int) -> None:
-    """What follows a job's success once it is committed."""
+    """What follows a job's success once it is committed.
+
+    Its input is dropped here, after the commit that shows the success (not
+    before it: five statements on a single text's way); if that fails, the
+    reconciler's sweep drops it (inputs_free_ended).
+    """
     logger.info("job %s: succeeded with %d results", job_id, total)
+    input_free(job_id)
     webhook_schedule(job_id)
 
 
@@ -186,7 +191,12 @@ def job_process(
     rows, unread = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
-    written = JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
+    # A first attempt has none to look for.
+    written = (
+        JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
+        if job.attempts > 1
+        else {"count": 0, "texts": 0}
+    )
     covered = written["texts"] or 0
     chunks = chunks_of(
         _texts_skip(rows, covered),
