@@ -7,7 +7,6 @@ import uuid
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
-from django.db.models.fields.json import KT
 from django.db.models.functions import Mod
 
 from web.models import Job, Result
@@ -88,12 +87,15 @@ def group_results(job_id: uuid.UUID, *, column: int, value: str | None) -> Query
     """A job's results whose cell `column` (an index into Job.columns) is `value`.
 
     None or "" is the group of empty cells (stored as null). Postgres reads
-    the cell as `cells->>i`, SQLite as `json_extract(cells, '$[i]')`.
+    the cell as `cells->i`, SQLite as `json_extract(cells, '$[i]')`.
     """
-    results = Result.objects.filter(job_id=job_id).alias(cell=KT(f"cells__{int(column)}"))
+    # The JSON comparison (cells -> i = '"value"'), which both databases do alike; the text
+    # one (KT) compares wrongly on SQLite.
+    cell = f"cells__{int(column)}"
+    results = Result.objects.filter(job_id=job_id)
     if value in (None, ""):
-        return results.filter(Q(cell__isnull=True) | Q(cell=""))
-    return results.filter(cell=value)
+        return results.filter(Q(**{cell: None}) | Q(**{cell: ""}))
+    return results.filter(**{cell: value})
 
 
 def group_details(job_id: uuid.UUID, *, column: int | None, value: str | None) -> dict:
@@ -128,7 +130,7 @@ def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dic
     texts: list[tuple[str, str]] = []
     for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
-        rows = results.filter(label=label)
+        rows = results.filter(label=label).order_by("idx")
         if step > 1:
             rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
         texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
