@@ -100,10 +100,11 @@ def job_finalize(job_id: uuid.UUID) -> bool:
     return True
 
 
-def _job_succeed(job_id: uuid.UUID) -> int | None:
+def _job_succeed(job_id: uuid.UUID, *, texts: list[str] | None = None) -> int | None:
     """job_finalize's writes, in the caller's transaction; the job's total if it succeeded.
 
-    The inline path stores its results in the same transaction.
+    The inline path stores its results in the same transaction, and gives
+    its `texts` (all of them, in input order) for the language warnings.
     """
     job = Job.objects.select_for_update().get(pk=job_id)
     if job.status != Job.Status.RUNNING or job.total is None or job.chunks_total is None:
@@ -113,7 +114,7 @@ def _job_succeed(job_id: uuid.UUID) -> int | None:
     if job.done != job.total:
         raise RuntimeError(f"job {job_id}: {job.done} results stored, {job.total} expected")
     summary = summary_compute(job_id)
-    warnings = job_warnings(job_id, analyzer=job.analyzer)
+    warnings = job_warnings(job_id, analyzer=job.analyzer, texts=texts)
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
     )
@@ -276,7 +277,7 @@ def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: _Skips)
     with transaction.atomic():
         _job_counted(job, total=len(rows), chunks_total=0, skips=skips)
         results_store(job_id=job.pk, idxs=[r.idx for r in rows], texts=texts, scores=scores)
-        return _job_succeed(job.pk)
+        return _job_succeed(job.pk, texts=texts)
 
 
 def _job_split(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -162,13 +163,18 @@ def _clipped(text: str) -> str:
     return text if len(text) <= EXTREME_CHARS else text[: EXTREME_CHARS - 1].rstrip() + "…"
 
 
-def job_warnings(job_id: uuid.UUID, *, analyzer: str) -> list[dict]:
-    """What the user should know about a job's results: texts its analyzer cannot read."""
+def job_warnings(job_id: uuid.UUID, *, analyzer: str, texts: Sequence[str] | None = None) -> list[dict]:
+    """What the user should know about a job's results: texts its analyzer cannot read.
+
+    `texts`, when given, are the job's texts in input order (a job analyzed in
+    one go has them in hand: no query).
+    """
     try:
         spec = spec_get(analyzer)
     except UnknownAnalyzer:
         return []
-    texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
+    if texts is None:
+        texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
     mix = language_mix(texts[:LANGUAGE_SAMPLE])
     return warnings_for(mix, spec=spec, alternatives=analyzer_specs())
 
