@@ -229,6 +229,14 @@ def job_trend(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(trend_to_dict(trend), headers=_poll_headers(job))
 
 
+@api_view("GET")
+def job_drivers(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Return what drives one group of a job: ?by=<column>&group=<value> (neither: the whole job)."""
+    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    details = selectors.group_drivers(job, by=_param(request.GET, "by"), group=_param(request.GET, "group"))
+    return JsonResponse(details, headers=_poll_headers(job))
+
+
 class _Echo:
     """A file-like object whose write() returns what it was given (for csv.writer)."""
 

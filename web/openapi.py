@@ -134,6 +134,21 @@ SCHEMAS: dict = {
             "compound": {"type": "number", "minimum": -1, "maximum": 1},
         },
     },
+    "Drivers": {
+        "type": "object",
+        "description": "What drives one group of a job (or the whole job without `by`).",
+        "required": ["by", "group", "count", "positive", "negative", "extremes", "drivers"],
+        "additionalProperties": False,
+        "properties": {
+            "by": {"type": ["string", "null"]},
+            "group": {"type": ["string", "null"]},
+            "count": {"type": "integer", "minimum": 0},
+            "positive": {"type": "integer", "minimum": 0},
+            "negative": {"type": "integer", "minimum": 0},
+            "extremes": _by_side("Extreme", "As in Summary, of this group."),
+            "drivers": _by_side("Driver", "As in Summary, of this group."),
+        },
+    },
     "Driver": {
         "type": "object",
         "required": ["term", "z", "negative", "positive"],
@@ -757,6 +772,34 @@ def openapi_document() -> dict:
                             "400": _error_response(
                                 "`unknown_column`, `not_a_date_column` (the message lists the date "
                                 "columns) or `invalid_bucket`."
+                            ),
+                            "404": _NOT_FOUND,
+                        },
+                    },
+                },
+                "/api/jobs/{job_id}/drivers/": {
+                    "parameters": [
+                        _JOB_ID,
+                        {
+                            "name": "by",
+                            "in": "query",
+                            "description": "A column of the job (not its text column); none: the whole job.",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "group",
+                            "in": "query",
+                            "description": "A value of that column (empty: the rows with an empty cell).",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "get": {
+                        "operationId": "jobDrivers",
+                        "summary": "The most positive and negative texts and what drives them, of one group.",
+                        "responses": {
+                            "200": _json("Drivers", "The group's extremes and drivers."),
+                            "400": _error_response(
+                                "No such column, or group without by (or by without group)."
                             ),
                             "404": _NOT_FOUND,
                         },

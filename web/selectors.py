@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from worker.breakdowns import (
 )
 from worker.dates import BUCKETS
 from worker.queues import get_redis
-from worker.summary import summary_compute
+from worker.summary import group_details, summary_compute
 
 RESULT_FIELDS = ("idx", "row", "text", "label", "compound", "pos", "neu", "neg")
 # The column whose cell a result of the API carries as "id" (a JSON submit's objects, a table's id column).
@@ -38,6 +39,9 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 50
 # Seconds a running job's summary is reused before it is computed again.
 LIVE_SUMMARY_SECONDS = 5
+# Seconds one group's drivers are kept in Redis: a finished job's results no longer change
+# (a running job's are kept LIVE_SUMMARY_SECONDS).
+GROUP_DRIVERS_SECONDS = 3600
 # Rows fetched per round trip while streaming a download.
 DOWNLOAD_BATCH = 2000
 # Longest text search accepted (a search longer than any text finds nothing anyway).
@@ -134,6 +138,54 @@ def _live_summary(job: Job) -> dict:
     with contextlib.suppress(RedisError):
         get_redis().set(key, json.dumps(summary), ex=LIVE_SUMMARY_SECONDS)
     return summary
+
+
+def group_drivers(job: Job, *, by: str | None, group: str | None) -> dict:
+    """What drives one group of a job (the rows whose column `by` holds `group`), or the whole job.
+
+    Returns {"by", "group", "count", "positive", "negative", "extremes",
+    "drivers"}. Without `by`, the job's own (its stored summary's, once it
+    has one). A group's are computed once per GROUP_DRIVERS_SECONDS for
+    every viewer (a Redis key; without Redis, for this request alone).
+    """
+    if not by:
+        if group:
+            raise InvalidInput("group needs by: the column the groups are of.", code="invalid_parameter")
+        if job.summary and "drivers" in job.summary:
+            keys = ("count", "positive", "negative", "extremes", "drivers")
+            return {"by": None, "group": None, **{k: job.summary[k] for k in keys}}
+        return {"by": None, "group": None, **_group_details_cached(job, column=None, group=None)}
+    if by not in job.columns or by == job.text_column:
+        kept = [c for c in job.columns if c != job.text_column]
+        raise InvalidInput(
+            f"The job has no column {by!r} to group by; "
+            + (f"its columns are: {', '.join(kept)}." if kept else "its input had no other columns."),
+            code="invalid_parameter",
+        )
+    if group is None:
+        raise InvalidInput(
+            "Name the group: ?group=<a value of the column> (empty for empty cells).",
+            code="invalid_parameter",
+        )
+    details = _group_details_cached(job, column=job.columns.index(by), group=group)
+    return {"by": by, "group": group, **details}
+
+
+def _group_details_cached(job: Job, *, column: int | None, group: str | None) -> dict:
+    seconds = GROUP_DRIVERS_SECONDS if job.is_final else LIVE_SUMMARY_SECONDS
+    digest = hashlib.sha256(f"{column}\0{group}".encode()).hexdigest()[:32]
+    key = f"sentimeter:group-drivers:{job.pk}:{job.status}:{digest}"
+    try:
+        cached = get_redis().get(key)
+    except RedisError:
+        cached = None
+    if cached is not None:
+        details = json.loads(cached)
+    else:
+        details = group_details(job.pk, column=column, value=group)
+        with contextlib.suppress(RedisError):
+            get_redis().set(key, json.dumps(details), ex=seconds)
+    return details
 
 
 @dataclass(frozen=True, slots=True)

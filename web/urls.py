@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/jobs/<str:job_id>/", api.job_detail, name="api-job-detail"),
     path("api/jobs/<str:job_id>/cancel/", api.job_cancel, name="api-job-cancel"),
     path("api/jobs/<str:job_id>/results/", api.job_results, name="api-job-results"),
+    path("api/jobs/<str:job_id>/drivers/", api.job_drivers, name="api-job-drivers"),
     path("api/jobs/<str:job_id>/results.csv", api.job_results_csv, name="api-job-results-csv"),
     path("api/jobs/<str:job_id>/groups/", api.job_groups, name="api-job-groups"),
     path("api/jobs/<str:job_id>/trend/", api.job_trend, name="api-job-trend"),

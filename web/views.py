@@ -153,8 +153,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "shares": _label_shares(summary),
             "split": _label_split(summary),
             # Summaries stored before these existed have neither.
-            "driver_terms": [(side, (summary_.get("drivers") or {}).get(side, [])) for side in SIDES],
-            "extremes": [(side, (summary_.get("extremes") or {}).get(side, [])) for side in SIDES],
+            "drivers_block": drivers_block(summary_),
             "poll_interval": settings.SENTIMETER["POLL_INTERVAL"],
             "kept_columns": columns_kept(job),
             **table,
@@ -276,6 +275,27 @@ def job_group(request: HttpRequest, job_id: str) -> HttpResponse:
     except SentimeterError:
         pass  # Not one of its columns (the form offers only those): the page stays as it was.
     return _see_other(job.pk, fragment="groups")
+
+
+def drivers_block(details: dict, *, by: str | None = None, group: str | None = None) -> dict:
+    """The context of web/_drivers.html: a job's "What drives it" (a summary), or one group's.
+
+    `details` is a summary or selectors.group_drivers()'s answer. A group's
+    block prefixes its element ids and keeps the group in its terms' links.
+    """
+    block = {
+        "group": None,
+        "prefix": "",
+        "link_params": "",
+        "count": details.get("count") or 0,
+        "terms": [(side, (details.get("drivers") or {}).get(side, [])) for side in SIDES],
+        "extremes": [(side, (details.get("extremes") or {}).get(side, [])) for side in SIDES],
+    }
+    if by:
+        block.update(
+            group=group or "", prefix="group-", link_params=urlencode({"by": by, "group": group or ""}) + "&"
+        )
+    return block
 
 
 def _results_table(request: HttpRequest, job: Job) -> dict:

@@ -3,8 +3,8 @@
 Each text contributes its terms once (a review that says "late" five times
 counts once), so one long rant cannot lead the list. Terms are words and
 two-word phrases with stop words removed; negations stay ("not good" is a
-phrase, "good" another). Korean goes through a morphological analyzer
-(terms_korean, given by the caller), since Korean words carry their
+phrase, "good" another). A text with Hangul goes through a morphological
+analyzer (worker/morphemes.py, MeCab-ko), since Korean words carry their
 particles and endings: 배송이, 배송은 and 배송도 are all 배송.
 
 The ranking is the log-odds ratio with an informative Dirichlet prior
@@ -21,6 +21,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+
+from worker import morphemes
 
 # Terms a text must share with this many texts before they are ranked.
 MIN_TEXTS = 3
@@ -71,8 +73,13 @@ def has_hangul(text: str) -> bool:
     return _HANGUL.search(text) is not None
 
 
-def text_terms(text: str, *, terms_korean: Callable[[str], list[str]] | None = None) -> set[str]:
-    """The distinct terms of one text: Korean ones by `terms_korean`, when given and the text has Hangul."""
+def korean_terms(text: str) -> list[str]:
+    """Words and two-word phrases of a text with Hangul (worker/morphemes.py), less English stop words."""
+    return [t for t in morphemes.terms(text) if not STOP_WORDS.intersection(t.split())]
+
+
+def text_terms(text: str, *, terms_korean: Callable[[str], list[str]] | None = korean_terms) -> set[str]:
+    """The distinct terms of one text: Korean ones by `terms_korean` when the text has Hangul."""
     if terms_korean is not None and has_hangul(text):
         return set(terms_korean(text))
     return set(terms_latin(text))
@@ -107,7 +114,7 @@ def log_odds(negative: Counter, positive: Counter, *, min_texts: int = MIN_TEXTS
 def drivers(
     texts: Iterable[tuple[str, str]],
     *,
-    terms_korean: Callable[[str], list[str]] | None = None,
+    terms_korean: Callable[[str], list[str]] | None = korean_terms,
     top: int = TOP,
     min_texts: int = MIN_TEXTS,
 ) -> dict[str, list[dict]]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Sequence
 
 from django.db import connection
-from django.db.models import Avg, Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Mod
 
 from web.models import Job, Result
 from worker.analyzers.base import LABELS
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
-from worker.drivers import drivers
+from worker.drivers import MIN_TEXTS, drivers
 from worker.languages import language_mix, warnings_for
 
 HISTOGRAM_BINS = 20
@@ -31,14 +33,6 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
     With `details`, also the extremes and what drives the sentiment (reading
     texts: a second or two on a big job, so a running job's page goes without).
     """
-    results = Result.objects.filter(job_id=job_id)
-    agg = results.aggregate(
-        count=Count("idx"),
-        positive=Count("idx", filter=Q(label=Result.Label.POSITIVE)),
-        neutral=Count("idx", filter=Q(label=Result.Label.NEUTRAL)),
-        negative=Count("idx", filter=Q(label=Result.Label.NEGATIVE)),
-        mean_compound=Avg("compound"),
-    )
     counts = [dict.fromkeys(("count", *LABELS), 0) for _ in range(HISTOGRAM_BINS)]
     width = 2.0 / HISTOGRAM_BINS
     table = Result._meta.db_table
@@ -51,18 +45,25 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
     else:
         # SQLite's CAST truncates, which is floor() for non-negative values.
         bin_expr, job_param = "CAST((compound + 1.0) * %s + 1e-9 AS INTEGER)", job_id.hex
+    # One query gives the histogram and, added up, the counts and the mean (a round trip
+    # less for every job: a single text's summary is mostly round trips).
+    agg = dict.fromkeys(("count", *LABELS), 0)
+    sums = []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {bin_expr} AS bin, label, COUNT(*) FROM {table} "  # noqa: S608
+            f"SELECT {bin_expr} AS bin, label, COUNT(*), SUM(compound) FROM {table} "  # noqa: S608
             "WHERE job_id = %s GROUP BY bin, label",
             [HISTOGRAM_BINS / 2.0, job_param],
         )
-        for bin_index, label, n in cursor.fetchall():
+        for bin_index, label, n, total in cursor.fetchall():
             counted = counts[min(max(int(bin_index), 0), HISTOGRAM_BINS - 1)]
             counted["count"] += n
+            agg["count"] += n
+            sums.append(total)
             if label in counted:
                 counted[label] += n
-    mean = agg["mean_compound"]
+                agg[label] += n
+    mean = math.fsum(sums) / agg["count"] if agg["count"] else None
     summary = {
         "count": agg["count"],
         "positive": agg["positive"],
@@ -77,30 +78,71 @@ def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
         ],
     }
     if details:
-        summary["extremes"] = job_extremes(job_id)
-        summary["drivers"] = job_drivers(job_id, counts=agg)
+        results = Result.objects.filter(job_id=job_id)
+        summary["extremes"] = extremes_of(results, counts=agg)
+        summary["drivers"] = drivers_of(results, counts=agg)
     return summary
 
 
-def job_drivers(job_id: uuid.UUID, *, counts: dict) -> dict[str, list[dict]]:
-    """The terms that set a job's negative texts apart from its positive ones (worker/drivers.py).
+def group_results(job_id: uuid.UUID, *, column: int, value: str | None) -> QuerySet[Result]:
+    """A job's results whose cell `column` (an index into Job.columns) is `value`.
 
-    Reads at most DRIVERS_SAMPLE texts of each label, every n-th by row, so a
-    big job's sample spans all of it.
+    None or "" is the group of empty cells (stored as null). Postgres reads
+    the cell as `cells->i`, SQLite as `json_extract(cells, '$[i]')`.
     """
+    # The JSON comparison (cells -> i = '"value"'), which both databases do alike; the text
+    # one (KT) compares wrongly on SQLite.
+    cell = f"cells__{int(column)}"
+    results = Result.objects.filter(job_id=job_id)
+    if value in (None, ""):
+        return results.filter(Q(**{cell: None}) | Q(**{cell: ""}))
+    return results.filter(**{cell: value})
+
+
+def group_details(job_id: uuid.UUID, *, column: int | None, value: str | None) -> dict:
+    """What drives one group of a job (all of it when `column` is None): count, extremes, drivers."""
+    results = (
+        Result.objects.filter(job_id=job_id)
+        if column is None
+        else group_results(job_id, column=column, value=value)
+    )
+    counts = results.aggregate(
+        count=Count("idx"),
+        positive=Count("idx", filter=Q(label=Result.Label.POSITIVE)),
+        negative=Count("idx", filter=Q(label=Result.Label.NEGATIVE)),
+    )
+    return {
+        "count": counts["count"],
+        "positive": counts["positive"],
+        "negative": counts["negative"],
+        "extremes": extremes_of(results, counts=counts),
+        "drivers": drivers_of(results, counts=counts),
+    }
+
+
+def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dict]]:
+    """The terms that set these results' negative texts apart from their positive ones.
+
+    Reads at most DRIVERS_SAMPLE texts of each label (`counts` has how many
+    there are), every n-th by row, so a big job's sample spans all of it.
+    """
+    if counts[Result.Label.NEGATIVE] + counts[Result.Label.POSITIVE] < MIN_TEXTS:
+        return drivers([])  # no term can be in enough texts: a single text reads none
     texts: list[tuple[str, str]] = []
     for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
-        rows = Result.objects.filter(job_id=job_id, label=label)
+        rows = results.filter(label=label).order_by("idx")
         if step > 1:
             rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
         texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
     return drivers(texts)
 
 
-def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
-    """The most positive and the most negative texts of a job (by score, among those so labelled)."""
-    results = Result.objects.filter(job_id=job_id)
+def extremes_of(results: QuerySet[Result], *, counts: dict | None = None) -> dict[str, list[dict]]:
+    """The most positive and the most negative of these results (by score, among those so labelled).
+
+    `counts`, when given, has how many results each label has.
+    """
     sides = {
         "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
         "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
@@ -110,6 +152,9 @@ def job_extremes(job_id: uuid.UUID) -> dict[str, list[dict]]:
             {"idx": idx, "row": row, "text": _clipped(text), "compound": compound}
             for idx, row, text, compound in rows.values_list("idx", "row", "text", "compound")[:EXTREMES]
         ]
+        # A side with no text is not asked for (a query less for a single text's summary).
+        if counts is None or counts[side]
+        else []
         for side, rows in sides.items()
     }
 
@@ -118,13 +163,18 @@ def _clipped(text: str) -> str:
     return text if len(text) <= EXTREME_CHARS else text[: EXTREME_CHARS - 1].rstrip() + "…"
 
 
-def job_warnings(job_id: uuid.UUID, *, analyzer: str) -> list[dict]:
-    """What the user should know about a job's results: texts its analyzer cannot read."""
+def job_warnings(job_id: uuid.UUID, *, analyzer: str, texts: Sequence[str] | None = None) -> list[dict]:
+    """What the user should know about a job's results: texts its analyzer cannot read.
+
+    `texts`, when given, are the job's texts in input order (a job analyzed in
+    one go has them in hand: no query).
+    """
     try:
         spec = spec_get(analyzer)
     except UnknownAnalyzer:
         return []
-    texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
+    if texts is None:
+        texts = Result.objects.filter(job_id=job_id).order_by("idx").values_list("text", flat=True)
     mix = language_mix(texts[:LANGUAGE_SAMPLE])
     return warnings_for(mix, spec=spec, alternatives=analyzer_specs())
 

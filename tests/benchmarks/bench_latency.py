@@ -9,6 +9,13 @@ Run it from the project root:
     .venv/bin/python tests/benchmarks/bench_latency.py [--runs 50] [--warmup 5] [--poll-interval 0.005]
     .venv/bin/python tests/benchmarks/bench_latency.py --during-big-job 100000 [--words 80]
     .venv/bin/python tests/benchmarks/bench_latency.py --analyzer e5 --korean
+    .venv/bin/python tests/benchmarks/bench_latency.py --outside [--poll-interval 0.01]
+
+--outside measures as an outside client does (a script with curl or an HTTP
+library without a pool): a new TCP connection for every request (the POST and
+each poll), closed once its answer is read, polling every 10 ms unless
+--poll-interval says otherwise. The default mode keeps one connection open for
+all of them, as the page's own script in a browser does.
 
 --analyzer names the analyzer each single text asks for (default: the app's
 DEFAULT_ANALYZER); --korean sends short Korean reviews (our development set,
@@ -54,6 +61,8 @@ benchmarks in harness.py, beside this file. The file name does not start with
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import math
 import random
 import statistics
@@ -63,7 +72,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import harness
 import requests
@@ -87,9 +98,61 @@ class Sample:
     queued_ms: float  # server: created_at -> started_at
     server_ms: float  # server: created_at -> finished_at
     polls: int
+    poll_ms: float  # the median poll (GET) alone
+    to_created_ms: float  # just before the POST -> the job's created_at (same machine's clock)
+    seen_ms: float  # the job's finished_at -> the poll answer showing `succeeded`
 
 
 # --- the client -----------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> dict:
+        return json.loads(self.text)
+
+
+class OutsideClient:
+    """A client that opens a new TCP connection for each request and closes it after the answer.
+
+    Keeps the session's cookies by hand (http.client, no pool), as a script
+    with curl and a cookie jar would: the first submit sets the owner's
+    session cookie.
+    """
+
+    def __init__(self, session: requests.Session):
+        self.cookies = {c.name: c.value for c in session.cookies}
+
+    def request(self, method: str, url: str, *, json_body: dict | None = None, headers=None) -> Answer:
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            body = None if json_body is None else json.dumps(json_body).encode()
+            cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+            all_headers = {"Cookie": cookie, **(headers or {})}
+            if body is not None:
+                all_headers["Content-Type"] = "application/json"
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            text = response.read().decode()
+            for header in response.headers.get_all("Set-Cookie") or []:
+                jar = SimpleCookie()
+                jar.load(header)
+                self.cookies.update({name: morsel.value for name, morsel in jar.items()})
+            return Answer(response.status, dict(response.getheaders()), text)
+        finally:
+            connection.close()
+
+    def post(self, url: str, *, json: dict, headers: dict, timeout: float) -> Answer:
+        return self.request("POST", url, json_body=json, headers=headers)
+
+    def get(self, url: str, *, timeout: float) -> Answer:
+        return self.request("GET", url)
 
 
 def _parse_time(value: str | None, field: str, job: dict) -> datetime:
@@ -99,7 +162,7 @@ def _parse_time(value: str | None, field: str, job: dict) -> datetime:
 
 
 def run_once(
-    session: requests.Session,
+    session: requests.Session | OutsideClient,
     base_url: str,
     csrf: str,
     text: str,
@@ -110,6 +173,7 @@ def run_once(
 ) -> Sample:
     headers = {"X-CSRFToken": csrf}
     body = {"texts": [text], **({"analyzer": analyzer} if analyzer else {})}
+    t0_wall = time.time()
     t0 = time.perf_counter()
     response = session.post(f"{base_url}/api/jobs/", json=body, headers=headers, timeout=10)
     t_post = time.perf_counter()
@@ -120,6 +184,7 @@ def run_once(
         raise BenchError(f"POST /api/jobs/ answered 202 without Location: {response.text[:500]}")
     url = location if location.startswith("http") else base_url + location
     polls = 0
+    poll_times = []
     while True:
         if time.perf_counter() - t0 > timeout:
             raise BenchError(
@@ -127,8 +192,10 @@ def run_once(
                 f"(a job stuck `queued` may have lost its RQ job: is another process using {REDIS_URL}?)"
             )
         time.sleep(poll_interval)
+        t_poll = time.perf_counter()
         response = session.get(url, timeout=10)
         t_done = time.perf_counter()
+        poll_times.append(t_done - t_poll)
         polls += 1
         if response.status_code != 200:
             raise BenchError(f"GET {location} answered {response.status_code}: {response.text[:500]}")
@@ -147,6 +214,9 @@ def run_once(
         queued_ms=(started - created).total_seconds() * 1000,
         server_ms=(finished - created).total_seconds() * 1000,
         polls=polls,
+        poll_ms=statistics.median(poll_times) * 1000,
+        to_created_ms=(created.timestamp() - t0_wall) * 1000,
+        seen_ms=(t0_wall + (t_done - t0) - finished.timestamp()) * 1000,
     )
 
 
@@ -174,6 +244,9 @@ def report(samples: list[Sample], *, target_ms: float = TARGET_MEDIAN_MS) -> flo
         ("POST /api/jobs/ alone", [s.post_ms for s in samples]),
         ("server created -> started", [s.queued_ms for s in samples]),
         ("server created -> finished", [s.server_ms for s in samples]),
+        ("submit -> created", [s.to_created_ms for s in samples]),
+        ("finished -> seen", [s.seen_ms for s in samples]),
+        ("one poll (median of a job's)", [s.poll_ms for s in samples]),
     ]
     print(f"\n{'ms':<28}{'median':>9}{'p95':>9}{'min':>9}{'max':>9}")
     for label, values in rows:
@@ -197,7 +270,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=50, help="measured runs (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted runs first (default 5)")
     parser.add_argument(
-        "--poll-interval", type=float, default=0.005, help="seconds between polls (default 0.005)"
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between polls (default 0.005; 0.01 with --outside)",
     )
     parser.add_argument(
         "--pause",
@@ -218,7 +294,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--analyzer", default=None, help="analyzer of each text (default: the app's)")
     parser.add_argument("--korean", action="store_true", help="single texts in Korean (our development set)")
+    parser.add_argument(
+        "--outside",
+        action="store_true",
+        help="a new TCP connection per request, as an outside script's client (default: one kept open)",
+    )
     args = parser.parse_args(argv)
+    if args.poll_interval is None:
+        args.poll_interval = 0.01 if args.outside else 0.005
     if (
         args.runs < 1
         or args.warmup < 0
@@ -270,6 +353,7 @@ def bench(args: argparse.Namespace) -> None:
         f"parameters: runs={args.runs} warmup={args.warmup} poll-interval={args.poll_interval * 1000:g} ms "
         f"pause={args.pause * 1000:g} ms timeout={args.timeout:g} s, "
         f"1 {'Korean ' if args.korean else ''}text per job, analyzer {args.analyzer or 'default'}, 1 worker, "
+        f"{'a new connection per request' if args.outside else 'one kept-alive connection'}, "
         f"WEB_CONCURRENCY={env.get('WEB_CONCURRENCY', '2 (default)')}, "
         + (
             f"during a big job of {args.during_big_job:,} rows of ~{args.words} words"
@@ -293,6 +377,7 @@ def bench(args: argparse.Namespace) -> None:
         harness.wait_until_ready(base_url, web, [worker])
 
         session, csrf = harness.session_open(base_url)
+        client = OutsideClient(session) if args.outside else session
         with session:
             samples = []
             big_url = None
@@ -302,7 +387,7 @@ def bench(args: argparse.Namespace) -> None:
                     big_url = big_job_start(session, base_url, csrf, args.during_big_job, args.words)
                 try:
                     sample = run_once(
-                        session,
+                        client,
                         base_url,
                         csrf,
                         review(i, korean=args.korean),
