@@ -38,9 +38,7 @@ from worker.analyzers.base import Analyzer, AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, get_analyzer, spec_get
 from worker.chunking import chunks_of, tail_bound
 from worker.chunks import (
-    chunk_data,
     chunk_write,
-    chunks_free,
     chunks_refill,
     chunks_requeue_lost,
     workers_count,
@@ -106,7 +104,6 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     )
     if failed:
         partial_summary_store(job_id)
-        chunks_free(job_id)
         input_free(job_id)
         webhook_schedule(job_id)
     return failed
@@ -180,8 +177,7 @@ def job_process(
     except InputProblem as exc:
         raise InputError(exc.message, code=exc.code) from None
     except JobStopped:
-        # Canceled while splitting: the cancel freed the chunks written by then, not those written since.
-        chunks_free(job_id)
+        # Canceled while splitting: the cancel dropped the input, unless a lock kept it from doing so then.
         input_free(job_id)
         logger.info("job %s: stopped (no longer running)", job_id)
         return
@@ -245,12 +241,7 @@ def _job_split(
 
 
 def _chunk_texts(job: Job, chunk: JobChunk) -> tuple[list[int], list[str]] | None:
-    """A chunk's idxs and texts, read and parsed from its range of the input; None if the job ended.
-
-    A chunk written before ranges holds its texts itself.
-    """
-    if chunk.end is None:
-        return JobChunk.unpack(chunk_data(chunk.pk))
+    """A chunk's idxs and texts, read and parsed from its range of the input; None if the job ended."""
     rows = range_rows(
         input_get(job),
         start=chunk.start,
@@ -269,7 +260,7 @@ def _chunk_texts(job: Job, chunk: JobChunk) -> tuple[list[int], list[str]] | Non
 
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
-    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).defer("data").first()
+    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).first()
     if chunk is None:
         return
     if chunk.status == JobChunk.Status.DONE:
@@ -293,7 +284,7 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     with transaction.atomic():
         # Compare-and-set on the chunk: of two deliveries, exactly one stores it.
         won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
-        if not won.update(status=JobChunk.Status.DONE, data=b""):
+        if not won.update(status=JobChunk.Status.DONE):
             return
         inserted = results_copy(job_id=job_id, idxs=idxs, texts=texts, scores=scores)
         counted = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
