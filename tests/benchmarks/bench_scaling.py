@@ -6,7 +6,8 @@ twice them, where each process gets less than a core and the per-process rate fa
 reason alone). The job, the app and the client are bench_throughput.py's (`run_one`: a fresh
 database per count, the Procfile's web and worker lines, a CSV upload polled until it succeeded).
 
-Run it from the project root, on a Redis server nobody else uses (its CPU is the server's):
+Run it from the project root, on a Redis server nobody else uses (its CPU is the server's), in a
+database no test run flushes meanwhile (the suite empties the three just below REDIS_URL's):
 
     .venv/bin/python tests/benchmarks/bench_scaling.py --redis-url redis://127.0.0.1:6381/14 \
         [--rows 60000] [--processes 1 2] [--oversubscribe]
