@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import psutil
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -467,3 +469,59 @@ def worker_proc_fixture(procs) -> Callable[..., Proc]:
         return procs.start_worker(env)
 
     return start
+
+
+# --- who holds which connection ---------------------------------------------------------
+
+
+def socket_owners(server_port: int) -> dict[int, set[int]]:
+    """Local port -> the pids holding that TCP connection to `server_port` on this machine.
+
+    A socket opened before a fork() is held by parent and child alike: both are listed.
+    """
+    owners: dict[int, set[int]] = {}
+    for conn in psutil.net_connections("tcp"):
+        if conn.raddr and conn.raddr.port == server_port and conn.pid:
+            owners.setdefault(conn.laddr.port, set()).add(conn.pid)
+    return owners
+
+
+def postgres_client_ports() -> list[int]:
+    """The client ports of every connection to the test database but this test's own."""
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND client_port IS NOT NULL"
+        ).fetchall()
+    return [port for (port,) in rows]
+
+
+def redis_client_ports() -> list[int]:
+    """The client ports of every connection the test Redis server has on the test database."""
+    client = Redis.from_url(settings.REDIS_URL)
+    try:
+        me = client.client_id()
+        db = str(client.connection_pool.connection_kwargs.get("db", 0))
+        clients = client.client_list()
+    finally:
+        client.close()
+    return [int(c["addr"].rsplit(":", 1)[1]) for c in clients if int(c["id"]) != me and c["db"] == db]
+
+
+@dataclass(frozen=True)
+class Held:
+    """Connections to Postgres (the test database) and Redis (the test db) held by some processes."""
+
+    postgres: int
+    redis: int
+
+
+def connections_held(pids: set[int]) -> Held:
+    """How many of the test database's and test Redis db's connections these processes hold."""
+    pg_port = int(urlsplit(database_url()).port or 5432)
+    redis_port = int(urlsplit(settings.REDIS_URL).port or 6379)
+    pg_owners, redis_owners = socket_owners(pg_port), socket_owners(redis_port)
+    return Held(
+        postgres=sum(1 for port in postgres_client_ports() if pg_owners.get(port, set()) & pids),
+        redis=sum(1 for port in redis_client_ports() if redis_owners.get(port, set()) & pids),
+    )

@@ -29,7 +29,7 @@ from worker.analyzers.registry import get_analyzer
 from worker.analyzers.vader import BAND as VADER_BAND
 from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.chunking import TAIL_SHRINK
-from worker.chunks import chunk_data, chunks_refill, chunks_window
+from worker.chunks import chunks_refill, chunks_window
 from worker.exceptions import JobStopped
 from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
 from worker.results import results_copy, results_store
@@ -83,22 +83,8 @@ def chunk_statuses(job: Job) -> list[str]:
     return list(JobChunk.objects.filter(job=job).order_by("seq").values_list("status", flat=True))
 
 
-def chunks_before_ranges(job: Job, texts=TEXTS) -> None:
-    """Make the job's chunks as a split wrote them before ranges: each holding its texts, no range."""
-    for chunk in JobChunk.objects.filter(job=job):
-        idxs = list(range(chunk.idx_first, chunk.idx_last + 1))
-        data = JobChunk.pack(idxs, [texts[i] for i in idxs]) if chunk.status != JobChunk.Status.DONE else b""
-        JobChunk.objects.filter(pk=chunk.pk).update(data=data, start=None, end=None)
-
-
 def input_size(job: Job) -> int:
     return len(bytes(JobInput.objects.get(job=job).data))
-
-
-def chunk_bytes(job: Job) -> list[int]:
-    """The bytes of texts each of the job's chunks still holds, in order."""
-    chunks = JobChunk.objects.filter(job=job).order_by("seq")
-    return [len(data) for data in chunks.values_list("data", flat=True)]
 
 
 def queued_seqs(job: Job) -> list[int]:
@@ -306,8 +292,6 @@ def test_each_chunk_is_analyzed_once_in_one_batch(analyze_calls):
 
     assert analyze_calls == [TEXTS[0:3], TEXTS[3:6], TEXTS[6:7]]
     assert chunk_statuses(job) == [JobChunk.Status.DONE] * 3
-    # A done chunk drops its texts: they live in the results now.
-    assert [c.rows for c in JobChunk.objects.filter(job=job)] == [[], [], []]
 
 
 def test_each_stored_chunk_logs_the_cpu_of_its_steps(caplog):
@@ -1016,30 +1000,16 @@ def test_chunks_hold_no_texts_only_their_range_of_the_input():
         (3, 6, 3, 5, 3),
         (6, 7, 6, 6, 1),
     ]
-    assert chunk_bytes(job) == [0, 0, 0]
 
 
-def test_a_chunk_written_before_ranges_is_still_read_from_its_texts():
-    job = make_job(texts=TEXTS)
-    pipeline.job_process(job.pk, chunk_size=3)
-    chunks_before_ranges(job)
-
-    chunks_drain(job)
-
-    assert_one_result_per_text(job)
-
-
-def test_cancel_frees_the_texts_of_the_chunks_not_stored_at_once(sentimeter_settings):
+def test_cancel_frees_the_stored_input_at_once(sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
     job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=1)  # 7 chunks: 2 queued, 5 pending
     chunk_take(job, 0)
-    chunks_before_ranges(job)
-    assert chunk_bytes(job)[0] == 0 and all(chunk_bytes(job)[1:])
 
     services.job_cancel(job=Job.objects.get(pk=job.pk))
 
-    assert chunk_bytes(job) == [0] * 7
     assert input_size(job) == 0
     assert chunk_statuses(job) == ["done", "queued", "queued", "pending", "pending", "pending", "pending"]
     # A chunk delivered after the cancel finds no texts, and the job keeps what it had.
@@ -1048,16 +1018,14 @@ def test_cancel_frees_the_texts_of_the_chunks_not_stored_at_once(sentimeter_sett
     assert (job.status, job.done, stored(job, "idx")) == (Job.Status.CANCELED, 1, [0])
 
 
-def test_a_failed_job_frees_the_texts_of_its_chunks_not_stored_at_once(sentimeter_settings):
+def test_a_failed_job_frees_its_stored_input_at_once(sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
     job = make_job(texts=TEXTS)
     pipeline.job_process(job.pk, chunk_size=2)  # 4 chunks
     chunk_take(job, 0)
-    chunks_before_ranges(job)
 
     assert pipeline.job_fail(job.pk, code="timeout", message="Took too long.")
 
-    assert chunk_bytes(job) == [0] * 4
     assert input_size(job) == 0
     job.refresh_from_db()
     assert (job.status, job.done, job.summary["count"]) == (Job.Status.FAILED, 2, 2)
@@ -1080,8 +1048,7 @@ def test_a_split_canceled_midway_leaves_no_texts_behind(monkeypatch):
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED
     # Chunks 5 to 8 were written after the cancel; the refill after chunk 8 stopped the split.
-    assert len(chunk_bytes(job)) == 2 * pipeline.SPLIT_REFILL_EVERY + 1
-    assert chunk_bytes(job) == [0] * len(chunk_bytes(job))
+    assert JobChunk.objects.filter(job=job).count() == 2 * pipeline.SPLIT_REFILL_EVERY + 1
     assert input_size(job) == 0
 
 
@@ -1324,37 +1291,6 @@ def test_job_run_leaves_a_finished_job_alone():
     assert job.status == Job.Status.SUCCEEDED
     assert job.attempts == 0
     assert job.error_code == ""
-
-
-def test_chunk_data_round_trips_any_text():
-    texts = ["plain", "", "naïve café", "emoji 😀👍 and 한국어", "tab\there\nnew line\r\n", "back\\slash"]
-    idxs = [0, 7, 8, 1_000_000, 12, 4_000_000_000]
-
-    data = JobChunk.pack(idxs, texts)
-
-    assert JobChunk.unpack(data) == (idxs, texts)
-    assert JobChunk.unpack(memoryview(data)) == (idxs, texts)
-    assert JobChunk.unpack(b"") == ([], [])
-    assert JobChunk(data=data).rows == [list(pair) for pair in zip(idxs, texts, strict=True)]
-
-
-def test_chunk_data_that_does_not_add_up_is_refused():
-    data = JobChunk.pack([0, 1], ["one", "two"])
-
-    with pytest.raises(ValueError, match="after the last text"):
-        JobChunk.unpack(data + b"x")
-    with pytest.raises(Exception):  # noqa: B017, PT011 - struct.error or a decode error, whichever comes first
-        JobChunk.unpack(data[:-2])
-
-
-def test_a_chunk_written_before_ranges_is_read_back_in_binary():
-    texts = [*TEXTS, "emoji 😀 and 한국어 text"]
-    job = make_job(texts=texts)
-    pipeline.job_process(job.pk, chunk_size=3)
-    chunks_before_ranges(job, texts)
-    chunk = JobChunk.objects.get(job=job, seq=2)
-
-    assert JobChunk.unpack(chunk_data(chunk.pk)) == ([6, 7], [TEXTS[6], "emoji 😀 and 한국어 text"])
 
 
 def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores():

@@ -1,8 +1,6 @@
 """Jobs, their raw input and their results: Postgres is the source of truth."""
 
-import struct
 import uuid
-from collections.abc import Sequence
 
 from django.db import models
 from django.utils.translation import gettext
@@ -210,7 +208,7 @@ class JobChunk(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # written, waiting for a queue slot
         QUEUED = "queued"  # on the bulk queue
-        DONE = "done"  # results stored; its texts were dropped
+        DONE = "done"  # results stored
 
     id = models.BigAutoField(primary_key=True)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks", db_index=False)
@@ -226,10 +224,6 @@ class JobChunk(models.Model):
     idx_first = models.PositiveIntegerField(null=True, blank=True)
     idx_last = models.PositiveIntegerField(null=True, blank=True)
     row_first = models.PositiveIntegerField(null=True, blank=True)
-    # Only chunks written before ranges (no `end`) hold their texts here, in
-    # the compact form of pack() below, emptied once the chunk is done or its
-    # job ended; a later migration drops it.
-    data = models.BinaryField(default=b"")
     # Texts in the chunk (rows without text in its range are not counted).
     size = models.PositiveIntegerField()
     # Runs of the chunk the reconciler found lost (Redis had lost its RQ job,
@@ -244,41 +238,6 @@ class JobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Chunk {self.seq} of job {self.job_id} ({self.status})"
-
-    @property
-    def rows(self) -> list[list]:
-        """The chunk's [idx, text] pairs ([] once done)."""
-        idxs, texts = self.unpack(self.data)
-        return [[idx, text] for idx, text in zip(idxs, texts, strict=True)]
-
-    @staticmethod
-    def pack(idxs: Sequence[int], texts: Sequence[str]) -> bytes:
-        """Encode a chunk: count, idxs and UTF-8 lengths (little-endian uint32), then the texts' UTF-8.
-
-        unpack() decodes each text straight from its slice of the block: a few
-        milliseconds for a chunk, where JSON took several times that.
-        """
-        encoded = [text.encode() for text in texts]
-        n = len(encoded)
-        numbers = struct.pack(f"<{1 + 2 * n}I", n, *idxs, *map(len, encoded))
-        return numbers + b"".join(encoded)
-
-    @staticmethod
-    def unpack(data: bytes | memoryview) -> tuple[list[int], list[str]]:
-        """Decode pack()'s bytes into (idxs, texts); ([], []) for no data."""
-        if not data:
-            return [], []
-        view = memoryview(data)
-        (n,) = struct.unpack_from("<I", view)
-        numbers = struct.unpack_from(f"<{2 * n}I", view, 4)
-        texts = []
-        end = 4 + 8 * n
-        for length in numbers[n:]:
-            start, end = end, end + length
-            texts.append(str(view[start:end], "utf-8"))
-        if end != len(view):
-            raise ValueError(f"chunk data: {len(view) - end} bytes after the last text")
-        return list(numbers[:n]), texts
 
 
 class ApiToken(models.Model):

@@ -19,7 +19,6 @@ from web.models import ApiToken, Job, JobChunk, JobInput
 from worker import inputs
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.breakdowns import columns_of
-from worker.chunks import chunks_free
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_compress, input_free
 from worker.summary import partial_summary_store
@@ -358,7 +357,6 @@ def job_cancel(*, job: Job) -> Job:
         job_id = str(job.pk)
         seqs = JobChunk.objects.filter(job=job, status=JobChunk.Status.QUEUED).values_list("seq", flat=True)
         rq_work_stop([job_id, *(chunk_rq_id(job_id, seq) for seq in seqs)])
-        chunks_free(job.pk)
         input_free(job.pk)
     return job
 

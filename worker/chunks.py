@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from rq import Worker
 from rq.job import Job as RQJob
 
 from web.models import Job, JobChunk
 from worker.inputs import Row
-from worker.locks import unless_locked
 from worker.queues import chunk_enqueue, chunk_rq_id, get_redis
 
 logger = logging.getLogger(__name__)
@@ -45,22 +43,6 @@ def chunk_write(job_id: uuid.UUID, seq: int, rows: list[Row]) -> None:
         size=len(rows),
     )
     JobChunk.objects.bulk_create([chunk], ignore_conflicts=True)
-
-
-def chunk_data(chunk_pk: int) -> bytes:
-    """Read the packed texts of a chunk written before ranges, in binary (as text: hex, twice the size)."""
-    if connection.vendor != "postgresql":
-        data = JobChunk.objects.filter(pk=chunk_pk).values_list("data", flat=True).first()
-        return bytes(data) if data else b""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            f"SELECT data FROM {JobChunk._meta.db_table} WHERE id = %s",  # noqa: S608 - our table name
-            [chunk_pk],
-            binary=True,
-        )
-        row = cursor.fetchone()
-    return row[0] if row else b""
 
 
 def workers_count() -> int:
@@ -95,23 +77,3 @@ def chunks_refill(job_id: uuid.UUID) -> bool:
             for seq in seqs:
                 chunk_enqueue(job_id=str(job_id), seq=seq)
     return True
-
-
-def chunks_free(job_id: uuid.UUID) -> int:
-    """Drop the texts of a job's chunks not stored yet: call it once the job has ended early.
-
-    Only chunks written before ranges hold texts. A canceled or failed job
-    never stores them, and they were otherwise kept until the retention
-    purge (tens of MB for a big upload). A chunk job delivered afterwards
-    reads no texts and stores nothing: the job is no longer running.
-    Returns the chunks emptied; None if a lock would have made it wait (a
-    chunk being stored): the reconciler's sweep (chunks_free_ended) frees them.
-    """
-    waiting = JobChunk.objects.filter(job_id=job_id).exclude(status=JobChunk.Status.DONE)
-    return unless_locked(lambda: waiting.exclude(data=b"").update(data=b""))
-
-
-def chunks_free_ended() -> int:
-    """Drop the texts of every ended job's chunks that still hold some (a free skipped at the end)."""
-    left = JobChunk.objects.exclude(data=b"").exclude(job__status__in=Job.ACTIVE_STATUSES)
-    return unless_locked(lambda: left.update(data=b"")) or 0

@@ -39,9 +39,7 @@ from worker.analyzers.registry import UnknownAnalyzer, get_analyzer, spec_get
 from worker.breakdowns import breakdowns_store
 from worker.chunking import chunks_of, tail_bound
 from worker.chunks import (
-    chunk_data,
     chunk_write,
-    chunks_free,
     chunks_refill,
     chunks_requeue_lost,
     workers_count,
@@ -145,7 +143,6 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
     if failed:
         partial_summary_store(job_id)
         breakdowns_store(job_id)
-        chunks_free(job_id)
         input_free(job_id)
         webhook_schedule(job_id)
     return failed
@@ -241,8 +238,7 @@ def job_process(
     except InputProblem as exc:
         raise InputError(exc.message, code=exc.code) from None
     except JobStopped:
-        # Canceled while splitting: the cancel freed the chunks written by then, not those written since.
-        chunks_free(job_id)
+        # Canceled while splitting: the cancel dropped the input, unless a lock kept it from doing so then.
         input_free(job_id)
         logger.info("job %s: stopped (no longer running)", job_id)
         return
@@ -317,13 +313,7 @@ def _job_split(
 
 
 def _chunk_rows(job: Job, chunk: JobChunk) -> list[Row] | None:
-    """A chunk's rows with text, read and parsed from its range of the input; None if the job ended.
-
-    A chunk written before ranges holds its texts itself (their cells were not kept).
-    """
-    if chunk.end is None:
-        idxs, texts = JobChunk.unpack(chunk_data(chunk.pk))
-        return [Row(idx, None, text) for idx, text in zip(idxs, texts, strict=True)]
+    """A chunk's rows with text, read and parsed from its range of the input; None if the job ended."""
     rows = range_rows(
         input_get(job),
         start=chunk.start,
@@ -342,7 +332,7 @@ def _chunk_rows(job: Job, chunk: JobChunk) -> list[Row] | None:
 
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
-    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).defer("data").first()
+    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).first()
     if chunk is None:
         return
     if chunk.status == JobChunk.Status.DONE:
@@ -366,7 +356,7 @@ def chunk_process(job_id: uuid.UUID, seq: int) -> None:
     with transaction.atomic():
         # Compare-and-set on the chunk: of two deliveries, exactly one stores it.
         won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
-        if not won.update(status=JobChunk.Status.DONE, data=b""):
+        if not won.update(status=JobChunk.Status.DONE):
             return
         inserted = results_copy(job_id=job_id, rows=rows, scores=scores)
         counted = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(

@@ -48,13 +48,14 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django_rq import get_worker
+from django_rq.workers import get_exception_handlers
+from redis.exceptions import RedisError
 from rq.exceptions import ShutDownImminentException, StopRequested
 from rq.worker import HerokuWorker, WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
 from worker.analyzers.registry import analyzer_names, get_analyzer
-from worker.queues import CHUNK_FUNC, QUEUE_NAMES, QUICK
+from worker.queues import CHUNK_FUNC, QUEUE_NAMES, QUICK, get_queue, get_redis
 from worker.reconcile import jobs_purge_if_due, reconcile_if_due
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,25 @@ class SentimeterWorker(HerokuWorker):
             # RQ may fork a new scheduler process here: no connection of a quick job crosses it.
             connections.close_all()
             super().run_maintenance_tasks()
+            self._scheduler_connection_drop()
         self._reconcile_if_due()
+
+    def _start_scheduler(self, *args, **kwargs):
+        super()._start_scheduler(*args, **kwargs)
+        self._scheduler_connection_drop()
+
+    def _scheduler_connection_drop(self) -> None:
+        """Close the Redis connection RQ's scheduler object keeps in a worker that lost the lock.
+
+        One worker of all runs the scheduler (RQ's lock); every other keeps the
+        connection its lock attempt opened, idle until its next attempt at RQ's
+        maintenance (every 10 min): one Redis connection per worker process for
+        nothing, against a plan that allows 20 (README "Connections"). The next
+        attempt opens it again.
+        """
+        scheduler = self.scheduler
+        if scheduler is not None and not scheduler.acquired_locks and scheduler._connection is not None:
+            scheduler._connection.connection_pool.disconnect()
 
     def maintain_heartbeats(self, job, execution):
         # Also while a horse works (every HEARTBEAT_INTERVAL): if every worker is busy with
@@ -170,12 +189,24 @@ class SentimeterWorker(HerokuWorker):
                 stop.set()
                 beat.join()
         finally:
-            if self._interrupted:
+            if self._interrupted or self._queues_empty():
                 # Interrupted anywhere, perhaps mid-query: start the next job on new connections.
+                # Or about to wait on empty queues: hold no Postgres connection meanwhile
+                # (it counts against the plan's limit); the next job opens one.
                 connections.close_all()
             else:
                 close_old_connections()
         self.set_state(WorkerStatus.IDLE)
+
+    def _queues_empty(self) -> bool:
+        """Whether no job waits on this worker's queues (False if Redis cannot say)."""
+        try:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for queue in self.queues:
+                    pipe.llen(queue.key)
+                return not any(pipe.execute())
+        except RedisError:
+            return False
 
     def _heartbeats_in_process(self, job, execution, stop: threading.Event) -> None:
         """While a job runs in this process, what the parent does while a horse works.
@@ -260,7 +291,18 @@ def analyzers_preload() -> None:
 
 def worker_run(*, name: str | None = None, burst: bool = False, max_jobs: int | None = None) -> int:
     """Run one worker on the quick queue first, then bulk, until it is stopped; return its exit status."""
-    worker = get_worker(*QUEUE_NAMES, worker_class=SentimeterWorker, name=name)
+    queues = [get_queue(queue_name) for queue_name in QUEUE_NAMES]
+    # On the process's one Redis client (what our own code uses too), not django_rq's
+    # get_worker(), which gives the worker a client of its own: two connection pools,
+    # each keeping its connections open, where one serves (README "Connections").
+    worker = SentimeterWorker(
+        queues,
+        connection=get_redis(),
+        name=name,
+        exception_handlers=get_exception_handlers() or None,
+        job_class=queues[0].job_class,
+        queue_class=type(queues[0]),
+    )
     # The scheduler runs delayed retries (RETRY_INTERVALS).
     # Connections the worker opened are closed before each fork (above).
     worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")

@@ -37,7 +37,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from web.models import Job, JobChunk
-from worker.chunks import chunk_data, chunks_free_ended, chunks_refill
+from worker.chunks import chunks_refill
 from worker.pipeline import job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now
 from worker.storedinput import inputs_free_ended
@@ -63,7 +63,7 @@ class ReconcileReport:
     chunks_enqueued: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    freed: int = 0  # ended jobs' inputs and chunks whose bytes this pass dropped
+    freed: int = 0  # ended jobs' inputs this pass dropped
 
     @property
     def changed(self) -> bool:
@@ -129,13 +129,13 @@ def reconcile(*, now: datetime | None = None) -> ReconcileReport:
             logger.exception("reconciler: could not check job %s", job_id)
     try:
         # Space a cancel or a failure could not free at once (a lock was held): free it now.
-        report.freed = chunks_free_ended() + inputs_free_ended()
+        report.freed = inputs_free_ended()
     except (RedisError, StopRequested):
         raise
     except Exception:
         logger.exception("reconciler: could not free the space of ended jobs")
     if report.freed:
-        logger.info("reconciler: dropped the stored texts of %d ended jobs' inputs and chunks", report.freed)
+        logger.info("reconciler: dropped the stored input of %d ended jobs", report.freed)
     if report.changed:
         logger.warning(
             "reconciler: %d active jobs; enqueued again %d jobs %s and %d chunks %s; finalized %s; failed %s",
@@ -222,9 +222,6 @@ def _lost_run_counted(chunk_pk: int) -> int | None:
 def _chunk_part(chunk_pk: int) -> str:
     """Name a chunk for a person: the texts it holds, numbered from 1."""
     first, last = JobChunk.objects.values_list("idx_first", "idx_last").get(pk=chunk_pk)
-    if first is None:  # written before ranges: its texts say
-        idxs, _ = JobChunk.unpack(chunk_data(chunk_pk))
-        first, last = (idxs[0], idxs[-1]) if idxs else (None, None)
     if first is None:
         return "Part of the analysis"
     return f"Part of the analysis (texts {first + 1:,} to {last + 1:,})"

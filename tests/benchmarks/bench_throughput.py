@@ -73,6 +73,7 @@ The machine is shared with other work: the load average is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -80,6 +81,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,8 +250,16 @@ def job_row(database_url: str, job_id: str) -> dict:
 
 
 def run_one(
-    layout: Layout, args: argparse.Namespace, body: bytes, content_type: str, size: int, log_root: Path
+    layout: Layout,
+    args: argparse.Namespace,
+    body: bytes,
+    content_type: str,
+    size: int,
+    log_root: Path,
+    *,
+    meter: AbstractContextManager | None = None,
 ) -> Run:
+    """Run the job on a fresh database; `meter` is entered just before the POST, left once it succeeded."""
     commands = harness.procfile_commands()
     port = harness.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -285,7 +295,7 @@ def run_one(
             web_cpu0 = harness.tree_cpu_seconds(web.pgid)
             machine0 = harness.machine_cpu()
             t0 = time.perf_counter()
-            with sampler:
+            with sampler, meter or contextlib.nullcontext():
                 response, post_s = harness.upload_post(session, base_url, csrf, body, content_type)
                 url = harness.job_url(base_url, response)
                 job, polls = harness.job_wait(
