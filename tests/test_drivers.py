@@ -185,6 +185,12 @@ def test_log_odds_ranks_each_term_on_its_side(negative, positive, expected):
             assert (ranked[term] >= drivers.MIN_Z) if side == "negative" else (ranked[term] <= -drivers.MIN_Z)
 
 
+@pytest.mark.parametrize(("negative", "positive"), [({"text": 3}, {"text": 3}), ({"text": 6}, {}), ({}, {})])
+def test_a_single_term_ranks_nothing(negative, positive):
+    # One term in every text (six texts "text 0" ... "text 5") once divided by zero and failed the job.
+    assert drivers.log_odds(Counter(negative), Counter(positive)) == []
+
+
 @pytest.mark.parametrize("n", [5, 20, 80])
 def test_more_evidence_gives_a_stronger_z(n):
     weaker = dict(drivers.log_odds(Counter({"late": n, "x": n}), Counter({"x": n, "great": n})))

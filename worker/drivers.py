@@ -93,7 +93,9 @@ def log_odds(negative: Counter, positive: Counter, *, min_texts: int = MIN_TEXTS
     """
     pooled = negative + positive
     total = sum(pooled.values())
-    if not total:
+    # One term alone has nothing to be over-represented against (and its
+    # odds' denominators would be zero when it is in every text).
+    if len(pooled) < 2:
         return []
     n_neg, n_pos = sum(negative.values()), sum(positive.values())
     weight = PRIOR_SHARE * total
