@@ -384,3 +384,33 @@ def test_a_repeated_header_name_keeps_the_text_in_the_analyzed_column(api):
         ["2", "B", "Perfect in every way"],
     ]
     assert job.text_column == "text"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_upload_with_a_store_and_dates_gets_its_groups_and_trend_stored(api, mode):
+    # The whole way: the reader keeps the cells, the finalizer counts them, the API reads the counts.
+    stores = ["North", "South", "North", "South", "North", "West"] * 2
+    days = [f"11/{day:02d}/2026" for day in range(1, 13)]
+    reviews = ["Great kettle, love it", "Terrible, it broke", "Fine I guess, nothing special"] * 4
+    rows = [["store", "when", "review"], *zip(stores, days, reviews, strict=True)]
+    job = run(post_file(api, delimited(rows, ","), "stores.csv"), mode)
+
+    assert job.columns == ["store", "when", "review"] and job.text_column == "review"
+    assert job.column_stats.filter(position=0, kind="groups").exists()
+    assert job.column_stats.filter(position=1, kind="dates").exists()
+    groups = api.get(f"/api/jobs/{job.pk}/groups/?by=store").json()
+    assert "store" in groups["suggested"]
+    assert {g["value"]: g["count"] for g in groups["groups"]} == {"North": 6, "South": 4, "West": 2}
+    by_store = {g["value"]: g for g in groups["groups"]}
+    for store in ("North", "South", "West"):
+        labels = [r.label for r in Result.objects.filter(job=job) if r.cells[0] == store]
+        assert by_store[store]["negative"] == labels.count("negative")
+    trend = api.get(f"/api/jobs/{job.pk}/trend/?by=when").json()
+    assert trend["bucket"] == "day" and trend["undated"] == 0
+    assert [p["start"] for p in trend["points"]] == [f"2026-11-{day:02d}" for day in range(1, 13)]
+    assert all(p["count"] == 1 for p in trend["points"])
+    page = api.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="trend-counts"' in page and "Texts per day by the date in “when”" in page
+    api.post(f"/jobs/{job.pk}/group/", {"group_by": "store"}, headers=csrf_headers(api))
+    page = api.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="group-chart"' in page and "?group=West#results" in page
