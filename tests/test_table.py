@@ -414,3 +414,6 @@ def test_an_upload_with_a_store_and_dates_gets_its_groups_and_trend_stored(api, 
     api.post(f"/jobs/{job.pk}/group/", {"group_by": "store"}, headers=csrf_headers(api))
     page = api.get(f"/jobs/{job.pk}/").content.decode()
     assert 'id="group-chart"' in page and "?group=West#results" in page
+    page = api.get(f"/jobs/{job.pk}/?group=South").content.decode()
+    assert "What drives it in “South”" in page and 'id="group-extremes-negative"' in page
+    assert "Terrible, it broke" in page.split('id="group-extremes-negative"')[1].split("</ol>")[0]

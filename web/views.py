@@ -132,6 +132,10 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     ticks = count_ticks(peak)
     progress = selectors.job_progress(job, now=timezone.now())
     breakdown = _breakdowns(request, job, group_by=table["group_by"], columns=table["columns"])
+    if breakdown.get("breakdown_columns") and table["group"]:
+        # The group the table is filtered to: what drives it, beside its texts.
+        details = selectors.group_drivers(job, by=table["group_by"], group=table["group"])
+        breakdown["group_drivers_block"] = drivers_block(details, by=table["group_by"], group=table["group"])
     return render(
         request,
         "web/job_detail.html",
