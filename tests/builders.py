@@ -119,3 +119,18 @@ def xlsx() -> bytes:
         rows = "".join(f"<row r='{i}'><c t='s'><v>{i * 7919 % 1000}</v></c></row>" for i in range(400))
         archive.writestr("xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{rows}</sheetData></worksheet>")
     return buffer.getvalue()
+
+
+def workbook(sheets: dict[str, list[list[object]]]) -> bytes:
+    """A real Excel workbook made by openpyxl: each sheet's rows, in order (the first sheet first)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

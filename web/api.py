@@ -6,11 +6,20 @@ import csv
 import difflib
 import functools
 import json
+import tempfile
 from collections.abc import Iterator
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 
 from web import limits, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
@@ -19,10 +28,12 @@ from web.openapi import openapi_document
 from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
 from web.sessions import session_key_ensure, session_key_get
 from worker.inputs import json_problem
+from worker.workbooks import workbook_write
 
 # Cells starting with these are run as formulas by spreadsheet programs
 # (OWASP "CSV Injection"), also after leading spaces or line breaks, which
 # they skip; a leading apostrophe makes them plain text.
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_SKIPPED_WHITESPACE = " \t\r\n"
 
@@ -96,7 +107,7 @@ def _json_body(request: HttpRequest) -> dict:
 # otherwise be ignored silently, and the job run with the default).
 JSON_FIELDS = ("texts", "analyzer", "callback_url")
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "csrfmiddlewaretoken")
+FORM_FIELDS = ("file", "column", "encoding", "sheet", "analyzer", "callback_url", "csrfmiddlewaretoken")
 
 
 def fields_check(given: object, allowed: tuple[str, ...]) -> None:
@@ -136,6 +147,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             upload=upload,
             column=_param(request.POST, "column"),
             encoding=_param(request.POST, "encoding"),
+            sheet=_param(request.POST, "sheet"),
             analyzer=_param(request.POST, "analyzer"),
             callback_url=_param(request.POST, "callback_url"),
             token=getattr(request, "api_token", None),
@@ -249,6 +261,35 @@ def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
         content_type="application/jsonl; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "jsonl")}"'},
     )
+
+
+@api_view("GET")
+def job_results_xlsx(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Stream every result as an Excel workbook (the CSV download's rows, header bold and frozen)."""
+    job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    rows = ([r[f] for f in selectors.RESULT_FIELDS] for r in selectors.results_iter(job=job))
+    return FileResponse(
+        workbook_file(selectors.RESULT_FIELDS, rows),
+        as_attachment=True,
+        filename=_download_name(job, "xlsx"),
+        content_type=XLSX_TYPE,
+    )
+
+
+def workbook_file(header, rows) -> IO[bytes]:
+    """Write a table as an xlsx to a temporary file (a zip is written whole before it is sent), rewound.
+
+    openpyxl's write-only mode keeps memory bounded; the file is closed,
+    and so removed, when the response has been sent.
+    """
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+    try:
+        workbook_write(header, rows, out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
 
 
 @api_view("GET")

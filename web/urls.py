@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/jobs/<str:job_id>/results/", api.job_results, name="api-job-results"),
     path("api/jobs/<str:job_id>/results.csv", api.job_results_csv, name="api-job-results-csv"),
     path("api/jobs/<str:job_id>/results.jsonl", api.job_results_jsonl, name="api-job-results-jsonl"),
+    path("api/jobs/<str:job_id>/results.xlsx", api.job_results_xlsx, name="api-job-results-xlsx"),
     path("tokens/", views.tokens_page, name="tokens"),
     path("tokens/<str:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("api/tokens/", api.token_list, name="api-token-list"),

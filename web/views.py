@@ -81,6 +81,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     upload=data["file"],
                     column=data["column"],
                     encoding=data["encoding"],
+                    sheet=data["sheet"],
                     analyzer=data["analyzer"],
                 )
             else:
