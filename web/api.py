@@ -6,14 +6,11 @@ import csv
 import difflib
 import functools
 import json
-import tempfile
 from collections.abc import Iterator
-from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
     JsonResponse,
@@ -28,7 +25,7 @@ from web.openapi import openapi_document
 from web.serializers import analyzer_to_dict, job_to_dict, new_token_to_dict, token_to_dict
 from web.sessions import session_key_ensure, session_key_get
 from worker.inputs import json_problem
-from worker.workbooks import workbook_write
+from worker.workbooks import workbook_stream
 
 # Cells starting with these are run as formulas by spreadsheet programs
 # (OWASP "CSV Injection"), also after leading spaces or line breaks, which
@@ -268,28 +265,11 @@ def job_results_xlsx(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream every result as an Excel workbook (the CSV download's rows, header bold and frozen)."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
     rows = ([r[f] for f in selectors.RESULT_FIELDS] for r in selectors.results_iter(job=job))
-    return FileResponse(
-        workbook_file(selectors.RESULT_FIELDS, rows),
-        as_attachment=True,
-        filename=_download_name(job, "xlsx"),
+    return StreamingHttpResponse(
+        workbook_stream(selectors.RESULT_FIELDS, rows),
         content_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "xlsx")}"'},
     )
-
-
-def workbook_file(header, rows) -> IO[bytes]:
-    """Write a table as an xlsx to a temporary file (a zip is written whole before it is sent), rewound.
-
-    openpyxl's write-only mode keeps memory bounded; the file is closed,
-    and so removed, when the response has been sent.
-    """
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-    try:
-        workbook_write(header, rows, out)
-    except BaseException:
-        out.close()
-        raise
-    out.seek(0)
-    return out
 
 
 @api_view("GET")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import tempfile
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -36,6 +38,8 @@ from worker.inputs import (
 )
 from worker.locks import unless_locked
 from worker.workbooks import WorkbookProblem, workbook_to_csv
+
+logger = logging.getLogger(__name__)
 
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
@@ -184,6 +188,7 @@ def input_workbook_convert(job_input: JobInput) -> JobInput:
     if job_input.format != JobInput.Format.XLSX:
         return job_input
     options = job_input.options or {}
+    started = time.perf_counter()
     with tempfile.TemporaryFile() as workbook, tempfile.TemporaryFile() as table:
         reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
         shutil.copyfileobj(reader, workbook, READ_SLICE_BYTES)
@@ -232,6 +237,14 @@ def input_workbook_convert(job_input: JobInput) -> JobInput:
                 )
                 if swapped:
                     _data_append(job_input.pk, packed)
+    logger.info(
+        "job %s: workbook converted: sheet %r, %d bytes of xlsx to %d bytes of CSV in %.1f s",
+        job_input.pk,
+        check.sheet,
+        job_input.size,
+        size,
+        time.perf_counter() - started,
+    )
     return input_get(job_input.job)
 
 

@@ -30,10 +30,14 @@ from typing import IO, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.text import Text
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.reader.excel import SUPPORTED_FORMATS, ExcelReader
 from openpyxl.styles import Font
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.writer.excel import ExcelWriter
 from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse
 
@@ -51,6 +55,8 @@ OTHER_SPREADSHEETS = {
     ".ods": "an OpenDocument spreadsheet (.ods)",
     ".numbers": "a Numbers spreadsheet (.numbers)",
 }
+# Rows written between two pieces handed out by workbook_stream.
+FLUSH_ROWS = 500
 # Characters an Excel cell holds at most.
 CELL_MAX_CHARS = 32767
 # A file named as text is read as text (and refused as binary if it is not).
@@ -156,8 +162,28 @@ class _SpilledStrings:
             self._source.close()
 
 
+class _UnsizedSheet(ReadOnlyWorksheet):
+    """A read-only sheet that does not look for its declared size (every row is read anyway).
+
+    openpyxl looks for the <dimension> element until <sheetData> ends: in a
+    sheet without one (openpyxl's own write-only mode writes none) that is a
+    parse of the whole sheet, ~13 s for 50 MB, before the first row.
+    """
+
+    def _get_size(self) -> None:
+        return None
+
+
 class _StreamingReader(ExcelReader):
     """openpyxl's reader, read-only, with cached formula values, with the string table spilled to disk."""
+
+    def read_worksheets(self) -> None:
+        # As openpyxl's read-only branch, without its size scan; chart sheets hold no rows.
+        for sheet, rel in self.parser.find_sheets():
+            if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                ws = _UnsizedSheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                ws.sheet_state = sheet.state
+                self.wb._sheets.append(ws)
 
     def __init__(self, fileobj: BinaryIO) -> None:
         super().__init__(fileobj, read_only=True, keep_vba=False, data_only=True, keep_links=False)
@@ -230,8 +256,7 @@ def _worksheet(reader: _StreamingReader, sheet: str | None):
         ws = reader.wb.worksheets[folded.index(sheet.strip().casefold())]
     else:
         ws = reader.wb.worksheets[0]
-    # The size a sheet declares may be wrong (some writers say A1): read every row it has.
-    ws.reset_dimensions()
+    # The size a sheet declares may be wrong (some writers say A1): every row it has is read.
     return sheets, ws
 
 
@@ -329,34 +354,91 @@ def workbook_to_csv(fileobj: BinaryIO, out: IO[bytes], *, sheet: str | None = No
     return SheetCheck(sheets=tuple(sheets), sheet=title, header=header)
 
 
-def workbook_write(header: Iterable[str], rows: Iterable[Iterable[object]], out: IO[bytes]) -> None:
-    """Write a table as an xlsx to `out` (which must be seekable), in openpyxl's write-only mode.
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable file that keeps what is written until it is taken."""
 
-    The header row is bold and frozen; numbers stay numbers; a text is
-    always a text cell, never a formula, whatever it begins with.
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+class _SheetStreamedWriter(ExcelWriter):
+    """openpyxl's package writer for a workbook whose one sheet is already in the archive."""
+
+    def write_worksheet(self, ws) -> None:
+        ws._drawing = SpreadsheetDrawing()
+        ws._rels = ws._writer._rels
+        self.manifest.append(ws)
+
+
+def workbook_stream(
+    header: Iterable[str], rows: Iterable[Iterable[object]], *, flush_rows: int = FLUSH_ROWS
+) -> Iterator[bytes]:
+    """A table as an xlsx, in pieces as it is written: openpyxl's write-only mode, streamed.
+
+    openpyxl's own save writes the whole sheet to a temporary file before
+    the zip begins (for 1,000,000 rows, minutes before the first byte; a
+    router may close the connection long before). Here the sheet's XML goes
+    straight into its zip entry on an unseekable stream, and the rest of the
+    package (styles, workbook, manifest) follows it. The header row is bold
+    and frozen; numbers stay numbers; a text is always a text cell, never a
+    formula, whatever it begins with.
     """
+    sink = _Sink()
+    archive = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Results")
     ws.freeze_panes = "A2"
+    ws._id = 1
     bold = Font(bold=True)
-    header_cells = []
-    for name in header:
-        cell = WriteOnlyCell(ws, value=str(name))
-        cell.font = bold
-        header_cells.append(cell)
-    ws.append(header_cells)
-    for row in rows:
-        ws.append([_write_cell(ws, value) for value in row])
-    wb.save(out)
+    with archive.open(ws.path[1:], "w", force_zip64=True) as entry:
+        ws._writer = WorksheetWriter(ws, out=entry)
+        ws._writer.write_top()
+        header_cells = []
+        for name in header:
+            cell = WriteOnlyCell(ws, value=str(name))
+            cell.font = bold
+            header_cells.append(cell)
+        ws.append(header_cells)
+        for n, row in enumerate(rows, start=1):
+            ws.append([_write_cell(ws, value) for value in row])
+            if n % flush_rows == 0 and (piece := sink.take()):
+                yield piece
+        ws.close()
+    wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
+    _SheetStreamedWriter(wb, archive).save()
+    yield sink.take()
+
+
+def workbook_write(header: Iterable[str], rows: Iterable[Iterable[object]], out: IO[bytes]) -> None:
+    """Write a table as an xlsx to `out` (see workbook_stream)."""
+    for piece in workbook_stream(header, rows):
+        out.write(piece)
 
 
 def _write_cell(ws, value: object):
-    if isinstance(value, str):
-        cell = WriteOnlyCell(ws, value=None)
-        # Set after creation: the value setter would read "=..." as a formula
-        # and "#N/A" as an error. A cell holds at most 32,767 characters, and
-        # no control characters but tab and line breaks.
-        cell._value = ILLEGAL_CHARACTERS_RE.sub("", value[:CELL_MAX_CHARS])
+    if not isinstance(value, str):
+        return value
+    # No control characters but tab and line breaks in a cell (openpyxl refuses them).
+    if ILLEGAL_CHARACTERS_RE.search(value):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if value.startswith("=") or value in ERROR_CODES:
+        # Set after creation: the value setter would make "=..." a formula and "#N/A" an error.
+        cell = WriteOnlyCell(ws)
+        cell._value = value[:CELL_MAX_CHARS]
         cell.data_type = "s"
         return cell
+    # openpyxl cuts a text at CELL_MAX_CHARS, the most a cell holds.
     return value
