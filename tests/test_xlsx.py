@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.defaultfilters import filesizeformat
 from openpyxl import load_workbook
 
 from tests.builders import browser, csrf_headers, csrf_token, owner_session, workbook
@@ -137,6 +138,9 @@ def test_a_real_worker_analyzes_the_chosen_sheet_with_spreadsheet_row_numbers(ap
     # Row 4 is empty in the sheet and row 6's text is blank: the numbers are the sheet's.
     assert job.skipped == 1
     assert job.skipped_examples[0]["row"] == 6
+    # The page names the file with its size as uploaded, not its CSV's.
+    page = api.get(f"/jobs/{job.pk}/").content.decode()
+    assert f"reviews.xlsx ({filesizeformat(len(data))})" in page
 
     download = api.get(f"/api/jobs/{job.pk}/results.xlsx")
     assert download.status_code == 200
