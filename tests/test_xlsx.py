@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -85,14 +86,29 @@ def test_a_cell_is_written_as_the_user_typed_it(value, text):
     assert workbooks.cell_text(value) == text
 
 
-def test_the_chosen_sheet_converts_to_csv_cell_for_cell():
-    data = workbook({"Notes": [["just a note"]], "Reviews": [HEADER, *ROWS]})
+@pytest.mark.parametrize("shared_strings", [True, False], ids=["shared-strings", "inline-strings"])
+def test_the_chosen_sheet_converts_to_csv_cell_for_cell(shared_strings):
+    data = workbook({"Notes": [["just a note"]], "Reviews": [HEADER, *ROWS]}, shared_strings=shared_strings)
     out = io.BytesIO()
 
     check = workbooks.workbook_to_csv(io.BytesIO(data), out, sheet="reviews")
 
     assert check.sheet == "Reviews" and check.sheets == ("Notes", "Reviews")
     assert list(csv.reader(io.StringIO(out.getvalue().decode("utf-8")))) == [HEADER, *EXPECTED]
+
+
+@pytest.mark.parametrize("strings", ["shared", "inline"])
+def test_a_sheet_that_unpacks_past_the_limit_is_refused(strings):
+    # openpyxl's normal mode keeps texts in the shared string table, as Excel does; write-only, inline.
+    rows = [["text"], *[[f"review number {i} " * 5] for i in range(3000)]]
+    data = workbook({"S": rows}, shared_strings=strings == "shared")
+    assert ("xl/sharedStrings.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()) == (strings == "shared")
+    with pytest.raises(workbooks.WorkbookProblem) as refused:
+        workbooks.workbook_to_csv(io.BytesIO(data), io.BytesIO(), max_bytes=50_000)
+    assert refused.value.code == "input_too_large"
+    out = io.BytesIO()
+    workbooks.workbook_to_csv(io.BytesIO(data), out, max_bytes=10_000_000)
+    assert len(out.getvalue().splitlines()) == 3001
 
 
 def test_formula_cells_give_their_cached_value():

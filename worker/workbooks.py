@@ -55,6 +55,9 @@ OTHER_SPREADSHEETS = {
     ".ods": "an OpenDocument spreadsheet (.ods)",
     ".numbers": "a Numbers spreadsheet (.numbers)",
 }
+# Bytes of CSV (or of shared strings) a workbook may unpack to: 10 times a
+# 50 MB upload, past what text compresses to in a zip (~4 times).
+MAX_UNPACKED_BYTES = 500_000_000
 # Rows written between two pieces handed out by workbook_stream.
 FLUSH_ROWS = 500
 # Characters an Excel cell holds at most.
@@ -108,6 +111,14 @@ def other_format_problem(head: bytes, filename: str) -> WorkbookProblem | None:
     return None
 
 
+def _unpacked_too_big(max_bytes: int) -> WorkbookProblem:
+    return WorkbookProblem(
+        f"The sheet holds more than {max_bytes // 1_000_000:,} MB of text once unpacked, more than a job "
+        "takes; split it into several workbooks.",
+        code="input_too_large",
+    )
+
+
 def _encrypted() -> WorkbookProblem:
     return WorkbookProblem(
         "The workbook is protected with a password, so it cannot be read. Open it in Excel, remove the "
@@ -124,8 +135,9 @@ class _SpilledStrings:
     need; each string is written to the file and read back with one pread.
     """
 
-    def __init__(self, source: IO[bytes] | None) -> None:
+    def __init__(self, source: IO[bytes] | None, *, max_bytes: int) -> None:
         self._source = source
+        self._max_bytes = max_bytes
         self._parsed = iterparse(source) if source is not None else iter(())
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._offsets = array("q", [0])
@@ -152,6 +164,8 @@ class _SpilledStrings:
                 self._file.seek(0, os.SEEK_END)
                 self._file.write(data)
                 self._offsets.append(self._offsets[-1] + len(data))
+                if self._offsets[-1] > self._max_bytes:
+                    raise _unpacked_too_big(self._max_bytes)
                 self._file.flush()
                 return True
         return False
@@ -185,16 +199,18 @@ class _StreamingReader(ExcelReader):
                 ws.sheet_state = sheet.state
                 self.wb._sheets.append(ws)
 
-    def __init__(self, fileobj: BinaryIO) -> None:
+    def __init__(self, fileobj: BinaryIO, *, max_bytes: int) -> None:
         super().__init__(fileobj, read_only=True, keep_vba=False, data_only=True, keep_links=False)
+        self.max_bytes = max_bytes
 
     def read_strings(self) -> None:
         part = self.package.find(SHARED_STRINGS)
-        self.shared_strings = _SpilledStrings(self.archive.open(part.PartName[1:]) if part else None)
+        source = self.archive.open(part.PartName[1:]) if part else None
+        self.shared_strings = _SpilledStrings(source, max_bytes=self.max_bytes)
 
 
 @contextlib.contextmanager
-def _opened(fileobj: BinaryIO) -> Iterator[_StreamingReader]:
+def _opened(fileobj: BinaryIO, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterator[_StreamingReader]:
     fileobj.seek(0)
     head = fileobj.read(len(ZIP_MAGIC))
     fileobj.seek(0)
@@ -206,7 +222,7 @@ def _opened(fileobj: BinaryIO) -> Iterator[_StreamingReader]:
             code="invalid_workbook",
         )
     try:
-        reader = _StreamingReader(fileobj)
+        reader = _StreamingReader(fileobj, max_bytes=max_bytes)
     except zipfile.BadZipFile:
         raise WorkbookProblem(
             "The workbook is damaged (not a complete .xlsx file); save it again from Excel and retry.",
@@ -295,6 +311,8 @@ def _rows(ws) -> Iterator[list[str | None]]:
     while True:
         try:
             row = next(rows, None)
+        except WorkbookProblem:
+            raise
         except Exception as exc:  # noqa: BLE001 - malformed sheet XML fails in many ways
             raise WorkbookProblem(
                 f"The sheet {ws.title!r} is damaged and cannot be read ({_plain(exc)}); "
@@ -321,27 +339,33 @@ def workbook_check(fileobj: BinaryIO, *, sheet: str | None = None) -> SheetCheck
     raise WorkbookProblem(f"The sheet {ws.title!r} is empty.", code="empty_file")
 
 
-def workbook_to_csv(fileobj: BinaryIO, out: IO[bytes], *, sheet: str | None = None) -> SheetCheck:
+def workbook_to_csv(
+    fileobj: BinaryIO, out: IO[bytes], *, sheet: str | None = None, max_bytes: int = MAX_UNPACKED_BYTES
+) -> SheetCheck:
     """Write the chosen sheet as UTF-8 CSV to `out`, streaming: one row of the sheet, one record.
 
     Empty rows stay (as empty records) so a row keeps the number the
-    spreadsheet gives it; rows are padded to the header's width.
+    spreadsheet gives it; rows are padded to the header's width. Refused
+    past `max_bytes` of CSV (or of shared strings): a few MB of zip can
+    unpack to gigabytes.
     """
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\r\n")
     header: tuple[str, ...] | None = None
     try:
-        with _opened(fileobj) as reader:
+        with _opened(fileobj, max_bytes=max_bytes) as reader:
             sheets, ws = _worksheet(reader, sheet)
             title = ws.title
             width = 0
-            for cells in _rows(ws):
+            for n, cells in enumerate(_rows(ws)):
                 if header is None and any(c is not None and c.strip() for c in cells):
                     header = tuple((c or "").strip() for c in cells)
                     width = len(header)
                 if len(cells) < width:
                     cells.extend([None] * (width - len(cells)))
                 writer.writerow(["" if c is None else c for c in cells])
+                if n % 1000 == 0 and out.tell() > max_bytes:
+                    raise _unpacked_too_big(max_bytes)
     except UnicodeEncodeError:
         raise WorkbookProblem(
             "The workbook holds text that is not valid Unicode.", code="undecodable"
