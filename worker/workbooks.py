@@ -62,6 +62,12 @@ MAX_UNPACKED_BYTES = 500_000_000
 FLUSH_ROWS = 500
 # Characters an Excel cell holds at most.
 CELL_MAX_CHARS = 32767
+# Documents, images and archives people pick by mistake: refused by name
+# (some would otherwise pass as text, a .docx as a zip).
+NOT_TABLES = frozenset(
+    ".pdf .doc .docx .rtf .odt .pages .ppt .pptx .key .odp .png .jpg .jpeg .gif .webp .heic "
+    ".zip .gz .7z .rar .mp3 .mp4 .mov .exe".split()
+)
 # A file named as text is read as text (and refused as binary if it is not).
 TEXT_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".text", ".jsonl", ".ndjson")
 _STRING_TAG = "{%s}si" % SHEET_MAIN_NS  # noqa: UP031 - openpyxl's own spelling
@@ -94,13 +100,20 @@ def is_workbook(head: bytes, filename: str = "") -> bool:
 
 
 def other_format_problem(head: bytes, filename: str) -> WorkbookProblem | None:
-    """The problem with a spreadsheet format we cannot read (by name or bytes), None for any other file."""
+    """The problem with a format we cannot read (by name or bytes), None for a file we may read."""
     lower = filename.lower()
     for extension, what in OTHER_SPREADSHEETS.items():
         if lower.endswith(extension):
             return WorkbookProblem(
                 f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format"
             )
+    extension = os.path.splitext(lower)[1]
+    if extension in NOT_TABLES:
+        return WorkbookProblem(
+            f"We cannot read {extension} files. Upload CSV, TSV, Excel (.xlsx), plain text or JSON Lines: "
+            "save or export the table from its program as .xlsx or .csv.",
+            code="unsupported_format",
+        )
     if head.startswith(OLE_MAGIC) and not lower.endswith(TEXT_EXTENSIONS):
         if _ENCRYPTION_INFO in head or lower.endswith(SUPPORTED_FORMATS):
             return _encrypted()
