@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import Callable, Sequence
@@ -204,3 +205,64 @@ def results_copy_table(
                 copy.write_row((job.pk, i, i + 2, text(i), Jsonb(cells(i)), label, c, 0.0, 1.0, 0.0))
     Job.objects.filter(pk=job.pk).update(done=n, total=n)
     job.refresh_from_db()
+
+
+def workbook(sheets: dict[str, list[list[object]]], *, shared_strings: bool = True) -> bytes:
+    """A real Excel workbook made by openpyxl: each sheet's rows, in order (the first sheet first).
+
+    Its texts are in a shared string table, as Excel saves them (openpyxl
+    writes them inline: `shared_strings=False` keeps them so).
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return _strings_shared(buffer.getvalue()) if shared_strings else buffer.getvalue()
+
+
+_INLINE_STRING = re.compile(
+    rb'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t(?: xml:space="preserve")?>(.*?)</t></is></c>',
+    re.S,
+)
+_SHARED_STRINGS_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SHARED_STRINGS_REL = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _strings_shared(data: bytes) -> bytes:
+    """The workbook with its inline texts moved to a shared string table."""
+    table: dict[bytes, int] = {}
+
+    def share(match: re.Match) -> bytes:
+        at = table.setdefault(match.group(3), len(table))
+        return b'<c r="%s"%s t="s"><v>%d</v></c>' % (match.group(1), match.group(2) or b"", at)
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as old, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            part = old.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                part = _INLINE_STRING.sub(share, part)
+            elif item.filename == "[Content_Types].xml":
+                override = (
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="%s"/>' % _SHARED_STRINGS_TYPE
+                )
+                part = part.replace(b"</Types>", override + b"</Types>")
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                rel = (
+                    b'<Relationship Id="rIdSst" Type="%s" Target="sharedStrings.xml"/>' % _SHARED_STRINGS_REL
+                )
+                part = part.replace(b"</Relationships>", rel + b"</Relationships>")
+            new.writestr(item, part)
+        items = b"".join(b'<si><t xml:space="preserve">%s</t></si>' % text for text in table)
+        new.writestr(
+            "xl/sharedStrings.xml",
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            b'count="%d" uniqueCount="%d">%s</sst>' % (len(table), len(table), items),
+        )
+    return out.getvalue()

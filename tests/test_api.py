@@ -146,11 +146,12 @@ def test_submit_links_lead_to_the_jobs_endpoints(api):
         "results": f"/api/jobs/{job_id}/results/",
         "csv": f"/api/jobs/{job_id}/results.csv",
         "jsonl": f"/api/jobs/{job_id}/results.jsonl",
+        "xlsx": f"/api/jobs/{job_id}/results.xlsx",
     }
     for name in ("self", "page", "results"):
         assert api.get(body["links"][name]).status_code == 200, name
     # The downloads wait for the job to finish (nothing runs it here).
-    for name in ("csv", "jsonl"):
+    for name in ("csv", "jsonl", "xlsx"):
         refused = api.get(body["links"][name])
         assert refused.status_code == 409, name
         assert refused.json()["error"]["code"] == "job_not_finished"
@@ -528,6 +529,7 @@ ENDPOINTS = [
     pytest.param("get", "/api/jobs/{id}/results/", id="results"),
     pytest.param("get", "/api/jobs/{id}/results.csv", id="csv"),
     pytest.param("get", "/api/jobs/{id}/results.jsonl", id="jsonl"),
+    pytest.param("get", "/api/jobs/{id}/results.xlsx", id="xlsx"),
     pytest.param("post", "/api/jobs/{id}/cancel/", id="cancel"),
 ]
 

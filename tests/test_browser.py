@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from tests.builders import workbook
 from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,6 +39,7 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Generous for a small shared machine; no assertion is about speed.
 TIMEOUT_MS = 60_000
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEXTS = [
     "I love this product, it is wonderful!",
     "This is terrible. I hate it.",
@@ -469,6 +472,58 @@ def test_drop_a_csv_pick_its_column_from_the_header_and_read_the_results(site, t
     expect(page.locator("#id_column")).to_be_visible()
     page.get_by_role("button", name="Remove file").click()
     expect(page.locator("#file-summary")).to_be_hidden()
+
+    assert tab.errors == [], tab.errors
+
+
+def test_a_file_we_cannot_read_is_refused_before_upload_and_a_workbook_is_analyzed(site, tab):
+    site.start_worker()
+    page = tab.page
+    page.goto(site.url + "/")
+    accept = page.locator("#id_file").get_attribute("accept")
+    assert ".xlsx" in accept and ".csv" in accept
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    summary = page.locator("#file-summary")
+
+    page.set_input_files(
+        "#id_file", files=[{"name": "report.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n"}]
+    )
+    expect(summary).to_contain_text("We cannot read report.pdf")
+    expect(summary).to_contain_text(".csv, .tsv")
+    expect(summary).to_contain_text(".xlsx")
+    assert page.locator("#id_file").evaluate("input => input.files.length") == 0
+
+    page.set_input_files(
+        "#id_file", files=[{"name": "old.xls", "mimeType": "application/vnd.ms-excel", "buffer": b"\xd0\xcf"}]
+    )
+    expect(summary).to_contain_text("Save it as .xlsx or .csv in Excel / LibreOffice / Numbers")
+    assert page.locator("#id_file").evaluate("input => input.files.length") == 0
+    tab.shot("upload-refused-desktop", full_page=False)
+    assert posts == []
+
+    # A workbook is read, from the sheet chosen by name.
+    texts = ["I love this product, it is wonderful!", "This is terrible. I hate it."]
+    data = workbook(
+        {
+            "Notes": [["x"]],
+            "Reviews": [["id", "when", "review"], *[[i, "2026-11-03", t] for i, t in enumerate(texts)]],
+        }
+    )
+    page.set_input_files("#id_file", files=[{"name": "reviews.xlsx", "mimeType": XLSX_TYPE, "buffer": data}])
+    expect(summary).to_contain_text("Chosen: reviews.xlsx")
+    page.get_by_label("Sheet", exact=True).fill("Reviews")
+    page.get_by_role("button", name="Analyze").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    wait_until_final(page)
+    expect(page.locator("#job-status")).to_have_text("Succeeded")
+    assert [r["text"] for r in table_rows(page)] == texts
+    expect(page.locator("#download-xlsx")).to_have_attribute("href", re.compile(r"/results\.xlsx$"))
+    with page.expect_download() as download:
+        page.locator("#download-xlsx").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    sheet = load_workbook(io.BytesIO(download.value.path().read_bytes())).active
+    assert [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)] == texts
 
     assert tab.errors == [], tab.errors
 

@@ -20,6 +20,7 @@ KOREAN = {"HTTP_ACCEPT_LANGUAGE": "ko-KR,ko;q=0.9,en;q=0.5"}
 KEPT = {
     "sentimeter", "csv", "tsv", "json", "lines", "utf", "vader", "e5", "euc", "kr",
     "windows", "latin", "text", "review", "comment", "utc", "kb", "mb", "bytes", "cp", "api",
+    "excel", "xlsx",
 }  # fmt: skip
 
 

@@ -565,6 +565,7 @@ def test_results_q_schema_refuses_what_the_api_refuses(doc):
         ("/api/jobs/{job_id}/results/", "get"),
         ("/api/jobs/{job_id}/results.csv", "get"),
         ("/api/jobs/{job_id}/results.jsonl", "get"),
+        ("/api/jobs/{job_id}/results.xlsx", "get"),
     ],
 )
 @pytest.mark.parametrize("which", ["unknown-uuid", "not-a-uuid", "another-session"])

@@ -363,10 +363,10 @@ def test_bad_upload_is_refused_at_once(
     assert callbacks == []
 
 
-def test_real_xlsx_upload_is_refused_as_binary(api):
+def test_a_zip_that_is_not_a_workbook_is_refused_naming_the_conversion(api):
     response = post_file(api, xlsx(), name="reviews.xlsx")
 
-    assert_error(response, 400, "binary_file")
+    assert "Save it as .xlsx or .csv" in assert_error(response, 400, "invalid_workbook")
     assert_nothing_stored()
 
 

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 
 from web import limits, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
@@ -28,10 +34,12 @@ from web.serializers import (
 from web.sessions import session_key_ensure, session_key_get
 from web.table import names_unique, table_header, table_rows
 from worker.inputs import json_problem
+from worker.workbooks import workbook_stream
 
 # Cells starting with these are run as formulas by spreadsheet programs
 # (OWASP "CSV Injection"), also after leading spaces or line breaks, which
 # they skip; a leading apostrophe makes them plain text.
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_SKIPPED_WHITESPACE = " \t\r\n"
 # A cell that is only a number ("-5", "+1.5"): no spreadsheet runs it, and a prefix would spoil it.
@@ -107,7 +115,16 @@ def _json_body(request: HttpRequest) -> dict:
 # otherwise be ignored silently, and the job run with the default).
 JSON_FIELDS = ("texts", "analyzer", "callback_url", "group_by")
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "group_by", "csrfmiddlewaretoken")
+FORM_FIELDS = (
+    "file",
+    "column",
+    "encoding",
+    "sheet",
+    "analyzer",
+    "callback_url",
+    "group_by",
+    "csrfmiddlewaretoken",
+)
 
 
 def fields_check(given: object, allowed: tuple[str, ...]) -> None:
@@ -147,6 +164,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             upload=upload,
             column=_param(request.POST, "column"),
             encoding=_param(request.POST, "encoding"),
+            sheet=_param(request.POST, "sheet"),
             analyzer=_param(request.POST, "analyzer"),
             callback_url=_param(request.POST, "callback_url"),
             group_by=_param(request.POST, "group_by"),
@@ -295,6 +313,21 @@ def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
         lines(),
         content_type="application/jsonl; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "jsonl")}"'},
+    )
+
+
+@api_view("GET")
+def job_results_xlsx(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Stream the job's table as an Excel workbook: the CSV download's rows, header bold and frozen.
+
+    The user's cells stay text cells, exactly as uploaded (an id such as
+    00123 keeps its zeros); our scores are numbers.
+    """
+    job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    return StreamingHttpResponse(
+        workbook_stream(table_header(job), table_rows(job)),
+        content_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "xlsx")}"'},
     )
 
 

@@ -25,6 +25,11 @@ def script_strings(request: HttpRequest) -> dict:
             "too_big": _("The file %(name)s is %(size)s; the limit is %(limit)s."),
             "automatic_named": _("Automatic: %(name)s"),
             "automatic": _("Automatic: the first column that holds text"),
+            "unreadable": _("We cannot read %(name)s. Choose a file of one of these types: %(types)s."),
+            "convert": _(
+                "We cannot read %(name)s. Save it as .xlsx or .csv in Excel / LibreOffice / Numbers: "
+                "File → Save As / Export."
+            ),
             "columns_hint": _(
                 "The columns of the file's first line. Automatic: the column named like text, review or "
                 "comment, else the first column that holds text."

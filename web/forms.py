@@ -10,7 +10,17 @@ from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import analyzer_specs
 from worker.languages import NAMES as LANGUAGE_NAMES
 
-ACCEPT = ".csv,.tsv,.txt,.jsonl,.ndjson,text/csv,text/plain,text/tab-separated-values"
+# What the file picker offers (submit.js refuses anything else before uploading).
+ACCEPT_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".text", ".jsonl", ".ndjson", ".xlsx", ".xlsm")
+ACCEPT = ",".join(
+    [
+        *ACCEPT_EXTENSIONS,
+        "text/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ]
+)
 ENCODING_CHOICES = [
     ("auto", gettext_lazy("Detect automatically")),
     ("utf-8", "UTF-8"),
@@ -47,6 +57,12 @@ class SubmitForm(forms.Form):
             "else the first column that holds text."
         ),
     )
+    sheet = forms.CharField(
+        label=gettext_lazy("Sheet"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("For Excel workbooks. Empty: the first sheet."),
+    )
     group_by = forms.CharField(
         label=gettext_lazy("Column to group by"),
         required=False,
@@ -69,7 +85,7 @@ class SubmitForm(forms.Form):
         ) % {"texts": f"{conf['MAX_TEXTS_PER_JOB']:,}", "chars": f"{conf['MAX_TEXT_CHARS']:,}"}
         self.fields["file"].widget.attrs["data-max-bytes"] = conf["MAX_UPLOAD_BYTES"]
         self.fields["file"].help_text = _(
-            "CSV, TSV, plain text (one text per line) or JSON Lines, at most %(size)s. "
+            "CSV, TSV, Excel (.xlsx), plain text (one text per line) or JSON Lines, at most %(size)s. "
             "Rows without text are skipped and reported."
         ) % {"size": filesizeformat(conf["MAX_UPLOAD_BYTES"])}
         self.fields["analyzer"].choices = [(spec.name, _(spec.label)) for spec in analyzer_specs()]

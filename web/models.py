@@ -116,6 +116,9 @@ class JobInput(models.Model):
         TSV = "tsv"
         TXT = "txt"
         JSONL = "jsonl"
+        # An Excel workbook as uploaded: the worker's first pass converts the
+        # chosen sheet to CSV and stores that instead (worker/workbooks.py).
+        XLSX = "xlsx"
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="input")
     format = models.CharField(max_length=16, choices=Format.choices)

@@ -253,7 +253,7 @@ SCHEMAS: dict = {
             "webhook": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/WebhookRecord"}]},
             "links": {
                 "type": "object",
-                "required": ["self", "page", "cancel", "results", "csv", "jsonl"],
+                "required": ["self", "page", "cancel", "results", "csv", "jsonl", "xlsx"],
                 "additionalProperties": {"type": "string"},
             },
         },
@@ -299,7 +299,12 @@ SCHEMAS: dict = {
             "file": {
                 "type": "string",
                 "format": "binary",
-                "description": "CSV, TSV, plain text (one text per line) or JSON Lines; one file.",
+                "description": "CSV, TSV, Excel (.xlsx), plain text (one text per line) or JSON Lines; "
+                "one file.",
+            },
+            "sheet": {
+                "type": "string",
+                "description": "Excel workbooks: the sheet to read, by name (default: the first).",
             },
             "column": {"type": "string", "description": "The column (or JSON field) holding the text."},
             "encoding": {
@@ -827,6 +832,23 @@ def openapi_document() -> dict:
                             "200": {
                                 "description": "One TableRow object per line.",
                                 "content": {"application/jsonl": {}},
+                            },
+                            "404": _NOT_FOUND,
+                            "409": _NOT_FINISHED,
+                        },
+                    },
+                },
+                "/api/jobs/{job_id}/results.xlsx": {
+                    "parameters": [_JOB_ID],
+                    "get": {
+                        "operationId": "jobResultsXlsx",
+                        "summary": "Every result as an Excel workbook (header row bold and frozen).",
+                        "responses": {
+                            "200": {
+                                "description": "The CSV download's rows in one sheet.",
+                                "content": {
+                                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}
+                                },
                             },
                             "404": _NOT_FOUND,
                             "409": _NOT_FINISHED,

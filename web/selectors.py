@@ -87,8 +87,15 @@ def job_list(*, session_key: str | None, limit: int = 100) -> QuerySet[Job]:
 
 
 def job_input_describe(job: Job) -> dict | None:
-    """Return the name and size of a job's input, without reading its bytes."""
-    return JobInput.objects.filter(job=job).values("filename", "size").first()
+    """Return the name and size of a job's input as uploaded, without reading its bytes.
+
+    A workbook is stored as CSV once the worker has converted it: its size as uploaded is in the options.
+    """
+    found = JobInput.objects.filter(job=job).values("filename", "size", "options").first()
+    if found is None:
+        return None
+    options = found.pop("options") or {}
+    return {**found, "size": options.get("workbook_size", found["size"])}
 
 
 def job_summary(job: Job) -> dict | None:

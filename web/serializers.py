@@ -26,6 +26,7 @@ def job_links(job: Job) -> dict[str, str]:
         "results": reverse("api-job-results", args=[pk]),
         "csv": reverse("api-job-results-csv", args=[pk]),
         "jsonl": reverse("api-job-results-jsonl", args=[pk]),
+        "xlsx": reverse("api-job-results-xlsx", args=[pk]),
     }
 
 

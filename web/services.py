@@ -16,7 +16,7 @@ from django.db.models.functions import Now
 from web.exceptions import InputTooLarge, InvalidInput, JobConflict
 from web.limits import active_jobs_admit
 from web.models import ApiToken, Job, JobChunk, JobInput
-from worker import inputs
+from worker import inputs, workbooks
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.breakdowns import columns_of
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
@@ -242,6 +242,7 @@ def job_create_from_upload(
     upload: UploadedFile,
     column: str | None = None,
     encoding: str | None = None,
+    sheet: str | None = None,
     analyzer: str | None = None,
     callback_url: str | None = None,
     group_by: str | None = None,
@@ -250,7 +251,9 @@ def job_create_from_upload(
     """Check the first KB of an uploaded file, store all of it, and enqueue the job.
 
     The file is not parsed here (the worker streams it), so this takes time
-    in proportion to the bytes received, not to the number of rows.
+    in proportion to the bytes received, not to the number of rows. An
+    Excel workbook is checked up to its chosen sheet's header row, and the
+    worker converts it to CSV before reading it.
     """
     analyzer = analyzer_validate(analyzer)
     callback_url = callback_url_validate(callback_url)
@@ -261,33 +264,50 @@ def job_create_from_upload(
     upload.seek(0)
     sample = upload.read(inputs.SAMPLE_BYTES)
     at_eof = len(sample) < inputs.SAMPLE_BYTES or upload.size == len(sample)
-    try:
-        spec = inputs.inspect(
-            sample, filename=upload.name or "", encoding=encoding, column=column or None, at_eof=at_eof
-        )
-    except inputs.InputProblem as exc:
-        raise InvalidInput(exc.message, code=exc.code) from None
+    filename = upload.name or ""
+    problem = workbooks.other_format_problem(sample, filename)
+    if problem is not None:
+        raise InvalidInput(problem.message, code=problem.code)
+    if workbooks.is_workbook(sample, filename):
+        fmt, options = JobInput.Format.XLSX, _workbook_options(upload, sheet=sheet, column=column)
+        # The worker names them once the sheet is CSV (storedinput.input_workbook_convert).
+        columns, text_column = [], ""
+        seconds = None
+    else:
+        if sheet:
+            raise InvalidInput(
+                'Only an Excel workbook (.xlsx) has sheets: leave "sheet" empty for this file.',
+                code="no_such_sheet",
+            )
+        try:
+            spec = inputs.inspect(
+                sample, filename=filename, encoding=encoding, column=column or None, at_eof=at_eof
+            )
+        except inputs.InputProblem as exc:
+            raise InvalidInput(exc.message, code=exc.code) from None
+        # A small file is as quick as a short paste: give it the quick queue.
+        seconds = None
+        if at_eof:
+            seconds = spec_get(analyzer).cost.seconds_guess(count=sample.count(b"\n") + 1, units=len(sample))
+        fmt = spec.format
+        options = {
+            "encoding": spec.encoding,
+            "delimiter": spec.delimiter,
+            "column": spec.column,
+            "column_index": spec.column_index,
+            "has_header": spec.has_header,
+            "lenient": spec.lenient,
+            "headers": list(spec.headers),
+        }
+        columns, text_column = list(spec.headers), spec.text_name
     upload.seek(0)
     data = upload.read()
-    # A small file is as quick as a short paste: give it the quick queue.
-    seconds = None
-    if at_eof:
-        seconds = spec_get(analyzer).cost.seconds_guess(count=sample.count(b"\n") + 1, units=len(sample))
     queue_name = queue_for(seconds=seconds)
-    options = {
-        "encoding": spec.encoding,
-        "delimiter": spec.delimiter,
-        "column": spec.column,
-        "column_index": spec.column_index,
-        "has_header": spec.has_header,
-        "lenient": spec.lenient,
-        "headers": list(spec.headers),
-    }
     # Compressed before the transaction: it takes ~1 s of a core for 50 MB.
     stored, blocks = input_compress(data)
     with transaction.atomic():
         active_jobs_admit(session_key=session_key)
-        filename = (upload.name or "")[:255]
+        filename = filename[:255]
         job = Job.objects.create(
             session_key=session_key,
             analyzer=analyzer,
@@ -295,13 +315,13 @@ def job_create_from_upload(
             title=job_title(filename) if filename else "",
             callback_url=callback_url,
             webhook_token=token if callback_url else None,
-            columns=list(spec.headers),
-            text_column=_text_column(spec),
+            columns=columns,
+            text_column=text_column,
             group_by=group_by,
         )
         job_input = JobInput.objects.create(
             job=job,
-            format=spec.format,
+            format=fmt,
             data=b"" if connection.vendor == "postgresql" else stored,
             blocks=blocks,
             block_bytes=BLOCK_BYTES,
@@ -315,13 +335,16 @@ def job_create_from_upload(
     return job
 
 
-def _text_column(spec: inputs.InputSpec) -> str:
-    """The analyzed column's name as the header writes it (one of Job.columns; "" without columns)."""
-    if not spec.headers:
-        return ""
-    if spec.column_index is not None and spec.column_index < len(spec.headers):
-        return spec.headers[spec.column_index]
-    return spec.column or ""
+def _workbook_options(upload: UploadedFile, *, sheet: str | None, column: str | None) -> dict:
+    """Check a workbook up to its sheet's header row; the reading options the worker converts it with.
+
+    The column is checked by the worker, once the sheet is CSV.
+    """
+    try:
+        check = workbooks.workbook_check(upload, sheet=sheet or None)
+    except workbooks.WorkbookProblem as exc:
+        raise InvalidInput(exc.message, code=exc.code) from None
+    return {"sheet": check.sheet, "column": column or None}
 
 
 def _input_data_write(job_input: JobInput, data: bytes) -> None:

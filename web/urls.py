@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/jobs/<str:job_id>/groups/", api.job_groups, name="api-job-groups"),
     path("api/jobs/<str:job_id>/trend/", api.job_trend, name="api-job-trend"),
     path("api/jobs/<str:job_id>/results.jsonl", api.job_results_jsonl, name="api-job-results-jsonl"),
+    path("api/jobs/<str:job_id>/results.xlsx", api.job_results_xlsx, name="api-job-results-xlsx"),
     path("tokens/", views.tokens_page, name="tokens"),
     path("tokens/<str:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("api/tokens/", api.token_list, name="api-token-list"),

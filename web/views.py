@@ -93,6 +93,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     upload=data["file"],
                     column=data["column"],
                     encoding=data["encoding"],
+                    sheet=data["sheet"],
                     analyzer=data["analyzer"],
                     group_by=data["group_by"] or None,
                 )

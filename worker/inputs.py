@@ -80,6 +80,15 @@ class InputSpec:
     # Windows-1252 instead of failing the job.
     lenient: bool = False
 
+    @property
+    def text_name(self) -> str:
+        """The analyzed column's name as the header writes it ("" without a header)."""
+        if not self.headers:
+            return ""
+        if self.column_index is not None and self.column_index < len(self.headers):
+            return self.headers[self.column_index]
+        return self.column or ""
+
 
 class Row(NamedTuple):
     """One data row: its 0-based index among data rows and its text (or why it has none).

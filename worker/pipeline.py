@@ -47,7 +47,7 @@ from worker.chunks import (
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import InputProblem, Row
 from worker.results import SKIPPED_BATCH, results_copy, results_store, skipped_store
-from worker.storedinput import input_free, input_get, input_rows, range_rows
+from worker.storedinput import input_free, input_get, input_rows, input_workbook_convert, range_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 from worker.webhooks import webhook_schedule
 
@@ -204,7 +204,7 @@ def job_process(
     conf = settings.SENTIMETER
     spec = _spec_for(job)
     skips = _Skips(job_id)
-    rows, unread = input_rows(input_get(job), max_chars=conf["MAX_TEXT_CHARS"])
+    rows, unread = input_rows(input_workbook_convert(input_get(job)), max_chars=conf["MAX_TEXT_CHARS"])
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
     # A first attempt has none to look for.

@@ -15,6 +15,11 @@
   var encoding = document.getElementById("id_encoding");
   var texts = document.getElementById("id_texts");
   var maxBytes = Number(input.dataset.maxBytes) || 0;
+  // The file types we read, from the picker's accept list (web/forms.py): a
+  // file of another type is refused here, before it is uploaded.
+  var ACCEPTED = input.accept.split(",").filter(function (a) { return a.charAt(0) === "."; });
+  // Spreadsheets we cannot read, but their application can save as one we can.
+  var CONVERTIBLE = [".xls", ".xlsb", ".ods", ".numbers", ".fods"];
   var picker = null;
   var helptext = document.getElementById("id_column_helptext");
   var helpOriginal = helptext.textContent;
@@ -62,6 +67,7 @@
 
   function say(message, isError) {
     summary.hidden = false;
+    summary.removeAttribute("role");
     summary.textContent = "";
     summary.className = "file-summary" + (isError ? " error" : "");
     summary.appendChild(document.createTextNode(message + " "));
@@ -77,6 +83,34 @@
     summary.appendChild(clear);
   }
 
+  function extension(name) {
+    var dot = name.lastIndexOf(".");
+    return dot > 0 ? name.slice(dot).toLowerCase() : "";
+  }
+
+  function refused(file) {
+    var ext = extension(file.name);
+    if (CONVERTIBLE.indexOf(ext) !== -1) return t("convert", { name: file.name });
+    // A file without an extension is sniffed by the server.
+    if (ext && ACCEPTED.indexOf(ext) === -1) return t("unreadable", { name: file.name, types: ACCEPTED.join(", ") });
+    return "";
+  }
+
+  function refuse(message) {
+    summary.hidden = false;
+    summary.className = "file-summary error";
+    summary.setAttribute("role", "alert");
+    summary.textContent = message;
+  }
+
+  form.addEventListener("submit", function (event) {
+    var file = input.files && input.files[0];
+    if (file && refused(file)) {
+      event.preventDefault();
+      refuse(refused(file));
+    }
+  });
+
   function isTable(file) {
     return /\.(csv|tsv)$/i.test(file.name) || /^text\/(csv|tab-separated-values)/.test(file.type);
   }
@@ -86,6 +120,14 @@
     if (!file) {
       summary.hidden = true;
       summary.textContent = "";
+      useTextBox();
+      return;
+    }
+    var refusal = refused(file);
+    if (refusal) {
+      // Emptied, so the form cannot send it.
+      input.value = "";
+      refuse(refusal);
       useTextBox();
       return;
     }
