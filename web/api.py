@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 
-from web import limits, selectors, services, tokens
+from web import limits, schemas, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
@@ -34,8 +34,10 @@ def error_response(exc: SentimeterError) -> JsonResponse:
     return JsonResponse(body, status=exc.status, headers=headers)
 
 
-def api_view(*methods: str):
-    """Allow only these methods (405 otherwise) and answer SentimeterError as JSON."""
+def api_view(*methods: str, query: type[schemas.Shape] | None = None):
+    """Allow only these methods (405 otherwise), a GET only the `query` parameters (400 otherwise),
+    and answer SentimeterError as JSON."""
+    allowed = schemas.field_names(query) if query is not None else ()
 
     def decorator(view):
         @functools.wraps(view)
@@ -48,6 +50,8 @@ def api_view(*methods: str):
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
+                if request.method == "GET" and request.GET:
+                    fields_check(request.GET, allowed, kind="query parameter")
                 return view(request, *args, **kwargs)
             except SentimeterError as exc:
                 return error_response(exc)
@@ -92,14 +96,15 @@ def _json_body(request: HttpRequest) -> dict:
     return body
 
 
-# The fields a submit may send; anything else is refused (a misspelt option would
-# otherwise be ignored silently, and the job run with the default).
-JSON_FIELDS = ("texts", "analyzer", "callback_url")
+# The fields a submit may send (web/schemas.py); anything else is refused (a misspelt
+# option would otherwise be ignored silently, and the job run with the default).
+JSON_FIELDS = schemas.field_names(schemas.JobSubmit)
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = ("file", "column", "encoding", "analyzer", "callback_url", "csrfmiddlewaretoken")
+FORM_FIELDS = (*schemas.field_names(schemas.JobUpload), "csrfmiddlewaretoken")
+TOKEN_FIELDS = schemas.field_names(schemas.TokenCreate)
 
 
-def fields_check(given: object, allowed: tuple[str, ...]) -> None:
+def fields_check(given: object, allowed: tuple[str, ...], *, kind: str = "field") -> None:
     """Refuse (unknown_field) the first field not in `allowed`, naming the one likely meant."""
     for name in given:
         if name in allowed:
@@ -107,7 +112,8 @@ def fields_check(given: object, allowed: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
         meant = f' Did you mean "{close[0]}"?' if close else ""
         listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
-        raise InvalidInput(f'Unknown field "{name}".{meant} The fields are: {listed}.', code="unknown_field")
+        known = f" The {kind}s are: {listed}." if listed else f" This takes no {kind}s."
+        raise InvalidInput(f'Unknown {kind} "{name}".{meant}{known}', code="unknown_field")
 
 
 def _param(params: QueryDict, name: str) -> str | None:
@@ -178,7 +184,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(job_to_dict(job), status=202)
 
 
-@api_view("GET")
+@api_view("GET", query=schemas.ResultQuery)
 def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return one page of results: ?offset=&limit=&label=&q=&sort=."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -258,9 +264,6 @@ def analyzers(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"analyzers": [analyzer_to_dict(spec, default=default) for spec in selectors.analyzer_list()]}
     )
-
-
-TOKEN_FIELDS = ("name",)
 
 
 @api_view("GET", "POST")

@@ -401,6 +401,12 @@ def admin_login(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """Interactive documentation of the JSON API (Swagger UI over /api/openapi.json)."""
+    return render(request, "web/api_docs.html")
+
+
+@require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     """Answer 200 when Postgres and Redis both answer, else 503."""
     checks = {}
