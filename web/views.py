@@ -82,12 +82,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     column=data["column"],
                     encoding=data["encoding"],
                     analyzer=data["analyzer"],
+                    callback_url=data["callback_url"],
                 )
             else:
                 job = services.job_create(
                     session_key=session_key,
                     texts=services.texts_from_paste(data["texts"]),
                     analyzer=data["analyzer"],
+                    callback_url=data["callback_url"],
                 )
         except SentimeterError as exc:
             form.add_error(_error_field(exc, upload=bool(data["file"])), exc.message)
@@ -272,12 +274,15 @@ ERROR_FIELDS = {
     "no_text_column": "column",
     "unknown_encoding": "encoding",
     "unknown_analyzer": "analyzer",
+    "invalid_callback_url": "callback_url",
 }
+# Fields of both kinds of submit (the others belong to an upload only).
+ANY_SUBMIT_ERRORS = ("unknown_analyzer", "invalid_callback_url")
 
 
 def _error_field(exc: SentimeterError, *, upload: bool) -> str:
     """Return the form field an error is shown next to."""
-    if exc.code in ERROR_FIELDS and (upload or exc.code == "unknown_analyzer"):
+    if exc.code in ERROR_FIELDS and (upload or exc.code in ANY_SUBMIT_ERRORS):
         return ERROR_FIELDS[exc.code]
     return "file" if upload else "texts"
 
