@@ -16,6 +16,7 @@ Options worth knowing (all optional; see --help):
     --env NAME=VALUE                                                  any other app env variable
     --redis-url URL | --private-redis                                 where Redis is (see below)
     --single-address                                                  every client from 127.0.0.1 (old mode)
+    --auth token                                                      a script with an API token
     --db-name NAME                                                    the database to drop and create
 
 What it does:
@@ -80,6 +81,11 @@ What it does:
   poll together every second after, and the p99 poll measures that herd
   (131-282 ms on 2026-11-24, against ~60 ms spread). No new request starts
   after the deadline; those in flight are finished and counted.
+  With --auth token each client is a script instead: in the setup it makes an
+  API token (POST /api/tokens/ from its session, as a person does on /tokens/),
+  then forgets its cookies and sends only `Authorization: Bearer <token>` (no
+  cookie, CSRF token or Origin) on every submit and poll: the issue-14 target
+  is that this costs no more than the session (within 10 % at p50 and p99).
 
 It prints, per kind of request: count, throughput, and p50/p90/p99/max latency
 (nearest rank, client-side wall time: from just before the request is written,
@@ -587,6 +593,9 @@ class VirtualClient:
         self.stats = stats
         self.rng = random.Random(n)  # noqa: S311 - jitter, not security
         self.csrf = ""
+        # What authenticates each submit and poll: the CSRF headers of the session, or a token.
+        self.submit_headers: dict[str, str] = {}
+        self.poll_headers: dict[str, str] = {}
         # What Heroku's router sends on: the client's own address as the last X-Forwarded-For entry.
         self.address = "127.0.0.1" if args.single_address else client_address(n)
         headers = {} if args.single_address else {"X-Forwarded-For": self.address}
@@ -616,13 +625,31 @@ class VirtualClient:
         return response
 
     async def setup(self) -> None:
-        """GET / once for the csrftoken cookie (a few tries if the burst is refused)."""
+        """GET / once for the csrftoken cookie (a few tries if the burst is refused); with
+        --auth token, make a token with it and keep only that."""
         for _ in range(3):
             response = await self.request("home", "GET", "/")
             self.csrf = self.http.cookies.get("csrftoken", "")
             if response is not None and response.status == 200 and self.csrf:
-                return
+                break
             await asyncio.sleep(1)
+        else:
+            return
+        self.submit_headers = self.http.csrf_headers(self.csrf)
+        if self.args.auth == "token":
+            made = await self.request(
+                "home",
+                "POST",
+                "/api/tokens/",
+                payload={"name": f"bench {self.n}"},
+                headers=self.submit_headers,
+            )
+            if made is None or made.status != 201:
+                self.csrf = ""  # not ready: counted in setup's records
+                return
+            # A script: no cookie, CSRF token or Origin from here on, only the token.
+            self.http.cookies.clear()
+            self.submit_headers = self.poll_headers = {"Authorization": f"Bearer {made.json()['token']}"}
 
     async def run(self, deadline: float) -> None:
         if not self.csrf:
@@ -637,7 +664,7 @@ class VirtualClient:
                 "POST",
                 "/api/jobs/",
                 payload={"texts": [text]},
-                headers=self.http.csrf_headers(self.csrf),
+                headers=self.submit_headers,
             )
             if response is None or response.status >= 500:
                 await self.sleep(1.0 if response is None else self._wait(response), deadline)
@@ -661,7 +688,7 @@ class VirtualClient:
             if not await self.sleep(wait * self.rng.uniform(1 - POLL_JITTER, 1 + POLL_JITTER), deadline):
                 self.stats.jobs_unfinished += 1
                 return
-            response = await self.request("poll", "GET", location)
+            response = await self.request("poll", "GET", location, headers=self.poll_headers or None)
             if response is None or response.status != 200:
                 if not await self.sleep(1.0, deadline):
                     self.stats.jobs_unfinished += 1
@@ -813,6 +840,7 @@ def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Names
         return [ms for status, ms, _ in by_kind[kind] if status in statuses]
 
     ok = range(200, 300)
+    print(f"\nauthentication: {args.auth}")
     print(f"\nload phase: {wall:.1f} s wall ({args.duration:g} s of new requests, then the ones in flight)")
     print("\nclient-side latency" + HEADER[len("client-side latency") :])
     print(row("home 2xx (setup)", latencies("home", ok), None))
@@ -943,6 +971,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="send every client from 127.0.0.1 without X-Forwarded-For (the old mode: the per-address "
         "limit then answers most submits 429); default: each client its own address, as X-Forwarded-For",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("session", "token"),
+        default="session",
+        help="session (default): the page's script, cookie and CSRF token; token: a script sending "
+        "'Authorization: Bearer' only (each client makes its token in the setup)",
     )
     parser.add_argument(
         "--db-name",
