@@ -79,6 +79,9 @@ UNAUTHORIZED = Answer(
 BAD_QUERY = Answer(
     "`unknown_field`: a query parameter this operation does not take (with the one likely meant)."
 )
+SERVER_ERROR = Answer(
+    "Any other status, e.g. `405` `method_not_allowed` or `500` `server_error`: the same error body."
+)
 TOO_LARGE = Answer("The body is too big.")
 NOT_JSON = Answer("Not JSON.")
 
@@ -276,9 +279,12 @@ def _operation(op: Operation) -> dict:
         content = {media: {"schema": _ref(shape)} for media, shape in op.bodies.items()}
         document["requestBody"] = {"required": True, "content": content}
     answers = dict(op.answers)
-    if path_template(op.route).startswith("/api/"):
+    api = path_template(op.route).startswith("/api/")
+    if api:
         answers[401] = UNAUTHORIZED
     document["responses"] = {str(status): answers[status].to_dict() for status in sorted(answers)}
+    if api:
+        document["responses"]["default"] = SERVER_ERROR.to_dict()
     return document
 
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field
 
 from web import models
-from web.selectors import MAX_PAGE, MAX_QUERY_CHARS, SORTS, analyzer_list
+from web.selectors import DEFAULT_PAGE, MAX_PAGE, MAX_QUERY_CHARS, SORTS, analyzer_list
 from web.tokens import MAX_NAME_CHARS, TOKEN_PREFIX
 from worker.inputs import ENCODINGS
 from worker.webhooks import EVENTS, MAX_URL_CHARS
@@ -250,7 +250,7 @@ class ResultQuery(Shape):
     """The query parameters of GET /api/jobs/{job_id}/results/."""
 
     offset: Count = 0
-    limit: int = Field(None, ge=1, le=MAX_PAGE)
+    limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
     label: Literal[tuple(models.Result.Label.values)] = None
     q: str = Field(
         None,
