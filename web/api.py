@@ -56,6 +56,7 @@ def api_view(*methods: str, query: type[schemas.Shape] | None = None):
             except SentimeterError as exc:
                 return error_response(exc)
 
+        wrapper.query_shape = query  # web/openapi.py documents these parameters
         return wrapper
 
     return decorator

@@ -1,17 +1,19 @@
 """The OpenAPI 3.1 document of the JSON API, generated: served at /api/openapi.json, browsed at /api/docs/.
 
-Shapes come from web/schemas.py, paths and their parameters from web/urls.py
-(by route name), so neither is typed here; this module says only which
-operation answers what. tests/test_openapi.py validates the document and
+Shapes come from web/schemas.py, paths and path parameters from the URL
+patterns (by route name), query parameters from the shape each view takes
+(web.api.api_view's `query`), so none is typed here; this module says only
+which operation answers what. tests/test_openapi.py validates the document and
 every real response the suite makes against it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.urls import get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -57,7 +59,6 @@ class Operation:
     summary: str
     answers: dict[int, Answer]
     bodies: dict[str, type[BaseModel]] = field(default_factory=dict)  # media type -> shape
-    query: type[BaseModel] | None = None
     # Needs no owner (a token is still checked when sent), so no security requirement.
     public: bool = False
 
@@ -142,7 +143,6 @@ OPERATIONS: tuple[Operation, ...] = (
             400: Answer("Bad offset, limit, label, q or sort, one given twice, or an unknown parameter."),
             404: NOT_FOUND,
         },
-        query=schemas.ResultQuery,
     ),
     Operation(
         "api-job-results-csv",
@@ -237,10 +237,23 @@ OPERATIONS: tuple[Operation, ...] = (
 PATH_PARAMETERS = {"job_id": "The job's UUID.", "token_id": "The token's id."}
 
 
+def _routes(patterns: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def route(name: str) -> tuple[str, URLPattern]:
+    """The OpenAPI path ("api/jobs/<str:job_id>/" -> "/api/jobs/{job_id}/") and the URL pattern of a route."""
+    (found,) = [(path, p) for path, p in _routes(get_resolver().url_patterns) if p.name == name]
+    path, pattern = found
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path), pattern
+
+
 def path_template(name: str) -> str:
-    """The OpenAPI path of a named route: "api/jobs/<str:job_id>/" -> "/api/jobs/{job_id}/"."""
-    ((fmt, _params),), *_ = get_resolver().reverse_dict.getlist(name)[0]
-    return "/" + re.sub(r"%\((\w+)\)s", r"{\1}", fmt)
+    return route(name)[0]
 
 
 def _path_parameters(template: str) -> list[dict]:
@@ -273,8 +286,10 @@ def _operation(op: Operation) -> dict:
     document: dict = {"operationId": op.operation_id, "summary": op.summary}
     if op.public:
         document["security"] = [{}]
-    if op.query is not None:
-        document["parameters"] = _query_parameters(op.query)
+    # The query parameters the view takes (web.api.api_view's `query`): declared there once.
+    query = getattr(route(op.route)[1].callback, "query_shape", None)
+    if query is not None:
+        document["parameters"] = _query_parameters(query)
     if op.bodies:
         content = {media: {"schema": _ref(shape)} for media, shape in op.bodies.items()}
         document["requestBody"] = {"required": True, "content": content}
