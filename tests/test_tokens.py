@@ -142,7 +142,7 @@ def test_a_session_without_referer_over_https_is_still_403_and_says_why(owner):
 
     assert response.status_code == 403
     message = response.json()["error"]["message"]
-    assert "no Referer" in message and "Bearer" in message
+    assert "no Referer header: send 'Referer: https://<this site>/', or use a Bearer token" in message
 
 
 def test_bearer_uploads_a_file(owner):
