@@ -711,3 +711,15 @@ def test_an_unknown_query_parameter_is_refused_naming_the_one_meant(doc, path_te
     assert (
         (f'Did you mean "{meant}"?' in error["message"]) if meant else ("takes no query" in error["message"])
     )
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_the_document_with_scripts_of_our_own(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-openapi-url="/api/openapi.json"' in html
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert "swagger-ui-bundle.js" in html and "web/apidocs.js" in html
