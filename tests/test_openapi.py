@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -723,3 +724,44 @@ def test_the_docs_page_loads_the_document_with_scripts_of_our_own(client):
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
     assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
     assert "swagger-ui-bundle.js" in html and "web/apidocs.js" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"texts": ["fine"]},
+        {"texts": ["fine", "  padded  "], "analyzer": "vader"},
+        {"texts": ["x" * 100]},
+        {"texts": ["fine"], "callback_url": "https://example.com/hook"},
+        {},
+        {"texts": []},
+        {"texts": "fine"},
+        {"texts": ["fine", 3]},
+        {"texts": ["fine", ""]},
+        {"texts": ["fine", " \t\n"]},
+        {"texts": ["a\x00b"]},
+        {"texts": ["x" * 101]},
+        {"texts": ["a", "b", "c"]},
+        {"texts": ["fine"], "analyzer": "bert"},
+        {"texts": ["fine"], "analyzer": None},
+        {"texts": ["fine"], "analyser": "vader"},
+        {"texts": ["fine"], "callback_url": 5},
+        {"texts": ["fine"], "callback_url": "https://example.com/" + "x" * MAX_URL_CHARS},
+    ],
+)
+def test_the_submit_schema_accepts_what_the_api_accepts(sentimeter_settings, body, monkeypatch):
+    """The document's JobSubmit, made with this deploy's limits, says ahead what a submit will get."""
+    sentimeter_settings["MAX_TEXTS_PER_JOB"] = 2
+    sentimeter_settings["MAX_TEXT_CHARS"] = 100
+    # example.com resolves to a public address; no lookup leaves the machine in the test.
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.215.14", 443))]
+    )
+    doc = json.loads(json.dumps(openapi_document()))
+    client = browser()
+
+    response = post_json(client, "/api/jobs/", body)
+
+    accepted = schema_validator(doc, {"$ref": "#/components/schemas/JobSubmit"}).is_valid(body)
+    assert (response.status_code == 202) == accepted, (response.status_code, response.content)

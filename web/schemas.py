@@ -40,6 +40,18 @@ def _analyzer_choice(schema: dict) -> None:
     schema["default"] = settings.SENTIMETER["DEFAULT_ANALYZER"]
 
 
+def _texts_limit(schema: dict) -> None:
+    """This deploy's MAX_TEXTS_PER_JOB (413 `too_many_texts` past it)."""
+    schema["maxItems"] = settings.SENTIMETER["MAX_TEXTS_PER_JOB"]
+
+
+def _text_limit(schema: dict) -> None:
+    """This deploy's MAX_TEXT_CHARS (413 `text_too_long`), and what services.texts_validate refuses:
+    a text with nothing but spaces (`empty_text`) or with a NUL character (no database stores one)."""
+    schema["maxLength"] = settings.SENTIMETER["MAX_TEXT_CHARS"]
+    schema["pattern"] = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
 class Shape(BaseModel):
     """A JSON object with exactly these fields."""
 
@@ -204,7 +216,9 @@ _ANALYZER = Field(None, description="See GET /api/analyzers/.", json_schema_extr
 class JobSubmit(Shape):
     """Texts as JSON."""
 
-    texts: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    texts: list[Annotated[str, Field(json_schema_extra=_text_limit)]] = Field(
+        min_length=1, json_schema_extra=_texts_limit
+    )
     analyzer: str = _ANALYZER
     callback_url: str = _CALLBACK_URL
 
