@@ -86,6 +86,10 @@ What it does:
   then forgets its cookies and sends only `Authorization: Bearer <token>` (no
   cookie, CSRF token or Origin) on every submit and poll: the issue-14 target
   is that this costs no more than the session (within 10 % at p50 and p99).
+  --auth both runs the two side by side, every other client a script, and
+  prints each side's submit and poll (client-side, and server-side from the
+  X-Request-ID's start in gunicorn's log: "srv") with the token/session ratios: the
+  fair comparison on a shared machine, where two runs meet different loads.
 
 It prints, per kind of request: count, throughput, and p50/p90/p99/max latency
 (nearest rank, client-side wall time: from just before the request is written,
@@ -379,8 +383,18 @@ class HttpClient:
     app's Secure cookies back over this plain connection, as the browser does over TLS.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        request_id_prefix: str = "",
+    ):
         self.host = host
+        # Starts each X-Request-ID: gunicorn's access log then tells whose request a line is.
+        self.request_id_prefix = request_id_prefix
         self.port = port
         self.timeout = timeout
         self.origin = f"https://{host}:{port}"  # the page's origin, as the browser sees it
@@ -412,7 +426,11 @@ class HttpClient:
         nothing is lost. Once the request is on its way, a failure raises one of REQUEST_ERRORS
         (TimeoutError after `timeout` s) and drops the connection; it is never retried.
         """
-        head = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head, f"X-Request-ID: {uuid.uuid4()}\r\n"]
+        head = [
+            f"{method} {target} HTTP/1.1\r\n",
+            self._fixed_head,
+            f"X-Request-ID: {self.request_id_prefix}{uuid.uuid4()}\r\n",
+        ]
         if self.cookies:
             head.append(f"Cookie: {'; '.join(f'{n}={v}' for n, v in self.cookies.items())}\r\n")
         body = b""
@@ -568,6 +586,8 @@ class Stats:
     jobs_unfinished: int = 0  # still being polled when the time was up
     job_server_ms: list[float] = field(default_factory=list)  # created_at -> finished_at
     loop_lag_ms: list[float] = field(default_factory=list)
+    # (auth, kind, status, latency ms): the records again, by how the client authenticates.
+    auth_records: list[tuple[str, str, int, float]] = field(default_factory=list)
 
 
 def _retry_after(response: Response, default: float) -> float:
@@ -599,7 +619,11 @@ class VirtualClient:
         # What Heroku's router sends on: the client's own address as the last X-Forwarded-For entry.
         self.address = "127.0.0.1" if args.single_address else client_address(n)
         headers = {} if args.single_address else {"X-Forwarded-For": self.address}
-        self.http = HttpClient(HOST, args.port, timeout=args.timeout, headers=headers)
+        # --auth both: every other client a script with a token, side by side with the browsers.
+        self.auth = "token" if args.auth == "token" or (args.auth == "both" and n % 2) else "session"
+        self.http = HttpClient(
+            HOST, args.port, timeout=args.timeout, headers=headers, request_id_prefix=f"{self.auth}-"
+        )
 
     async def request(
         self,
@@ -618,10 +642,12 @@ class VirtualClient:
             response = await self.http.request(method, target, payload=payload, headers=headers)
         except REQUEST_ERRORS as exc:
             self.stats.records.append((kind, 0, (time.perf_counter() - t0) * 1000, type(exc).__name__))
+            self.stats.auth_records.append((self.auth, kind, 0, (time.perf_counter() - t0) * 1000))
             return None
         ms = (time.perf_counter() - t0) * 1000
         code = _error_code(response) if response.status >= 400 else ""
         self.stats.records.append((kind, response.status, ms, code))
+        self.stats.auth_records.append((self.auth, kind, response.status, ms))
         return response
 
     async def setup(self) -> None:
@@ -636,7 +662,7 @@ class VirtualClient:
         else:
             return
         self.submit_headers = self.http.csrf_headers(self.csrf)
-        if self.args.auth == "token":
+        if self.auth == "token":
             made = await self.request(
                 "home",
                 "POST",
@@ -789,13 +815,17 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 _ACCESS_LINE = re.compile(
     r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms'
+    r"(?: request_id=(?P<auth>session|token)-)?"
 )
 _POLL_PATH = re.compile(r"^/api/jobs/[0-9a-f-]{36}/$")
 
 
-def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int], list[float]]:
-    """Server-side milliseconds per (kind, status) from gunicorn's access log (%(M)sms), from offset on."""
-    times: dict[tuple[str, int], list[float]] = defaultdict(list)
+def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int, str], list[float]]:
+    """Server-side milliseconds per (kind, status, auth) from gunicorn's access log (%(M)sms), from offset on.
+
+    auth is "session" or "token", read from the X-Request-ID's start (HttpClient's request_id_prefix).
+    """
+    times: dict[tuple[str, int, str], list[float]] = defaultdict(list)
     with web_log.open("rb") as log:
         log.seek(offset)
         text = log.read().decode("utf-8", errors="replace")
@@ -812,7 +842,7 @@ def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int], list[f
             kind = "home"
         else:
             continue
-        times[(kind, int(m["status"]))].append(float(m["ms"]))
+        times[(kind, int(m["status"]), m["auth"] or "")].append(float(m["ms"]))
     return times
 
 
@@ -827,6 +857,37 @@ def row(label: str, values: list[float], seconds: float | None) -> str:
         f"{label:<22}{len(values):>7}{rate}{percentile(values, 50):8.1f}{percentile(values, 90):8.1f}"
         f"{percentile(values, 99):8.1f}{max(values):8.1f}"
     )
+
+
+def auth_report(stats: Stats, server: dict[tuple[str, int, str], list[float]], wall: float) -> None:
+    """--auth both: submit and poll of the token clients against the session clients, in the same run."""
+    title = "by authentication"
+    print(f"\n{title}{HEADER[len(title) :]}")
+    ratios = []
+    for kind in ("submit", "poll"):
+        for side in ("client", "server"):
+            figures = {}
+            for auth in ("session", "token"):
+                if side == "client":
+                    values = [
+                        ms for a, k, s, ms in stats.auth_records if a == auth and k == kind and 200 <= s < 300
+                    ]
+                else:
+                    values = [
+                        ms
+                        for (k, s, a), v in server.items()
+                        if a == auth and k == kind and 200 <= s < 300
+                        for ms in v
+                    ]
+                print(row(f"{kind} {auth} ({side[:3]})", values, wall if side == "client" else None))
+                figures[auth] = values
+            if figures["session"] and figures["token"]:
+                p50, p99 = (
+                    percentile(figures["token"], p) / max(percentile(figures["session"], p), 0.1)
+                    for p in (50, 99)
+                )
+                ratios.append(f"{kind} {side}-side token/session: p50 {p50:.2f}, p99 {p99:.2f}")
+    print("\n".join(ratios))
 
 
 def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Namespace) -> None:
@@ -863,8 +924,10 @@ def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Names
         ("poll 2xx", "poll", ok),
         ("submit 429", "submit", range(429, 430)),
     ):
-        values = [ms for (k, s), v in server.items() if k == kind and s in statuses for ms in v]
+        values = [ms for (k, s, _), v in server.items() if k == kind and s in statuses for ms in v]
         print(row(label, values, None))
+    if args.auth == "both":
+        auth_report(stats, server, wall)
 
     print("\nstatus codes:")
     for kind in KINDS:
@@ -974,10 +1037,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--auth",
-        choices=("session", "token"),
+        choices=("session", "token", "both"),
         default="session",
         help="session (default): the page's script, cookie and CSRF token; token: a script sending "
-        "'Authorization: Bearer' only (each client makes its token in the setup)",
+        "'Authorization: Bearer' only (each client makes its token in the setup); both: every other "
+        "client a token's, reported apart, so that the two meet the same load (fair on a shared machine)",
     )
     parser.add_argument(
         "--db-name",
