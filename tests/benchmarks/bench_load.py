@@ -879,7 +879,8 @@ def auth_report(stats: Stats, server: dict[tuple[str, int, str], list[float]], w
                         if a == auth and k == kind and 200 <= s < 300
                         for ms in v
                     ]
-                print(row(f"{kind} {auth} ({side[:3]})", values, wall if side == "client" else None))
+                label = f"{kind} {auth} ({'cli' if side == 'client' else 'srv'})"
+                print(row(label, values, wall if side == "client" else None))
                 figures[auth] = values
             if figures["session"] and figures["token"]:
                 p50, p99 = (
