@@ -105,6 +105,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    # Only its static files: Swagger UI for /api/docs/ (web/templates/web/api_docs.html).
+    "drf_spectacular_sidecar",
     "web",
     "worker",
 ]

@@ -42,7 +42,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/", "/jobs/", "/tokens/", f"/jobs/{'0' * 32}/"])
+@pytest.mark.parametrize("path", ["/", "/jobs/", "/tokens/", f"/jobs/{'0' * 32}/", "/api/docs/"])
 def test_pages_redirect_to_the_login(login_required, path):
     response = Client().get(path)
 

@@ -359,7 +359,8 @@ def test_submit_refuses_other_content_types_with_415(api, content_type):
 def test_submit_without_the_csrf_header_is_403(api):
     response = api.post("/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json")
 
-    assert_error(response, 403, "csrf_failed")
+    error = assert_error(response, 403, "csrf_failed")
+    assert "no X-CSRFToken header" in error["message"] and "Bearer" in error["message"]
     assert not Job.objects.exists()
 
 
@@ -371,7 +372,8 @@ def test_submit_with_a_wrong_csrf_token_is_403(api):
         headers={"X-CSRFToken": "x" * 32},
     )
 
-    assert_error(response, 403, "csrf_failed")
+    error = assert_error(response, 403, "csrf_failed")
+    assert "the X-CSRFToken header is not the csrftoken cookie's value" in error["message"]
     assert not Job.objects.exists()
 
 
@@ -384,6 +386,7 @@ def test_submit_without_the_csrf_cookie_is_403():
     response = client.post("/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json")
 
     error = assert_error(response, 403, "csrf_failed")
+    assert "no csrftoken cookie: GET any page first" in error["message"]
     assert "X-CSRFToken" in error["message"]
     assert not Job.objects.exists()
 

@@ -829,3 +829,40 @@ def test_group_the_results_click_a_group_to_filter_the_table_and_see_the_trend(s
         small.shot("groups-and-trend-phone")
     finally:
         phone.close()
+
+
+def test_the_api_docs_list_every_operation_under_the_strict_csp(site, tab):
+    page = tab.page
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation",
+             e => console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));"""
+    )
+    document = page.request.get(f"{site.url}/api/openapi.json").json()
+    operations = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    operations |= {(method.upper(), name) for name, item in document["webhooks"].items() for method in item}
+
+    response = page.goto(f"{site.url}/api/docs/")
+
+    assert response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator(".opblock").first).to_be_visible()
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll(".opblock-summary")].map(e => [
+            e.querySelector(".opblock-summary-method").textContent.trim(),
+            e.querySelector(".opblock-summary-path").dataset.path])"""
+    )
+    assert {tuple(s) for s in shown} == operations
+    # An operation opens with its answers' shapes (from the generated components), and runs.
+    page.locator(".opblock-summary", has_text="/api/analyzers/").first.click()
+    body = page.locator(".opblock-body").first
+    expect(body).to_contain_text('"texts_per_second"')
+    body.get_by_role("button", name="Try it out").click()
+    body.get_by_role("button", name="Execute").click()
+    expect(body.locator(".live-responses-table")).to_contain_text('"analyzers"')
+    tab.shot("api-docs")
+    assert tab.errors == [], tab.errors

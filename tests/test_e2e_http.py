@@ -7,23 +7,29 @@ so it keeps them itself and sends the Cookie header by hand.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from config import webworker
-from tests.procs import ProcessRunner, production_app, redis_db_aside, wait_for
+from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -280,3 +286,107 @@ def test_stalled_connections_neither_hold_the_site_nor_stay_open(site):
     finally:
         for sock in stalled:
             sock.close()
+
+
+# --- examples/analyze.py, as a user runs it -----------------------------------------------
+
+# Headers that describe one hop of a connection, not the message (RFC 9110 7.6.1).
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
+
+
+@contextlib.contextmanager
+def router(port: int) -> Iterator[int]:
+    """The Heroku router in front of the web process: where TLS would end, it says X-Forwarded-Proto: https.
+
+    A client script talks to it as to a deploy's https:// address (without the TLS, which the
+    router, not the app, does); yields its port.
+    """
+
+    class Forward(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            headers["X-Forwarded-Proto"] = "https"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                payload = answer.read()
+            finally:
+                conn.close()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in HOP_HEADERS | {"content-length"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_example_script_analyzes_a_csv_with_a_token(site, tmp_path):
+    """README's examples/analyze.py: submit with a token, wait by Retry-After, download the results."""
+    browser = site.client()
+    browser.get("/")  # the CSRF cookie, to make the token as a person does on /tokens/
+    made = browser.post("/api/tokens/", json_body={"name": "example"})
+    assert made.status == 201, made.body
+    reviews = ["I love this product, it is wonderful!", "This is terrible. I hate it.", "The box is brown."]
+    source = tmp_path / "reviews.csv"
+    source.write_text(
+        "id,review\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(reviews)), encoding="utf-8"
+    )
+    output = tmp_path / "results.csv"
+
+    with router(site.port) as router_port:
+        env = {"PATH": os.environ["PATH"], "SENTIMETER_URL": f"http://127.0.0.1:{router_port}"}
+        run = subprocess.run(
+            [
+                sys.executable,
+                "examples/analyze.py",
+                str(source),
+                "--column",
+                "review",
+                "--analyzer",
+                "vader",
+                "-o",
+                str(output),
+            ],
+            cwd=PROJECT_DIR,
+            env={**env, "SENTIMETER_TOKEN": made.json()["token"]},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        refused = subprocess.run(
+            [sys.executable, "examples/analyze.py", str(source)],
+            cwd=PROJECT_DIR,
+            env={**env, "SENTIMETER_TOKEN": "smt_revoked-or-mistyped"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run.returncode == 0, run.stderr + site.logs()
+    assert re.search(r"queued|running", run.stderr) and "waiting" in run.stderr, run.stderr
+    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
+    assert [r["text"] for r in rows] == reviews
+    compounds = [SentimentIntensityAnalyzer().polarity_scores(t)["compound"] for t in reviews]
+    assert [r["label"] for r in rows] == [
+        "positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in compounds
+    ]
+    assert refused.returncode == 2
+    assert "401 invalid_token" in refused.stderr, refused.stderr

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 from urllib.parse import unquote
 
+import openapi_spec_validator
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -21,8 +23,11 @@ from web import limits
 from web import urls as web_urls
 from web.models import Job
 from web.openapi import openapi_document
+from web.selectors import MAX_PAGE, analyzer_list
+from worker.inputs import ENCODINGS
 from worker.pipeline import job_process
 from worker.queues import QUICK, get_redis
+from worker.webhooks import MAX_URL_CHARS
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # RFC 3339, which OpenAPI's "date-time" means (jsonschema checks it only with an extra package).
@@ -548,7 +553,8 @@ def test_results_400(doc):
 
 
 def test_results_q_schema_refuses_what_the_api_refuses(doc):
-    (q,) = [p for p in doc["paths"]["/api/jobs/{job_id}/results/"]["parameters"] if p.get("name") == "q"]
+    operation = doc["paths"]["/api/jobs/{job_id}/results/"]["get"]
+    (q,) = [p for p in operation["parameters"] if p.get("name") == "q"]
     validator = schema_validator(doc, q["schema"])
 
     assert validator.is_valid("café au lait")
@@ -647,3 +653,116 @@ def test_submit_with_a_callback_url_and_its_webhook_event_match_the_document(doc
         validate(doc, event_schema, {"event": event, "job": job})
     header = "t=1700000000,v1=" + "ab" * 32
     validate(doc, hook["parameters"][0]["schema"], header)
+
+
+# --- generated from the code ------------------------------------------------------
+
+
+def test_the_document_is_valid_openapi(doc):
+    openapi_spec_validator.validate(doc)
+
+
+def test_choices_and_limits_come_from_the_code(doc):
+    schemas = doc["components"]["schemas"]
+    names = [spec.name for spec in analyzer_list()]
+    assert schemas["JobSubmit"]["properties"]["analyzer"]["enum"] == names
+    assert schemas["Analyzer"]["properties"]["name"]["enum"] == names
+    assert set(schemas["JobUpload"]["properties"]["encoding"]["enum"]) == {"auto", *ENCODINGS}
+    operation = doc["paths"]["/api/jobs/{job_id}/results/"]["get"]
+    (limit,) = [p for p in operation["parameters"] if p["name"] == "limit"]
+    assert limit["schema"]["maximum"] == MAX_PAGE
+    assert schemas["JobSubmit"]["properties"]["callback_url"]["maxLength"] == MAX_URL_CHARS
+
+
+def test_every_api_operation_documents_its_errors(doc):
+    for path, item in doc["paths"].items():
+        for method in HTTP_METHODS:
+            if method not in item or not path.startswith("/api/") or path == "/api/docs/":
+                continue
+            responses = item[method]["responses"]
+            assert "401" in responses, f"{method} {path}"
+            errors = [s for s in responses if s[0] in "45"]
+            for status in errors:
+                schema = responses[status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, f"{method} {path} {status}"
+            if method != "get":
+                assert "403" in responses, f"{method} {path}: CSRF"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path_template", "query", "meant"),
+    [
+        ("/api/jobs/{job_id}/results/", {"limt": "5"}, "limit"),
+        ("/api/jobs/{job_id}/results/", {"sorted": "compound"}, "sort"),
+        ("/api/jobs/{job_id}/", {"limit": "5"}, None),
+        ("/api/jobs/", {"page": "2"}, None),
+        ("/api/jobs/{job_id}/results.csv", {"label": "positive"}, None),
+    ],
+)
+def test_an_unknown_query_parameter_is_refused_naming_the_one_meant(doc, path_template, query, meant):
+    client = browser()
+    job = make_job(session_key=owner_session(client))
+
+    response = client.get(concrete(path_template, str(job.pk)), query)
+
+    assert response.status_code == 400
+    error = assert_matches(doc, path_template, "get", response)["error"]
+    assert error["code"] == "unknown_field"
+    assert f'"{next(iter(query))}"' in error["message"]
+    assert (
+        (f'Did you mean "{meant}"?' in error["message"]) if meant else ("takes no query" in error["message"])
+    )
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_the_document_with_scripts_of_our_own(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-openapi-url="/api/openapi.json"' in html
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert "swagger-ui-bundle.js" in html and "web/apidocs.js" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"texts": ["fine"]},
+        {"texts": ["fine", "  padded  "], "analyzer": "vader"},
+        {"texts": ["x" * 100]},
+        {"texts": ["fine"], "callback_url": "https://example.com/hook"},
+        {},
+        {"texts": []},
+        {"texts": "fine"},
+        {"texts": ["fine", 3]},
+        {"texts": ["fine", ""]},
+        {"texts": ["fine", " \t\n"]},
+        {"texts": ["a\x00b"]},
+        {"texts": ["x" * 101]},
+        {"texts": ["a", "b", "c"]},
+        {"texts": ["fine"], "analyzer": "bert"},
+        {"texts": ["fine"], "analyzer": None},
+        {"texts": ["fine"], "analyser": "vader"},
+        {"texts": ["fine"], "callback_url": 5},
+        {"texts": ["fine"], "callback_url": "https://example.com/" + "x" * MAX_URL_CHARS},
+    ],
+)
+def test_the_submit_schema_accepts_what_the_api_accepts(sentimeter_settings, body, monkeypatch):
+    """The document's JobSubmit, made with this deploy's limits, says ahead what a submit will get."""
+    sentimeter_settings["MAX_TEXTS_PER_JOB"] = 2
+    sentimeter_settings["MAX_TEXT_CHARS"] = 100
+    # example.com resolves to a public address; no lookup leaves the machine in the test.
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.215.14", 443))]
+    )
+    doc = json.loads(json.dumps(openapi_document()))
+    client = browser()
+
+    response = post_json(client, "/api/jobs/", body)
+
+    accepted = schema_validator(doc, {"$ref": "#/components/schemas/JobSubmit"}).is_valid(body)
+    assert (response.status_code == 202) == accepted, (response.status_code, response.content)

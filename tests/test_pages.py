@@ -132,6 +132,33 @@ def test_submit_form_with_an_unknown_analyzer_is_400(page):
     assert not Job.objects.exists()
 
 
+def test_submit_form_with_a_callback_url_stores_it_for_the_webhook(page, settings):
+    settings.SENTIMETER = {**settings.SENTIMETER, "WEBHOOK_ALLOW_PRIVATE": True}
+    assert 'name="callback_url"' in html(page.get("/"))
+
+    response = submit_form(page, "I love it", callback_url="http://127.0.0.1:9/hook")
+    upload = SimpleUploadedFile("r.csv", b"text\nfine\n", content_type="text/csv")
+    uploaded = page.post(
+        "/jobs/",
+        {"file": upload, "callback_url": "http://127.0.0.1:9/other", "csrfmiddlewaretoken": csrf_token(page)},
+    )
+
+    assert response.status_code == 303 and uploaded.status_code == 303
+    assert sorted(Job.objects.values_list("callback_url", flat=True)) == [
+        "http://127.0.0.1:9/hook",
+        "http://127.0.0.1:9/other",
+    ]
+
+
+def test_submit_form_with_a_private_callback_url_is_400_next_to_the_field(page):
+    response = submit_form(page, "I love it", callback_url="http://127.0.0.1:9/hook")
+
+    assert response.status_code == 400
+    errors = re.search(r'id="id_callback_url".*?</div>', html(response), re.S).group(0)
+    assert "https" in errors
+    assert not Job.objects.exists()
+
+
 def test_submit_form_without_csrf_token_is_403(page):
     response = page.post("/jobs/", {"texts": "I love it"})
 

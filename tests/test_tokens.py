@@ -9,7 +9,9 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.builders import browser, csrf_headers, make_job, post_json
@@ -142,7 +144,7 @@ def test_a_session_without_referer_over_https_is_still_403_and_says_why(owner):
 
     assert response.status_code == 403
     message = response.json()["error"]["message"]
-    assert "no Referer" in message and "Bearer" in message
+    assert "no Referer header: send 'Referer: https://<this site>/', or use a Bearer token" in message
 
 
 def test_bearer_uploads_a_file(owner):
@@ -378,3 +380,19 @@ def test_tokens_page_cannot_revoke_another_owners_token(owner, db):
     response = owner.post(f"/tokens/{theirs['id']}/revoke/", headers=csrf_headers(owner))
 
     assert response.status_code == 404
+
+
+def test_a_bearer_poll_costs_one_query_more_than_a_sessions(owner):
+    """The token's lookup is the only extra work (bench_load.py --auth token measures the time)."""
+    token = token_make(owner)["token"]
+    job = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()
+    path = f"/api/jobs/{job['id']}/"
+    script().get(path, headers=bearer(token))  # notes last_used_at: once a minute, not per request
+
+    with CaptureQueriesContext(connection) as session_queries:
+        assert owner.get(path).status_code == 200
+    with CaptureQueriesContext(connection) as token_queries:
+        assert script().get(path, headers=bearer(token)).status_code == 200
+
+    assert len(token_queries) == len(session_queries) + 1, [q["sql"] for q in token_queries]
+    assert "web_apitoken" in token_queries[0]["sql"]

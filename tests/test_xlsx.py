@@ -21,11 +21,12 @@ from tests.procs import procs_fixture, worker_proc_fixture  # noqa: F401 - fixtu
 from tests.workerjobs import jobs_wait_final
 from web import services
 from web.models import Job, JobInput, Result
+from web.table import OUR_COLUMNS
 from worker import pipeline, workbooks
 from worker.storedinput import input_bytes, input_workbook_convert
+from worker.workbooks import XLSX_TYPE
 
 OLE = workbooks.OLE_MAGIC
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER = ["id", "date", "when", "stars", "price", "text", "note"]
 ROWS = [
     [17, dt.datetime(2026, 11, 3), dt.datetime(2026, 11, 3, 14, 30), 4, 19.99, "I love this product!", None],
@@ -164,9 +165,13 @@ def test_a_real_worker_analyzes_the_chosen_sheet_with_spreadsheet_row_numbers(ap
     assert f"sentimeter-{job.pk}.xlsx" in download["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(b"".join(download.streaming_content))).active
     rows = list(sheet.values)
-    assert rows[0] == ("idx", "text", "label", "compound", "pos", "neu", "neg")
-    assert [r[:2] for r in rows[1:]] == sorted(texts.items())
-    assert all(isinstance(v, int | float) for r in rows[1:] for v in r[3:])
+    width = len(HEADER)
+    # The user's table back, every cell as typed (the blank row 4 left out), then ours.
+    assert rows[0] == (*HEADER, *OUR_COLUMNS)
+    assert [[v or "" for v in r[:width]] for r in rows[1:]] == [EXPECTED[i] for i in (0, 1, 3, 4)]
+    analyzed, skipped = rows[1:4], rows[4]
+    assert all(isinstance(v, int | float) for r in analyzed for v in r[width + 1 : width + 5])
+    assert skipped[width:-1] == (None,) * 5 and skipped[-1]
     assert sheet.freeze_panes == "A2" and sheet["A1"].font.b
 
 

@@ -19,7 +19,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 
-from web import limits, selectors, services, tokens
+from web import limits, schemas, selectors, services, tokens
 from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
@@ -34,12 +34,11 @@ from web.serializers import (
 from web.sessions import session_key_ensure, session_key_get
 from web.table import names_unique, table_header, table_rows
 from worker.inputs import json_problem
-from worker.workbooks import workbook_stream
+from worker.workbooks import XLSX_TYPE, workbook_stream
 
 # Cells starting with these are run as formulas by spreadsheet programs
 # (OWASP "CSV Injection"), also after leading spaces or line breaks, which
 # they skip; a leading apostrophe makes them plain text.
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_SKIPPED_WHITESPACE = " \t\r\n"
 # A cell that is only a number ("-5", "+1.5"): no spreadsheet runs it, and a prefix would spoil it.
@@ -53,8 +52,10 @@ def error_response(exc: SentimeterError) -> JsonResponse:
     return JsonResponse(body, status=exc.status, headers=headers)
 
 
-def api_view(*methods: str):
-    """Allow only these methods (405 otherwise) and answer SentimeterError as JSON."""
+def api_view(*methods: str, query: type[schemas.Shape] | None = None):
+    """Allow only these methods (405 otherwise), a GET only the `query` parameters (400 otherwise),
+    and answer SentimeterError as JSON."""
+    allowed = schemas.field_names(query) if query is not None else ()
 
     def decorator(view):
         @functools.wraps(view)
@@ -67,10 +68,13 @@ def api_view(*methods: str):
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
+                if request.method == "GET" and request.GET:
+                    fields_check(request.GET, allowed, kind="query parameter")
                 return view(request, *args, **kwargs)
             except SentimeterError as exc:
                 return error_response(exc)
 
+        wrapper.query_shape = query  # web/openapi.py documents these parameters
         return wrapper
 
     return decorator
@@ -111,23 +115,15 @@ def _json_body(request: HttpRequest) -> dict:
     return body
 
 
-# The fields a submit may send; anything else is refused (a misspelt option would
-# otherwise be ignored silently, and the job run with the default).
-JSON_FIELDS = ("texts", "analyzer", "callback_url", "group_by")
+# The fields a submit may send (web/schemas.py); anything else is refused (a misspelt
+# option would otherwise be ignored silently, and the job run with the default).
+JSON_FIELDS = schemas.field_names(schemas.JobSubmit)
 # csrfmiddlewaretoken: a browser form posting to the API sends Django's token as a field.
-FORM_FIELDS = (
-    "file",
-    "column",
-    "encoding",
-    "sheet",
-    "analyzer",
-    "callback_url",
-    "group_by",
-    "csrfmiddlewaretoken",
-)
+FORM_FIELDS = (*schemas.field_names(schemas.JobUpload), "csrfmiddlewaretoken")
+TOKEN_FIELDS = schemas.field_names(schemas.TokenCreate)
 
 
-def fields_check(given: object, allowed: tuple[str, ...]) -> None:
+def fields_check(given: object, allowed: tuple[str, ...], *, kind: str = "field") -> None:
     """Refuse (unknown_field) the first field not in `allowed`, naming the one likely meant."""
     for name in given:
         if name in allowed:
@@ -135,7 +131,8 @@ def fields_check(given: object, allowed: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
         meant = f' Did you mean "{close[0]}"?' if close else ""
         listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
-        raise InvalidInput(f'Unknown field "{name}".{meant} The fields are: {listed}.', code="unknown_field")
+        known = f" The {kind}s are: {listed}." if listed else f" This takes no {kind}s."
+        raise InvalidInput(f'Unknown {kind} "{name}".{meant}{known}', code="unknown_field")
 
 
 def _param(params: QueryDict, name: str) -> str | None:
@@ -209,7 +206,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(job_to_dict(job), status=202)
 
 
-@api_view("GET")
+@api_view("GET", query=schemas.ResultQuery)
 def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return one page of results: ?offset=&limit=&label=&q=&sort=&group=&by=."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -228,7 +225,7 @@ def job_results(request: HttpRequest, job_id: str) -> HttpResponse:
     )
 
 
-@api_view("GET")
+@api_view("GET", query=schemas.GroupsQuery)
 def job_groups(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return a job's results broken down by the values of a column: ?by=<column>."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -239,7 +236,7 @@ def job_groups(request: HttpRequest, job_id: str) -> HttpResponse:
     )
 
 
-@api_view("GET")
+@api_view("GET", query=schemas.TrendQuery)
 def job_trend(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return a job's results over time by a column of dates: ?by=<column>&bucket=day|week|month."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -247,7 +244,7 @@ def job_trend(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(trend_to_dict(trend), headers=_poll_headers(job))
 
 
-@api_view("GET")
+@api_view("GET", query=schemas.GroupDetailsQuery)
 def job_drivers(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return what drives one group of a job: ?by=<column>&group=<value> (neither: the whole job)."""
     job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
@@ -338,9 +335,6 @@ def analyzers(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"analyzers": [analyzer_to_dict(spec, default=default) for spec in selectors.analyzer_list()]}
     )
-
-
-TOKEN_FIELDS = ("name",)
 
 
 @api_view("GET", "POST")

@@ -3,6 +3,7 @@
 from django.core.exceptions import TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.middleware import csrf
 from django.views import defaults
 
 from web.uploads import UploadTooLarge
@@ -70,10 +71,41 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+# What to do about each of Django's CSRF refusals (django.middleware.csrf's REASON_*), by how
+# its reason starts; a reason not listed here is quoted as it is.
+CSRF_ADVICE = (
+    (
+        csrf.REASON_NO_REFERER,
+        "no Referer header: send 'Referer: https://<this site>/', or use a Bearer token",
+    ),
+    ("Referer checking failed", "the Referer header does not name this site over https"),
+    ("Origin checking failed", "the Origin header does not name this site"),
+    (
+        csrf.REASON_NO_CSRF_COOKIE,
+        "no csrftoken cookie: GET any page first to receive it, or use a Bearer token",
+    ),
+    ("CSRF cookie", "the csrftoken cookie is malformed: GET any page to receive a new one"),
+    (csrf.REASON_CSRF_TOKEN_MISSING, "no X-CSRFToken header: send the csrftoken cookie's value in it"),
+    (
+        "CSRF token from the 'X-Csrftoken' HTTP header",
+        "the X-CSRFToken header is not the csrftoken cookie's value",
+    ),
+    ("CSRF token from POST", "the csrfmiddlewaretoken field is not the csrftoken cookie's value"),
+)
+
+
+def csrf_advice(reason: str) -> str:
+    """Say what a request refused by Django's CSRF check lacks, and what to do."""
+    for start, advice in CSRF_ADVICE:
+        if reason.startswith(start.rstrip(".")):
+            return advice
+    return reason.rstrip(".")
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: say what is missing, in the API's shape under /api/."""
     message = (
-        f"CSRF check failed: {reason.rstrip('.')}. A program should send an API token instead "
+        f"CSRF check failed: {csrf_advice(reason)}. A program should send an API token instead "
         "(Authorization: Bearer smt_..., made at /tokens/), which needs no CSRF token, Referer or cookie; "
         "a browser script sends the csrftoken cookie's value in the X-CSRFToken header."
     )

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import analyzer_specs
 from worker.languages import NAMES as LANGUAGE_NAMES
+from worker.webhooks import MAX_URL_CHARS
 
 # What the file picker offers (submit.js refuses anything else before uploading).
 ACCEPT_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".text", ".jsonl", ".ndjson", ".xlsx", ".xlsm")
@@ -76,6 +77,16 @@ class SubmitForm(forms.Form):
         label=gettext_lazy("Encoding"), choices=ENCODING_CHOICES, required=False, initial="auto"
     )
     analyzer = forms.ChoiceField(label=gettext_lazy("Analyzer"), required=False, widget=forms.RadioSelect)
+    # Checked (https, a public address) by services.callback_url_validate, as for the API.
+    callback_url = forms.CharField(
+        label=gettext_lazy("Webhook URL (optional)"),
+        required=False,
+        max_length=MAX_URL_CHARS,
+        widget=forms.URLInput,
+        help_text=gettext_lazy(
+            "When the job ends, its result is POSTed here, signed with the secret on the API tokens page."
+        ),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

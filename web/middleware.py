@@ -105,7 +105,8 @@ class LoginRequiredMiddleware:
             return self.get_response(request)
         if request.user.is_authenticated or request.path in (reverse("login"), reverse("logout")):
             return self.get_response(request)
-        if request.path.startswith(API_PREFIX):
+        # The API docs are a page a person opens: the login, then back to them.
+        if request.path.startswith(API_PREFIX) and request.path != reverse("api-docs"):
             return unauthorized(
                 request,
                 "Log in first (/accounts/login/), or send 'Authorization: Bearer smt_...' (a user's token).",

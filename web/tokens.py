@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -99,11 +100,31 @@ def token_revoke(*, owner_key: str | None, token_id: object) -> None:
         raise TokenNotFound("No such token.")
 
 
+def _working_token(hashed: str) -> ApiToken | None:
+    """The working token with this hash, in one query and without building a queryset.
+
+    Every Bearer request runs this before anything else, and a session's request has no
+    such lookup (its key comes with the cookie): through the ORM it took 0.65 ms a call,
+    ~50 % of a whole poll; a plain cursor takes 0.20 ms (2026-12-03, in process).
+    """
+    fields = ApiToken._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(ApiToken._meta.db_table)
+    sql = f"SELECT {columns} FROM {table} WHERE token_hash = %s AND revoked_at IS NULL"  # noqa: S608 - ours
+    if connection.vendor != "postgresql":
+        # SQLite hands back datetimes as text: let the ORM convert them.
+        return next(iter(ApiToken.objects.raw(sql, [hashed])), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hashed])
+        row = cursor.fetchone()
+    return None if row is None else ApiToken.from_db(connection.alias, [f.attname for f in fields], row)
+
+
 def token_authenticate(token: str) -> ApiToken | None:
     """Return the working token a caller sent, or None; note when it was last used."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    record = ApiToken.objects.filter(token_hash=token_hash(token), revoked_at__isnull=True).first()
+    record = _working_token(token_hash(token))
     if record is None:
         return None
     now = timezone.now()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/cancel/", views.job_cancel, name="job-cancel"),
     path("jobs/<str:job_id>/group/", views.job_group, name="job-group"),
     path("api/openapi.json", api.openapi, name="api-openapi"),
+    path("api/docs/", views.api_docs, name="api-docs"),
     path("api/analyzers/", api.analyzers, name="api-analyzer-list"),
     path("api/jobs/", api.jobs, name="api-job-list"),
     path("api/jobs/<str:job_id>/", api.job_detail, name="api-job-detail"),

@@ -96,6 +96,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     sheet=data["sheet"],
                     analyzer=data["analyzer"],
                     group_by=data["group_by"] or None,
+                    callback_url=data["callback_url"],
                 )
             else:
                 job = services.job_create(
@@ -103,6 +104,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     texts=services.texts_from_paste(data["texts"]),
                     analyzer=data["analyzer"],
                     group_by=data["group_by"] or None,
+                    callback_url=data["callback_url"],
                 )
         except SentimeterError as exc:
             form.add_error(_error_field(exc, upload=bool(data["file"])), exc.message)
@@ -458,12 +460,15 @@ ERROR_FIELDS = {
     "not_text_column": "column",
     "unknown_encoding": "encoding",
     "unknown_analyzer": "analyzer",
+    "invalid_callback_url": "callback_url",
 }
+# Fields of both kinds of submit (the others belong to an upload only).
+ANY_SUBMIT_ERRORS = ("unknown_analyzer", "invalid_callback_url")
 
 
 def _error_field(exc: SentimeterError, *, upload: bool) -> str:
     """Return the form field an error is shown next to."""
-    if exc.code in ERROR_FIELDS and (upload or exc.code == "unknown_analyzer"):
+    if exc.code in ERROR_FIELDS and (upload or exc.code in ANY_SUBMIT_ERRORS):
         return ERROR_FIELDS[exc.code]
     return "file" if upload else "texts"
 
@@ -586,6 +591,12 @@ def admin_login(request: HttpRequest) -> HttpResponse:
         # The form came back with its error: a wrong user name or password.
         limits.login_failed(request)
     return response
+
+
+@require_GET
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """Interactive documentation of the JSON API (Swagger UI over /api/openapi.json)."""
+    return render(request, "web/api_docs.html")
 
 
 @require_GET

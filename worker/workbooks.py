@@ -70,6 +70,8 @@ NOT_TABLES = frozenset(
 )
 # A file named as text is read as text (and refused as binary if it is not).
 TEXT_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".text", ".jsonl", ".ndjson")
+# The media type of an .xlsx file (the results download).
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _STRING_TAG = "{%s}si" % SHEET_MAIN_NS  # noqa: UP031 - openpyxl's own spelling
 
 

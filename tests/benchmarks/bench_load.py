@@ -16,6 +16,7 @@ Options worth knowing (all optional; see --help):
     --env NAME=VALUE                                                  any other app env variable
     --redis-url URL | --private-redis                                 where Redis is (see below)
     --single-address                                                  every client from 127.0.0.1 (old mode)
+    --auth token                                                      a script with an API token
     --db-name NAME                                                    the database to drop and create
 
 What it does:
@@ -80,6 +81,15 @@ What it does:
   poll together every second after, and the p99 poll measures that herd
   (131-282 ms on 2026-11-24, against ~60 ms spread). No new request starts
   after the deadline; those in flight are finished and counted.
+  With --auth token each client is a script instead: in the setup it makes an
+  API token (POST /api/tokens/ from its session, as a person does on /tokens/),
+  then forgets its cookies and sends only `Authorization: Bearer <token>` (no
+  cookie, CSRF token or Origin) on every submit and poll: the issue-14 target
+  is that this costs no more than the session (within 10 % at p50 and p99).
+  --auth both runs the two side by side, every other client a script, and
+  prints each side's submit and poll (client-side, and server-side from the
+  X-Request-ID's start in gunicorn's log: "srv") with the token/session ratios: the
+  fair comparison on a shared machine, where two runs meet different loads.
 
 It prints, per kind of request: count, throughput, and p50/p90/p99/max latency
 (nearest rank, client-side wall time: from just before the request is written,
@@ -373,8 +383,18 @@ class HttpClient:
     app's Secure cookies back over this plain connection, as the browser does over TLS.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        request_id_prefix: str = "",
+    ):
         self.host = host
+        # Starts each X-Request-ID: gunicorn's access log then tells whose request a line is.
+        self.request_id_prefix = request_id_prefix
         self.port = port
         self.timeout = timeout
         self.origin = f"https://{host}:{port}"  # the page's origin, as the browser sees it
@@ -406,7 +426,11 @@ class HttpClient:
         nothing is lost. Once the request is on its way, a failure raises one of REQUEST_ERRORS
         (TimeoutError after `timeout` s) and drops the connection; it is never retried.
         """
-        head = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head, f"X-Request-ID: {uuid.uuid4()}\r\n"]
+        head = [
+            f"{method} {target} HTTP/1.1\r\n",
+            self._fixed_head,
+            f"X-Request-ID: {self.request_id_prefix}{uuid.uuid4()}\r\n",
+        ]
         if self.cookies:
             head.append(f"Cookie: {'; '.join(f'{n}={v}' for n, v in self.cookies.items())}\r\n")
         body = b""
@@ -562,6 +586,8 @@ class Stats:
     jobs_unfinished: int = 0  # still being polled when the time was up
     job_server_ms: list[float] = field(default_factory=list)  # created_at -> finished_at
     loop_lag_ms: list[float] = field(default_factory=list)
+    # (auth, kind, status, latency ms): the records again, by how the client authenticates.
+    auth_records: list[tuple[str, str, int, float]] = field(default_factory=list)
 
 
 def _retry_after(response: Response, default: float) -> float:
@@ -587,10 +613,17 @@ class VirtualClient:
         self.stats = stats
         self.rng = random.Random(n)  # noqa: S311 - jitter, not security
         self.csrf = ""
+        # What authenticates each submit and poll: the CSRF headers of the session, or a token.
+        self.submit_headers: dict[str, str] = {}
+        self.poll_headers: dict[str, str] = {}
         # What Heroku's router sends on: the client's own address as the last X-Forwarded-For entry.
         self.address = "127.0.0.1" if args.single_address else client_address(n)
         headers = {} if args.single_address else {"X-Forwarded-For": self.address}
-        self.http = HttpClient(HOST, args.port, timeout=args.timeout, headers=headers)
+        # --auth both: every other client a script with a token, side by side with the browsers.
+        self.auth = "token" if args.auth == "token" or (args.auth == "both" and n % 2) else "session"
+        self.http = HttpClient(
+            HOST, args.port, timeout=args.timeout, headers=headers, request_id_prefix=f"{self.auth}-"
+        )
 
     async def request(
         self,
@@ -609,20 +642,40 @@ class VirtualClient:
             response = await self.http.request(method, target, payload=payload, headers=headers)
         except REQUEST_ERRORS as exc:
             self.stats.records.append((kind, 0, (time.perf_counter() - t0) * 1000, type(exc).__name__))
+            self.stats.auth_records.append((self.auth, kind, 0, (time.perf_counter() - t0) * 1000))
             return None
         ms = (time.perf_counter() - t0) * 1000
         code = _error_code(response) if response.status >= 400 else ""
         self.stats.records.append((kind, response.status, ms, code))
+        self.stats.auth_records.append((self.auth, kind, response.status, ms))
         return response
 
     async def setup(self) -> None:
-        """GET / once for the csrftoken cookie (a few tries if the burst is refused)."""
+        """GET / once for the csrftoken cookie (a few tries if the burst is refused); with
+        --auth token, make a token with it and keep only that."""
         for _ in range(3):
             response = await self.request("home", "GET", "/")
             self.csrf = self.http.cookies.get("csrftoken", "")
             if response is not None and response.status == 200 and self.csrf:
-                return
+                break
             await asyncio.sleep(1)
+        else:
+            return
+        self.submit_headers = self.http.csrf_headers(self.csrf)
+        if self.auth == "token":
+            made = await self.request(
+                "home",
+                "POST",
+                "/api/tokens/",
+                payload={"name": f"bench {self.n}"},
+                headers=self.submit_headers,
+            )
+            if made is None or made.status != 201:
+                self.csrf = ""  # not ready: counted in setup's records
+                return
+            # A script: no cookie, CSRF token or Origin from here on, only the token.
+            self.http.cookies.clear()
+            self.submit_headers = self.poll_headers = {"Authorization": f"Bearer {made.json()['token']}"}
 
     async def run(self, deadline: float) -> None:
         if not self.csrf:
@@ -637,7 +690,7 @@ class VirtualClient:
                 "POST",
                 "/api/jobs/",
                 payload={"texts": [text]},
-                headers=self.http.csrf_headers(self.csrf),
+                headers=self.submit_headers,
             )
             if response is None or response.status >= 500:
                 await self.sleep(1.0 if response is None else self._wait(response), deadline)
@@ -661,7 +714,7 @@ class VirtualClient:
             if not await self.sleep(wait * self.rng.uniform(1 - POLL_JITTER, 1 + POLL_JITTER), deadline):
                 self.stats.jobs_unfinished += 1
                 return
-            response = await self.request("poll", "GET", location)
+            response = await self.request("poll", "GET", location, headers=self.poll_headers or None)
             if response is None or response.status != 200:
                 if not await self.sleep(1.0, deadline):
                     self.stats.jobs_unfinished += 1
@@ -762,13 +815,17 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 _ACCESS_LINE = re.compile(
     r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms'
+    r"(?: request_id=(?P<auth>session|token)-)?"
 )
 _POLL_PATH = re.compile(r"^/api/jobs/[0-9a-f-]{36}/$")
 
 
-def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int], list[float]]:
-    """Server-side milliseconds per (kind, status) from gunicorn's access log (%(M)sms), from offset on."""
-    times: dict[tuple[str, int], list[float]] = defaultdict(list)
+def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int, str], list[float]]:
+    """Server-side milliseconds per (kind, status, auth) from gunicorn's access log (%(M)sms), from offset on.
+
+    auth is "session" or "token", read from the X-Request-ID's start (HttpClient's request_id_prefix).
+    """
+    times: dict[tuple[str, int, str], list[float]] = defaultdict(list)
     with web_log.open("rb") as log:
         log.seek(offset)
         text = log.read().decode("utf-8", errors="replace")
@@ -785,7 +842,7 @@ def access_log_times(web_log: Path, offset: int) -> dict[tuple[str, int], list[f
             kind = "home"
         else:
             continue
-        times[(kind, int(m["status"]))].append(float(m["ms"]))
+        times[(kind, int(m["status"]), m["auth"] or "")].append(float(m["ms"]))
     return times
 
 
@@ -802,6 +859,38 @@ def row(label: str, values: list[float], seconds: float | None) -> str:
     )
 
 
+def auth_report(stats: Stats, server: dict[tuple[str, int, str], list[float]], wall: float) -> None:
+    """--auth both: submit and poll of the token clients against the session clients, in the same run."""
+    title = "by authentication"
+    print(f"\n{title}{HEADER[len(title) :]}")
+    ratios = []
+    for kind in ("submit", "poll"):
+        for side in ("client", "server"):
+            figures = {}
+            for auth in ("session", "token"):
+                if side == "client":
+                    values = [
+                        ms for a, k, s, ms in stats.auth_records if a == auth and k == kind and 200 <= s < 300
+                    ]
+                else:
+                    values = [
+                        ms
+                        for (k, s, a), v in server.items()
+                        if a == auth and k == kind and 200 <= s < 300
+                        for ms in v
+                    ]
+                label = f"{kind} {auth} ({'cli' if side == 'client' else 'srv'})"
+                print(row(label, values, wall if side == "client" else None))
+                figures[auth] = values
+            if figures["session"] and figures["token"]:
+                p50, p99 = (
+                    percentile(figures["token"], p) / max(percentile(figures["session"], p), 0.1)
+                    for p in (50, 99)
+                )
+                ratios.append(f"{kind} {side}-side token/session: p50 {p50:.2f}, p99 {p99:.2f}")
+    print("\n".join(ratios))
+
+
 def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Namespace) -> None:
     wall = result.wall_s
     by_kind: dict[str, list[tuple[int, float, str]]] = defaultdict(list)
@@ -813,6 +902,7 @@ def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Names
         return [ms for status, ms, _ in by_kind[kind] if status in statuses]
 
     ok = range(200, 300)
+    print(f"\nauthentication: {args.auth}")
     print(f"\nload phase: {wall:.1f} s wall ({args.duration:g} s of new requests, then the ones in flight)")
     print("\nclient-side latency" + HEADER[len("client-side latency") :])
     print(row("home 2xx (setup)", latencies("home", ok), None))
@@ -835,8 +925,10 @@ def report(stats: Stats, result: LoadResult, web_log: Path, args: argparse.Names
         ("poll 2xx", "poll", ok),
         ("submit 429", "submit", range(429, 430)),
     ):
-        values = [ms for (k, s), v in server.items() if k == kind and s in statuses for ms in v]
+        values = [ms for (k, s, _), v in server.items() if k == kind and s in statuses for ms in v]
         print(row(label, values, None))
+    if args.auth == "both":
+        auth_report(stats, server, wall)
 
     print("\nstatus codes:")
     for kind in KINDS:
@@ -943,6 +1035,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="send every client from 127.0.0.1 without X-Forwarded-For (the old mode: the per-address "
         "limit then answers most submits 429); default: each client its own address, as X-Forwarded-For",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("session", "token", "both"),
+        default="session",
+        help="session (default): the page's script, cookie and CSRF token; token: a script sending "
+        "'Authorization: Bearer' only (each client makes its token in the setup); both: every other "
+        "client a token's, reported apart, so that the two meet the same load (fair on a shared machine)",
     )
     parser.add_argument(
         "--db-name",
