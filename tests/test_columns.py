@@ -11,12 +11,12 @@ from worker.columns import (
     NUMBER,
     SENTENCE,
     WORD,
-    ColumnProblem,
     column_choose,
     name_says_text,
     value_kind,
 )
-from worker.inputs import InputProblem, inspect
+from worker.exceptions import InputError
+from worker.inputs import inspect
 
 SENTENCES = [
     "Arrived quickly and works as described",
@@ -159,7 +159,7 @@ def test_column_choose(columns, chosen):
 def test_no_text_column_is_refused_listing_each_column(columns, described):
     headers, rows = table(columns)
 
-    with pytest.raises(ColumnProblem) as caught:
+    with pytest.raises(InputError) as caught:
         column_choose(headers, rows)
 
     assert caught.value.code == "no_text_column"
@@ -178,7 +178,7 @@ def test_a_chosen_column_wins_over_content(wanted):
 def test_a_chosen_column_of_dates_or_numbers_is_refused(column, holds):
     headers, rows = table({"when": DATES, "stars": STARS, "review": SENTENCES})
 
-    with pytest.raises(ColumnProblem) as caught:
+    with pytest.raises(InputError) as caught:
         column_choose(headers, rows, column)
 
     assert caught.value.code == "not_text_column"
@@ -188,7 +188,7 @@ def test_a_chosen_column_of_dates_or_numbers_is_refused(column, holds):
 def test_a_chosen_column_that_does_not_exist_is_refused():
     headers, rows = table({"review": SENTENCES})
 
-    with pytest.raises(ColumnProblem) as caught:
+    with pytest.raises(InputError) as caught:
         column_choose(headers, rows, "comment")
 
     assert caught.value.code == "no_such_column"
@@ -238,7 +238,7 @@ def test_inspect_chooses_the_column_by_content(data, name, column):
     ],
 )
 def test_inspect_refuses_a_file_without_text(data, name):
-    with pytest.raises(InputProblem) as caught:
+    with pytest.raises(InputError) as caught:
         inspect(data, filename=name, at_eof=True)
 
     assert caught.value.code == "no_text_column"

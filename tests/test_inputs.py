@@ -15,7 +15,8 @@ import re
 import pytest
 
 from tests.builders import ZIP_HEADER, xlsx
-from worker.inputs import SAMPLE_BYTES, InputProblem, InputSpec, Row, encoding_normalize, inspect, iter_rows
+from worker.exceptions import InputError
+from worker.inputs import SAMPLE_BYTES, InputSpec, Row, encoding_normalize, inspect, iter_rows
 
 MAX_CHARS = 10_000
 KOREAN = ["이 제품 정말 좋아요", "배송이 너무 늦었어요", "최고의 선택!"]
@@ -37,8 +38,8 @@ def texts_of(rows: list[Row]) -> list[str]:
     return [row.text for row in rows if row.text is not None]
 
 
-def problem(call) -> InputProblem:
-    with pytest.raises(InputProblem) as info:
+def problem(call) -> InputError:
+    with pytest.raises(InputError) as info:
         call()
     assert info.value.message.strip()
     return info.value

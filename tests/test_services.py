@@ -7,7 +7,7 @@ from rq.job import Job as RQJob
 
 from tests.builders import make_job, make_results
 from web import services
-from web.exceptions import InputTooLarge, InvalidInput, JobConflict
+from web.exceptions import InputError, InputTooLarge, JobConflict
 from web.models import Job, JobInput
 from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.queues import get_queue, get_redis
@@ -51,7 +51,7 @@ def small_limits(sentimeter_settings):
     ],
 )
 def test_texts_validate_refuses_bad_input(small_limits, texts, code, message):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InputError) as caught:
         services.texts_validate(texts)
 
     assert caught.value.code == code
@@ -136,7 +136,7 @@ def test_analyzer_validate_defaults_to_the_setting(sentimeter_settings):
 
 @pytest.mark.parametrize("analyzer", ["nope", "VADER", " vader", 5, ["vader"], {"name": "vader"}, True])
 def test_analyzer_validate_refuses_unknown_names(analyzer):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InputError) as caught:
         services.analyzer_validate(analyzer)
 
     assert caught.value.code == "unknown_analyzer"
@@ -200,9 +200,9 @@ def test_job_create_enqueues_a_bulk_job_on_the_bulk_queue(sentimeter_settings):
 @pytest.mark.parametrize(
     ("texts", "analyzer", "error"),
     [
-        ([], None, InvalidInput),
-        (["ok", ""], None, InvalidInput),
-        (["ok"], "nope", InvalidInput),
+        ([], None, InputError),
+        (["ok", ""], None, InputError),
+        (["ok"], "nope", InputError),
         (["ok"] * 4, None, InputTooLarge),
     ],
 )
@@ -217,7 +217,7 @@ def test_job_create_stores_nothing_for_bad_input(small_limits, texts, analyzer, 
 @pytest.mark.django_db
 @pytest.mark.parametrize("texts", ["Great", {"a": "b"}, None, 5], ids=["string", "dict", "null", "number"])
 def test_job_create_refuses_texts_that_are_not_a_list(texts):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InputError) as caught:
         services.job_create(session_key=SESSION, texts=texts)
 
     assert caught.value.code == "invalid_texts"
@@ -226,7 +226,7 @@ def test_job_create_refuses_texts_that_are_not_a_list(texts):
 
 @pytest.mark.django_db(transaction=True)
 def test_job_create_with_bad_input_enqueues_nothing():
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InputError):
         services.job_create(session_key=SESSION, texts=["ok", None])
 
     assert get_queue("quick").get_job_ids() == []

@@ -23,6 +23,7 @@ from web import services
 from web.models import Job, JobInput, Result
 from web.table import OUR_COLUMNS
 from worker import pipeline, workbooks
+from worker.exceptions import InputError
 from worker.storedinput import input_bytes, input_workbook_convert
 from worker.workbooks import XLSX_TYPE
 
@@ -104,7 +105,7 @@ def test_a_sheet_that_unpacks_past_the_limit_is_refused(strings):
     rows = [["text"], *[[f"review number {i} " * 5] for i in range(3000)]]
     data = workbook({"S": rows}, shared_strings=strings == "shared")
     assert ("xl/sharedStrings.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()) == (strings == "shared")
-    with pytest.raises(workbooks.WorkbookProblem) as refused:
+    with pytest.raises(InputError) as refused:
         workbooks.workbook_to_csv(io.BytesIO(data), io.BytesIO(), max_bytes=50_000)
     assert refused.value.code == "input_too_large"
     out = io.BytesIO()

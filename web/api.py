@@ -20,7 +20,7 @@ from django.http import (
 )
 
 from web import limits, schemas, selectors, services, tokens
-from web.exceptions import InputTooLarge, InvalidInput, SentimeterError, UnsupportedMediaType
+from web.exceptions import InputError, InputTooLarge, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
 from web.serializers import (
@@ -105,13 +105,13 @@ def _json_body(request: HttpRequest) -> dict:
     try:
         body = json.loads(raw)
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
+        raise InputError(
             f"The body is not valid JSON: it is not UTF-8 text (byte {exc.start + 1}).", code="invalid_json"
         ) from None
     except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"The body is not valid JSON: {json_problem(exc)}.", code="invalid_json") from None
+        raise InputError(f"The body is not valid JSON: {json_problem(exc)}.", code="invalid_json") from None
     if not isinstance(body, dict):
-        raise InvalidInput('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
+        raise InputError('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
     return body
 
 
@@ -132,14 +132,14 @@ def fields_check(given: object, allowed: tuple[str, ...], *, kind: str = "field"
         meant = f' Did you mean "{close[0]}"?' if close else ""
         listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
         known = f" The {kind}s are: {listed}." if listed else f" This takes no {kind}s."
-        raise InvalidInput(f'Unknown {kind} "{name}".{meant}{known}', code="unknown_field")
+        raise InputError(f'Unknown {kind} "{name}".{meant}{known}', code="unknown_field")
 
 
 def _param(params: QueryDict, name: str) -> str | None:
     """Return a query or form parameter given at most once (a repeated one is ambiguous: 400)."""
     values = params.getlist(name)
     if len(values) > 1:
-        raise InvalidInput(f"Give {name} once, not {len(values)} times.", code="invalid_parameter")
+        raise InputError(f"Give {name} once, not {len(values)} times.", code="invalid_parameter")
     return values[0] if values else None
 
 
@@ -153,7 +153,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         fields_check([*request.POST, *request.FILES], FORM_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:
-            raise InvalidInput('Send the file in a form field named "file".', code="no_file")
+            raise InputError('Send the file in a form field named "file".', code="no_file")
         session_key = session_key_ensure(request)
         limits.job_admit(request, session_key=session_key)
         job = services.job_create_from_upload(
@@ -171,9 +171,9 @@ def jobs(request: HttpRequest) -> HttpResponse:
         body = _json_body(request)
         fields_check(body, JSON_FIELDS)
         if "texts" not in body:
-            raise InvalidInput('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
+            raise InputError('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
         if "analyzer" in body and not isinstance(body["analyzer"], str):
-            raise InvalidInput(
+            raise InputError(
                 '"analyzer" must be a string such as "vader"; leave it out for the default.',
                 code="unknown_analyzer",
             )

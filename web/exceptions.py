@@ -3,35 +3,28 @@
 Views turn these into the contract's error body; nothing else maps to HTTP.
 """
 
+from worker.exceptions import InputError, SentimeterError
 
-class SentimeterError(Exception):
-    """Base of every user-facing failure: a code, a message, an HTTP status."""
-
-    code = "error"
-    status = 400
-    # Seconds after which trying again may succeed (sent as Retry-After).
-    retry_after: int | None = None
-
-    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if retry_after is not None:
-            self.retry_after = retry_after
+# The base and the bad-input type live with the worker, which raises them too.
+__all__ = [
+    "InputError",
+    "InputTooLarge",
+    "JobConflict",
+    "JobNotFound",
+    "Overloaded",
+    "RateLimited",
+    "SentimeterError",
+    "TokenNotFound",
+    "UnsupportedMediaType",
+]
 
 
-class InvalidInput(SentimeterError):
-    code = "invalid_input"
-    status = 400
-
-
-class InputTooLarge(SentimeterError):
+class InputTooLarge(InputError):
     code = "too_large"
     status = 413
 
 
-class UnsupportedMediaType(SentimeterError):
+class UnsupportedMediaType(InputError):
     code = "unsupported_media_type"
     status = 415
 

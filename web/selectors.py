@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
-from web.exceptions import InvalidInput, JobConflict, JobNotFound
+from web.exceptions import InputError, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
@@ -157,20 +157,20 @@ def group_drivers(job: Job, *, by: str | None, group: str | None) -> dict:
     """
     if not by:
         if group:
-            raise InvalidInput("group needs by: the column the groups are of.", code="invalid_parameter")
+            raise InputError("group needs by: the column the groups are of.", code="invalid_parameter")
         if job.summary and "drivers" in job.summary:
             keys = ("count", "positive", "negative", "extremes", "drivers")
             return {"by": None, "group": None, **{k: job.summary[k] for k in keys}}
         return {"by": None, "group": None, **_group_details_cached(job, column=None, group=None)}
     if by not in job.columns or by == job.text_column:
         kept = [c for c in job.columns if c != job.text_column]
-        raise InvalidInput(
+        raise InputError(
             f"The job has no column {by!r} to group by; "
             + (f"its columns are: {', '.join(kept)}." if kept else "its input had no other columns."),
             code="invalid_parameter",
         )
     if group is None:
-        raise InvalidInput(
+        raise InputError(
             "Name the group: ?group=<a value of the column> (empty for empty cells).",
             code="invalid_parameter",
         )
@@ -232,7 +232,7 @@ def _label_filter(label: str | None) -> str | None:
     if label in (None, ""):
         return None
     if label not in Result.Label.values:
-        raise InvalidInput(
+        raise InputError(
             f"Unknown label {label!r}; use one of: {', '.join(Result.Label.values)}.", code="invalid_label"
         )
     return label
@@ -244,20 +244,20 @@ def _int_param(value: str | None, *, name: str, default: int, minimum: int, maxi
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a whole number.", code="invalid_parameter") from None
+        raise InputError(f"{name} must be a whole number.", code="invalid_parameter") from None
     if not minimum <= number <= maximum:
-        raise InvalidInput(f"{name} must be between {minimum} and {maximum}.", code="invalid_parameter")
+        raise InputError(f"{name} must be between {minimum} and {maximum}.", code="invalid_parameter")
     return number
 
 
 def _query_filter(q: str | None) -> str | None:
     q = (q or "").strip()
     if len(q) > MAX_QUERY_CHARS:
-        raise InvalidInput(
+        raise InputError(
             f"q is {len(q):,} characters; the limit is {MAX_QUERY_CHARS}.", code="invalid_parameter"
         )
     if "\x00" in q:
-        raise InvalidInput("q contains a NUL character.", code="invalid_parameter")
+        raise InputError("q contains a NUL character.", code="invalid_parameter")
     return q or None
 
 
@@ -265,9 +265,7 @@ def _sort_order(sort: str | None) -> tuple[str, ...]:
     if sort in (None, ""):
         return SORTS["idx"]
     if sort not in SORTS:
-        raise InvalidInput(
-            f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", code="invalid_parameter"
-        )
+        raise InputError(f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", code="invalid_parameter")
     return SORTS[sort]
 
 
@@ -294,7 +292,7 @@ def results_queryset(
         try:
             qs = group_filter(qs, job=job, column=column, value=group)
         except UnknownColumn as exc:
-            raise InvalidInput(
+            raise InputError(
                 _unknown_column(
                     column, exc.allowed, none_text="this job's input has no columns besides its text"
                 ),
@@ -347,7 +345,7 @@ def results_dense(job: Job) -> bool:
 def _group_column(job: Job, by: str | None) -> str:
     column = by or job.group_by
     if not column:
-        raise InvalidInput(
+        raise InputError(
             "Say which column the group is a value of: by=<column>, or choose a grouping on the job's page.",
             code="invalid_parameter",
         )
@@ -371,7 +369,7 @@ def job_groups(*, job: Job, by: str | None) -> Groups:
     try:
         return groups_of(job, by)
     except UnknownColumn as exc:
-        raise InvalidInput(
+        raise InputError(
             _unknown_column(by, exc.allowed, none_text="this job's input has no columns besides its text"),
             code="unknown_column",
         ) from None
@@ -380,13 +378,13 @@ def job_groups(*, job: Job, by: str | None) -> Groups:
 def job_trend(*, job: Job, by: str | None, bucket: str | None) -> Trend:
     """Break a job's results down over time by a date column; 400 naming the date columns or buckets."""
     if bucket not in (None, "", *BUCKETS):
-        raise InvalidInput(
+        raise InputError(
             f"Unknown bucket {bucket!r}; use one of: {', '.join(BUCKETS)}.", code="invalid_bucket"
         )
     try:
         return trend_of(job, by, bucket or None)
     except UnknownColumn as exc:
-        raise InvalidInput(
+        raise InputError(
             _unknown_column(
                 by, exc.allowed, none_text="this job's input has no column of dates", kind="a column of dates"
             ),

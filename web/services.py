@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from web.exceptions import InputTooLarge, InvalidInput, JobConflict
+from web.exceptions import InputError, InputTooLarge, JobConflict
 from web.limits import active_jobs_admit
 from web.models import ApiToken, Job, JobChunk, JobInput
 from worker import inputs, workbooks
@@ -39,25 +39,25 @@ class Limits:
 
 
 def analyzer_validate(analyzer: object) -> str:
-    """Return the analyzer name to use, or raise InvalidInput naming the choices."""
+    """Return the analyzer name to use, or raise InputError naming the choices."""
     if analyzer is None or analyzer == "":
         return settings.SENTIMETER["DEFAULT_ANALYZER"]
     names = analyzer_names()
     if not isinstance(analyzer, str) or analyzer not in names:
-        raise InvalidInput(
+        raise InputError(
             f"Unknown analyzer {analyzer!r}; choose one of: {', '.join(names)}.", code="unknown_analyzer"
         )
     return analyzer
 
 
 def callback_url_validate(url: object) -> str:
-    """Return the callback URL to store ("" for none), or raise InvalidInput saying why it is refused."""
+    """Return the callback URL to store ("" for none), or raise InputError saying why it is refused."""
     if url is None or url == "":
         return ""
     try:
         url_check(url)
     except WebhookRefused as exc:
-        raise InvalidInput(exc.message, code="invalid_callback_url") from None
+        raise InputError(exc.message, code="invalid_callback_url") from None
     return url
 
 
@@ -73,31 +73,29 @@ class Submitted:
 def items_validate(items: object, *, limits: Limits | None = None) -> Submitted:
     """Check a submit's texts: all strings, or all objects with a "text" string ({"id": .., "text": ..})."""
     if not isinstance(items, list | tuple):
-        raise InvalidInput('"texts" must be a list of strings.', code="invalid_texts")
+        raise InputError('"texts" must be a list of strings.', code="invalid_texts")
     items = list(items)
     if not items or not any(isinstance(item, dict) for item in items):
         return Submitted(texts=texts_validate(items, limits=limits))
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise InvalidInput(
+            raise InputError(
                 f"texts[{i}] is {_json_type(item)}, but other items are objects: send all of them as "
                 'strings, or all as objects like {"id": "A-17", "text": "..."}.',
                 code="invalid_texts",
             )
         if TEXT_KEY not in item:
-            raise InvalidInput(
+            raise InputError(
                 f'texts[{i}] has no "{TEXT_KEY}" field; each object needs one, like '
                 '{"id": "A-17", "text": "..."}.',
                 code="invalid_texts",
             )
         for key in item:
             if not _is_encodable(key) or "\x00" in key:
-                raise InvalidInput(
-                    f"texts[{i}] has a field name that is not valid text.", code="invalid_texts"
-                )
+                raise InputError(f"texts[{i}] has a field name that is not valid text.", code="invalid_texts")
     try:
         texts = texts_validate([item[TEXT_KEY] for item in items], limits=limits)
-    except (InvalidInput, InputTooLarge) as exc:
+    except InputError as exc:
         # Name the item as sent: texts[3].text, not texts[3].
         exc.message = re.sub(r"^texts\[(\d+)\]", r"texts[\1].text", exc.message)
         raise
@@ -113,11 +111,11 @@ def group_by_validate(group_by: object) -> str:
     if group_by is None:
         return ""
     if not isinstance(group_by, str):
-        raise InvalidInput('"group_by" must be a column name (a string).', code="invalid_group_by")
+        raise InputError('"group_by" must be a column name (a string).', code="invalid_group_by")
     group_by = group_by.strip()
     limit = Job._meta.get_field("group_by").max_length
     if len(group_by) > limit:
-        raise InvalidInput(
+        raise InputError(
             f'"group_by" is {len(group_by):,} characters; a column name is at most {limit}.',
             code="invalid_group_by",
         )
@@ -130,7 +128,7 @@ def job_group_by_set(*, job: Job, column: str) -> Job:
     allowed = columns_of(job).groupable
     if column and column not in allowed:
         listed = ", ".join(allowed) if allowed else "none"
-        raise InvalidInput(
+        raise InputError(
             f"{column!r} is not a column to group by; use one of: {listed}.", code="unknown_column"
         )
     Job.objects.filter(pk=job.pk).update(group_by=column)
@@ -142,10 +140,10 @@ def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
     """Check a list of texts against the limits; raise with the first problem found."""
     limits = limits or Limits.from_settings()
     if not isinstance(texts, list | tuple):
-        raise InvalidInput('"texts" must be a list of strings.', code="invalid_texts")
+        raise InputError('"texts" must be a list of strings.', code="invalid_texts")
     texts = list(texts)
     if not texts:
-        raise InvalidInput("There is no text to analyze: give at least one.", code="no_texts")
+        raise InputError("There is no text to analyze: give at least one.", code="no_texts")
     if len(texts) > limits.max_texts:
         raise InputTooLarge(
             f"{len(texts):,} texts is more than the limit of {limits.max_texts:,} per job; "
@@ -154,19 +152,19 @@ def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
         )
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise InvalidInput(f"texts[{i}] must be a string, not {_json_type(text)}.", code="invalid_texts")
+            raise InputError(f"texts[{i}] must be a string, not {_json_type(text)}.", code="invalid_texts")
         if not text.strip():
-            raise InvalidInput(f"texts[{i}] is empty.", code="empty_text")
+            raise InputError(f"texts[{i}] is empty.", code="empty_text")
         if len(text) > limits.max_text_chars:
             raise InputTooLarge(
                 f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_text_chars:,}.",
                 code="text_too_long",
             )
         if "\x00" in text:
-            raise InvalidInput(f"texts[{i}] contains a NUL character.", code="invalid_texts")
+            raise InputError(f"texts[{i}] contains a NUL character.", code="invalid_texts")
         if not _is_encodable(text):
             # JSON allows lone surrogates ("\ud800"); no database can store them.
-            raise InvalidInput(f"texts[{i}] is not valid Unicode text.", code="invalid_texts")
+            raise InputError(f"texts[{i}] is not valid Unicode text.", code="invalid_texts")
     return texts
 
 
@@ -267,7 +265,7 @@ def job_create_from_upload(
     filename = upload.name or ""
     problem = workbooks.other_format_problem(sample, filename)
     if problem is not None:
-        raise InvalidInput(problem.message, code=problem.code)
+        raise InputError(problem.message, code=problem.code)
     if workbooks.is_workbook(sample, filename):
         fmt, options = JobInput.Format.XLSX, _workbook_options(upload, sheet=sheet, column=column)
         # The worker names them once the sheet is CSV (storedinput.input_workbook_convert).
@@ -275,16 +273,13 @@ def job_create_from_upload(
         seconds = None
     else:
         if sheet:
-            raise InvalidInput(
+            raise InputError(
                 'Only an Excel workbook (.xlsx) has sheets: leave "sheet" empty for this file.',
                 code="no_such_sheet",
             )
-        try:
-            spec = inputs.inspect(
-                sample, filename=filename, encoding=encoding, column=column or None, at_eof=at_eof
-            )
-        except inputs.InputProblem as exc:
-            raise InvalidInput(exc.message, code=exc.code) from None
+        spec = inputs.inspect(
+            sample, filename=filename, encoding=encoding, column=column or None, at_eof=at_eof
+        )
         # A small file is as quick as a short paste: give it the quick queue.
         seconds = None
         if at_eof:
@@ -340,10 +335,7 @@ def _workbook_options(upload: UploadedFile, *, sheet: str | None, column: str | 
 
     The column is checked by the worker, once the sheet is CSV.
     """
-    try:
-        check = workbooks.workbook_check(upload, sheet=sheet or None)
-    except workbooks.WorkbookProblem as exc:
-        raise InvalidInput(exc.message, code=exc.code) from None
+    check = workbooks.workbook_check(upload, sheet=sheet or None)
     return {"sheet": check.sheet, "column": column or None}
 
 

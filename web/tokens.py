@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from web.exceptions import InvalidInput, TokenNotFound
+from web.exceptions import InputError, TokenNotFound
 from web.models import ApiToken
 from worker.webhooks import webhook_secret
 
@@ -52,23 +52,23 @@ def token_secret(record: ApiToken) -> str:
 
 def name_validate(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(
+        raise InputError(
             'Name the token, e.g. {"name": "nightly import"}: a non-empty string.', code="invalid_name"
         )
     name = name.strip()
     if len(name) > MAX_NAME_CHARS:
-        raise InvalidInput(
+        raise InputError(
             f"The name is {len(name)} characters; the limit is {MAX_NAME_CHARS}.", code="invalid_name"
         )
     return name
 
 
 def token_create(*, owner_key: str, name: object) -> NewToken:
-    """Make a token for this owner; raise InvalidInput on a bad name or past MAX_TOKENS_PER_OWNER."""
+    """Make a token for this owner; raise InputError on a bad name or past MAX_TOKENS_PER_OWNER."""
     name = name_validate(name)
     limit = settings.SENTIMETER["MAX_TOKENS_PER_OWNER"]
     if limit > 0 and token_list(owner_key=owner_key).count() >= limit:
-        raise InvalidInput(
+        raise InputError(
             f"You already have {limit} tokens (the limit); revoke one you no longer use.",
             code="too_many_tokens",
         )

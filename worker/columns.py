@@ -16,15 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-class ColumnProblem(ValueError):
-    """No column can be the text column, or the one asked for cannot; the message says which and why."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
+from worker.exceptions import InputError
 
 # Words in a column name that say "the text" (English and Korean exports),
 # matched anywhere in the name: "Review Text", "리뷰 내용", "customer_comment".
@@ -232,7 +224,7 @@ def column_choose(
     """Choose the text column of a table from its header and sample rows: (its index, its name).
 
     `wanted` (the user's choice, any case) wins if it exists and does not hold
-    only dates or numbers. Raises ColumnProblem when no column holds text,
+    only dates or numbers. Raises InputError when no column holds text,
     listing each column and what it holds.
     """
     names = [h.strip() for h in headers]
@@ -243,14 +235,14 @@ def column_choose(
         folded = [n.casefold() for n in names]
         key = wanted.strip().casefold()
         if key not in folded:
-            raise ColumnProblem(
+            raise InputError(
                 f"There is no column {wanted!r}; the columns are: {', '.join(repr(n) for n in names)}.",
                 code="no_such_column",
             )
         index = folded.index(key)
         look = looks[index]
         if look.filled and look.share(NUMBER, DATE) == 1.0:
-            raise ColumnProblem(
+            raise InputError(
                 f"Column {names[index]!r} holds {look.describe()}, not text: choose the column with "
                 f"the texts. The columns are: {columns_describe(looks)}.",
                 code="not_text_column",
@@ -265,7 +257,7 @@ def column_choose(
         named = [i for i, look in enumerate(looks) if name_says_text(look.name) and not look.filled]
         best = named[0] if named else None
     if best is None:
-        raise ColumnProblem(
+        raise InputError(
             f"No column holds text to analyze. The columns are: {columns_describe(looks)}. "
             "Upload a file with a column of texts (reviews, comments), or choose the column.",
             code="no_text_column",

@@ -1,15 +1,37 @@
-"""The pipeline's named failures: bad input (the job fails with a message) and a job that stopped."""
+"""The failures a person can act on, and a job that stopped.
+
+SentimeterError carries a code, a message and the HTTP status the API
+answers with; InputError is bad input wherever it is found: inputs.py and
+workbooks.py raise it reading a file, the worker fails the job with its
+message, and the API answers 400 (or its subclass's status) with it. No
+Django here: the pure readers raise it too.
+"""
 
 from __future__ import annotations
 
 
-class InputError(Exception):
-    """The job's input cannot be processed; retrying will not help."""
+class SentimeterError(Exception):
+    """Base of every user-facing failure: a code, a message, an HTTP status."""
 
-    def __init__(self, message: str, *, code: str = "invalid_input") -> None:
+    code = "error"
+    status = 400
+    # Seconds after which trying again may succeed (sent as Retry-After).
+    retry_after: int | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        if code is not None:
+            self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class InputError(SentimeterError, ValueError):
+    """The input (a request's, or a job's file) cannot be processed as given; retrying will not help."""
+
+    code = "invalid_input"
+    status = 400
 
 
 class JobStopped(Exception):

@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO, NamedTuple
 
-from worker.columns import DATE, NUMBER, ColumnProblem, column_choose, column_look
+from worker.columns import DATE, NUMBER, column_choose, column_look
+from worker.exceptions import InputError
 
 # Bytes of an upload the web process reads to check it (and to detect its
 # encoding and columns) before storing it.
@@ -53,15 +54,6 @@ _NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
 # csv's default field limit (128 KiB) is below what a long review may need;
 # rows longer than the per-text limit are skipped with a reason anyway.
 csv.field_size_limit(16 * 1024 * 1024)
-
-
-class InputProblem(ValueError):
-    """The file cannot be read as asked; the message says what to do."""
-
-    def __init__(self, message: str, *, code: str = "invalid_file") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +126,7 @@ def encoding_normalize(name: str | None) -> str | None:
     key = name.strip().lower().replace("_", "-")
     if key not in ENCODINGS:
         choices = ", ".join(sorted(k for k in ENCODINGS if k not in {"cp1252", "iso-8859-1", "utf-8-sig"}))
-        raise InputProblem(f"Unknown encoding {name!r}; choose one of: {choices}.", code="unknown_encoding")
+        raise InputError(f"Unknown encoding {name!r}; choose one of: {choices}.", code="unknown_encoding")
     return ENCODINGS[key]
 
 
@@ -168,7 +160,7 @@ def encoding_detect(sample: bytes, *, at_eof: bool = True) -> str:
         except UnicodeDecodeError:
             continue
         return candidate
-    raise InputProblem(
+    raise InputError(
         "Could not tell the file's text encoding; save it as UTF-8, or choose its encoding.",
         code="undecodable",
     )
@@ -222,7 +214,7 @@ def _decode_sample(sample: bytes, encoding: str) -> str:
         # UnicodeError, not only UnicodeDecodeError: Python's UTF-16 decoder
         # raises the base class for a stream without a byte order mark.
         where = f" (byte {exc.start + 1})" if isinstance(exc, UnicodeDecodeError) else ""
-        raise InputProblem(
+        raise InputError(
             f"The file is not valid {encoding} text{where}; save it as UTF-8, "
             "or choose the encoding it was saved with.",
             code="undecodable",
@@ -245,18 +237,11 @@ def _complete_lines(sample_text: str, *, at_eof: bool) -> str:
     return sample_text[: sample_text.rindex("\n") + 1]
 
 
-def _column_choose(headers: list[str], rows: list[list[str]], wanted: str | None) -> tuple[int, str]:
-    try:
-        return column_choose(headers, rows, wanted)
-    except ColumnProblem as exc:
-        raise InputProblem(exc.message, code=exc.code) from None
-
-
 def _lines_check(lines: list[str]) -> None:
     """Refuse a one-text-a-line sample whose lines are all dates or numbers: there is no text in it."""
     look = column_look("", lines)
     if look.filled and look.share(NUMBER, DATE) == 1.0:
-        raise InputProblem(
+        raise InputError(
             f"The file holds only {look.describe()}, no text to analyze: upload the texts themselves, "
             "one a line, or a table with a column of texts.",
             code="no_text_column",
@@ -268,21 +253,21 @@ def inspect(
 ) -> InputSpec:
     """Check the first bytes of a file and decide how to read all of it.
 
-    `at_eof` says whether the sample is the whole file. Raises InputProblem
+    `at_eof` says whether the sample is the whole file. Raises InputError
     for a file that is empty, binary, undecodable or lacks the asked column.
     """
     if not sample.strip():
-        raise InputProblem("The file is empty.", code="empty_file")
+        raise InputError("The file is empty.", code="empty_file")
     if column and "\x00" in column:
-        raise InputProblem("The column name contains a NUL character.", code="no_such_column")
+        raise InputError("The column name contains a NUL character.", code="no_such_column")
     chosen = encoding_normalize(encoding)
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        raise InputProblem("The file is UTF-32 text; save it as UTF-8 or UTF-16.", code="undecodable")
+        raise InputError("The file is UTF-32 text; save it as UTF-8 or UTF-16.", code="undecodable")
     has_bom16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     byte_order = None if has_bom16 else utf16_byte_order(sample)
     if chosen == "utf-16" and not has_bom16:
         if byte_order is None:
-            raise InputProblem(
+            raise InputError(
                 "The file is not UTF-16 text as chosen: it has no byte order mark, and its bytes do "
                 "not look like UTF-16. Choose the encoding it was saved with, or 'Detect automatically'.",
                 code="undecodable",
@@ -296,7 +281,7 @@ def inspect(
             if byte_order or has_bom16
             else "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'."
         )
-        raise InputProblem(
+        raise InputError(
             f"This looks like a binary file (it contains NUL bytes), not text. {hint}",
             code="binary_file",
         )
@@ -307,7 +292,7 @@ def inspect(
     # UTF-16 may encode U+0000; Postgres stores no NUL in text (the worker drops them too).
     text = _decode_sample(sample, codec).replace("\x00", "")
     if not text.strip("\ufeff \t\r\n"):
-        raise InputProblem("The file is empty.", code="empty_file")
+        raise InputError("The file is empty.", code="empty_file")
     fmt = format_detect(filename, text)
     text = _complete_lines(text, at_eof=at_eof)
     return replace(_inspect_text(text, fmt, codec, column=column, at_eof=at_eof), lenient=lenient)
@@ -319,9 +304,9 @@ def _inspect_text(text: str, fmt: str, codec: str, *, column: str | None, at_eof
         rows = _sample_records(text, dialect["delimiter"], fmt=fmt, at_eof=at_eof)
         rows = [r for r in rows if any(cell.strip() for cell in r)]
         if not rows:
-            raise InputProblem("The file is empty.", code="empty_file")
+            raise InputError("The file is empty.", code="empty_file")
         headers = rows[0]
-        index, name = _column_choose(headers, rows[1:], column)
+        index, name = column_choose(headers, rows[1:], column)
         return InputSpec(
             format=fmt,
             encoding=codec,
@@ -344,7 +329,7 @@ def _sample_records(text: str, delimiter: str, *, fmt: str, at_eof: bool) -> lis
             rows.append(record)
     except csv.Error as exc:
         if at_eof or not rows:
-            raise InputProblem(
+            raise InputError(
                 f"Row {len(rows) + 1}: the file is not valid {fmt.upper()} ({exc}). "
                 "Check for an unclosed quote.",
                 code="malformed_csv",
@@ -368,12 +353,12 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
             # first seen past it is not kept: cells follow these columns).
             keys = list(dict.fromkeys(k for obj in objects for k in obj))
             if column and column not in keys:
-                raise InputProblem(
+                raise InputError(
                     f"Line {line_number} has no field {column!r}; its fields are: {', '.join(value)}.",
                     code="no_such_column",
                 )
             rows = [[json_cell(obj.get(k)) for k in keys] for obj in objects]
-            index, name = _column_choose(keys, rows, column)
+            index, name = column_choose(keys, rows, column)
             return InputSpec(
                 format="jsonl",
                 encoding=codec,
@@ -381,11 +366,11 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
                 has_header=False,
                 headers=tuple(keys),
             )
-        raise InputProblem(
+        raise InputError(
             f'Line {line_number}: each line must be a JSON string or an object like {{"text": "..."}}.',
             code="malformed_jsonl",
         )
-    raise InputProblem("The file is empty.", code="empty_file")
+    raise InputError("The file is empty.", code="empty_file")
 
 
 def _sample_values(lines: list[str]) -> Iterator[object]:
@@ -425,7 +410,7 @@ def _json_line(line: str, line_number: int) -> object:
     try:
         return json.loads(line)
     except (ValueError, RecursionError) as exc:
-        raise InputProblem(
+        raise InputError(
             f"Line {line_number} is not valid JSON: {json_problem(exc)}.", code="malformed_jsonl"
         ) from None
 
@@ -461,7 +446,7 @@ def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
         return text
     if spec.lenient:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "sentimeter-cp1252")
-    raise InputProblem(
+    raise InputError(
         f"Row {row_number}: the file is not valid {spec.encoding} text; save it as UTF-8, "
         "or choose the encoding it was saved with.",
         code="undecodable",
@@ -551,7 +536,7 @@ def iter_rows(
     """Yield every data row of a stored file, in order, streaming, with its byte range in the file.
 
     A row without usable text comes with `problem` set (the caller skips
-    and reports it). Raises InputProblem, naming the row, when the file
+    and reports it). Raises InputError, naming the row, when the file
     cannot be read past some point. With `at`, the stream holds a byte
     range of the file that begins at a record (a chunk of a big job): it is
     read on from the state the full pass had there.
@@ -650,14 +635,14 @@ def iter_rows(
                 idx += 1
                 start = end
     except csv.Error as exc:
-        raise InputProblem(
+        raise InputError(
             f"Row {row_number + 1}: the file is not valid CSV ({exc}). Check for an unclosed quote.",
             code="malformed_csv",
         ) from None
     except UnicodeError:
         # UnicodeError: a UTF-16 file stored without a byte order mark raises
         # the base class (uploads are now checked for one).
-        raise InputProblem(
+        raise InputError(
             f"After row {row_number}: the file is not valid {spec.encoding} text; "
             "save it as UTF-8, or choose the encoding it was saved with.",
             code="undecodable",

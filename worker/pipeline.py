@@ -45,7 +45,7 @@ from worker.chunks import (
     workers_count,
 )
 from worker.exceptions import InputError, JobStopped
-from worker.inputs import InputProblem, Row
+from worker.inputs import Row
 from worker.results import SKIPPED_BATCH, results_copy, results_store, skipped_store
 from worker.storedinput import input_free, input_get, input_rows, input_workbook_convert, range_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
@@ -235,8 +235,6 @@ def job_process(
                     _job_succeeded(job_id, total)
                 return
             _job_split(job, itertools.chain([first, second], chunks), skips=skips)
-    except InputProblem as exc:
-        raise InputError(exc.message, code=exc.code) from None
     except JobStopped:
         # Canceled while splitting: the cancel dropped the input, unless a lock kept it from doing so then.
         input_free(job_id)

@@ -28,7 +28,6 @@ from web.models import Job, JobInput
 from worker.exceptions import InputError
 from worker.inputs import (
     SAMPLE_BYTES,
-    InputProblem,
     InputSpec,
     RangeStart,
     Row,
@@ -38,7 +37,7 @@ from worker.inputs import (
     range_codec,
 )
 from worker.locks import unless_locked
-from worker.workbooks import WorkbookProblem, workbook_to_csv
+from worker.workbooks import workbook_to_csv
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +207,10 @@ def input_workbook_convert(job_input: JobInput) -> JobInput:
                 column=options.get("column"),
                 at_eof=size <= len(sample),
             )
-        except (WorkbookProblem, InputProblem) as exc:
-            message = exc.message
-            if getattr(exc, "code", "") in {"no_such_column", "no_text_column"}:
-                message = f"Sheet {options.get('sheet')!r}: {message}"
-            raise InputError(message, code=exc.code) from None
+        except InputError as exc:
+            if exc.code not in {"no_such_column", "no_text_column"}:
+                raise
+            raise InputError(f"Sheet {options.get('sheet')!r}: {exc.message}", code=exc.code) from None
         table.seek(0)
         with tempfile.TemporaryFile() as packed:
             blocks = []

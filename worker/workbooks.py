@@ -41,6 +41,8 @@ from openpyxl.writer.excel import ExcelWriter
 from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse
 
+from worker.exceptions import InputError
+
 # The first bytes of a zip archive (xlsx, ods, numbers) and of an OLE2
 # compound file (xls, and an xlsx saved with a password).
 ZIP_MAGIC = b"PK\x03\x04"
@@ -75,15 +77,6 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _STRING_TAG = "{%s}si" % SHEET_MAIN_NS  # noqa: UP031 - openpyxl's own spelling
 
 
-class WorkbookProblem(ValueError):
-    """The workbook cannot be read as asked; the message says what to do."""
-
-    def __init__(self, message: str, *, code: str = "invalid_workbook") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
 @dataclass(frozen=True, slots=True)
 class SheetCheck:
     """What a check of a workbook found: its sheets, the one to read, that sheet's header row."""
@@ -101,17 +94,15 @@ def is_workbook(head: bytes, filename: str = "") -> bool:
     return head.startswith((ZIP_MAGIC, OLE_MAGIC)) and not lower.endswith(TEXT_EXTENSIONS)
 
 
-def other_format_problem(head: bytes, filename: str) -> WorkbookProblem | None:
+def other_format_problem(head: bytes, filename: str) -> InputError | None:
     """The problem with a format we cannot read (by name or bytes), None for a file we may read."""
     lower = filename.lower()
     for extension, what in OTHER_SPREADSHEETS.items():
         if lower.endswith(extension):
-            return WorkbookProblem(
-                f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format"
-            )
+            return InputError(f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format")
     extension = os.path.splitext(lower)[1]
     if extension in NOT_TABLES:
-        return WorkbookProblem(
+        return InputError(
             f"We cannot read {extension} files. Upload CSV, TSV, Excel (.xlsx), plain text or JSON Lines: "
             "save or export the table from its program as .xlsx or .csv.",
             code="unsupported_format",
@@ -119,23 +110,23 @@ def other_format_problem(head: bytes, filename: str) -> WorkbookProblem | None:
     if head.startswith(OLE_MAGIC) and not lower.endswith(TEXT_EXTENSIONS):
         if _ENCRYPTION_INFO in head or lower.endswith(SUPPORTED_FORMATS):
             return _encrypted()
-        return WorkbookProblem(
+        return InputError(
             f"This is an Excel 97–2003 workbook (.xls), which we cannot read. {CONVERT}",
             code="unsupported_format",
         )
     return None
 
 
-def _unpacked_too_big(max_bytes: int) -> WorkbookProblem:
-    return WorkbookProblem(
+def _unpacked_too_big(max_bytes: int) -> InputError:
+    return InputError(
         f"The sheet holds more than {max_bytes // 1_000_000:,} MB of text once unpacked, more than a job "
         "takes; split it into several workbooks.",
         code="input_too_large",
     )
 
 
-def _encrypted() -> WorkbookProblem:
-    return WorkbookProblem(
+def _encrypted() -> InputError:
+    return InputError(
         "The workbook is protected with a password, so it cannot be read. Open it in Excel, remove the "
         "password (File → Info → Protect Workbook → Encrypt with Password, then clear it) and save it again.",
         code="encrypted_workbook",
@@ -232,14 +223,14 @@ def _opened(fileobj: BinaryIO, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterat
     if head == OLE_MAGIC[: len(head)] and head:
         raise _encrypted()
     if head != ZIP_MAGIC:
-        raise WorkbookProblem(
+        raise InputError(
             f"This file is not an Excel workbook (.xlsx), though it is named like one. {CONVERT}",
             code="invalid_workbook",
         )
     try:
         reader = _StreamingReader(fileobj, max_bytes=max_bytes)
     except zipfile.BadZipFile:
-        raise WorkbookProblem(
+        raise InputError(
             "The workbook is damaged (not a complete .xlsx file); save it again from Excel and retry.",
             code="invalid_workbook",
         ) from None
@@ -253,11 +244,11 @@ def _opened(fileobj: BinaryIO, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterat
             elif any(n.startswith("Index/") for n in names):
                 what = "a Numbers spreadsheet (.numbers)"
             else:
-                raise WorkbookProblem(
+                raise InputError(
                     f"This is not an Excel workbook we can read ({_plain(exc)}). {CONVERT}",
                     code="invalid_workbook",
                 ) from None
-            raise WorkbookProblem(
+            raise InputError(
                 f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format"
             ) from None
         yield reader
@@ -275,12 +266,12 @@ def _plain(exc: Exception) -> str:
 def _worksheet(reader: _StreamingReader, sheet: str | None):
     sheets = [ws.title for ws in reader.wb.worksheets]
     if not sheets:
-        raise WorkbookProblem("The workbook has no sheets.", code="empty_workbook")
+        raise InputError("The workbook has no sheets.", code="empty_workbook")
     if sheet:
         folded = [name.casefold() for name in sheets]
         if sheet.strip().casefold() not in folded:
             listed = ", ".join(repr(name) for name in sheets)
-            raise WorkbookProblem(
+            raise InputError(
                 f"There is no sheet {sheet!r} in the workbook; its sheets are: {listed}.",
                 code="no_such_sheet",
             )
@@ -326,10 +317,10 @@ def _rows(ws) -> Iterator[list[str | None]]:
     while True:
         try:
             row = next(rows, None)
-        except WorkbookProblem:
+        except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - malformed sheet XML fails in many ways
-            raise WorkbookProblem(
+            raise InputError(
                 f"The sheet {ws.title!r} is damaged and cannot be read ({_plain(exc)}); "
                 "save the workbook again from Excel and retry.",
                 code="invalid_workbook",
@@ -351,7 +342,7 @@ def workbook_check(fileobj: BinaryIO, *, sheet: str | None = None) -> SheetCheck
             if any(c is not None and c.strip() for c in cells):
                 header = tuple((c or "").strip() for c in cells)
                 return SheetCheck(sheets=tuple(sheets), sheet=ws.title, header=header)
-    raise WorkbookProblem(f"The sheet {ws.title!r} is empty.", code="empty_file")
+    raise InputError(f"The sheet {ws.title!r} is empty.", code="empty_file")
 
 
 def workbook_to_csv(
@@ -382,14 +373,12 @@ def workbook_to_csv(
                 if n % 1000 == 0 and out.tell() > max_bytes:
                     raise _unpacked_too_big(max_bytes)
     except UnicodeEncodeError:
-        raise WorkbookProblem(
-            "The workbook holds text that is not valid Unicode.", code="undecodable"
-        ) from None
+        raise InputError("The workbook holds text that is not valid Unicode.", code="undecodable") from None
     finally:
         text.flush()
         text.detach()
     if header is None:
-        raise WorkbookProblem(f"The sheet {title!r} is empty.", code="empty_file")
+        raise InputError(f"The sheet {title!r} is empty.", code="empty_file")
     return SheetCheck(sheets=tuple(sheets), sheet=title, header=header)
 
 
