@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Analyze a CSV (or TSV, text, JSON Lines) file with Sentimeter's API and save the results as CSV.
+"""Analyze a CSV (or TSV, Excel, text, JSON Lines) file with Sentimeter's API and save the results as CSV.
 
 Python 3.10+, standard library only. Make a token on your deploy's /tokens/ page, then:
 
@@ -146,7 +146,7 @@ def download(client: Client, job: dict, output: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", type=Path, help="CSV, TSV, text (one per line) or JSON Lines")
+    parser.add_argument("file", type=Path, help="CSV, TSV, Excel .xlsx, text (one per line) or JSON Lines")
     parser.add_argument("--column", help="the column (or JSON field) holding the text")
     parser.add_argument("--analyzer", help="see GET /api/analyzers/ (default: the deploy's)")
     parser.add_argument(

@@ -523,7 +523,10 @@ def test_a_file_we_cannot_read_is_refused_before_upload_and_a_workbook_is_analyz
         page.locator("#download-xlsx").click()
     assert download.value.suggested_filename.endswith(".xlsx")
     sheet = load_workbook(io.BytesIO(download.value.path().read_bytes())).active
-    assert [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)] == texts
+    table = list(sheet.iter_rows(values_only=True))
+    # The sheet's own columns back (its cells as typed), then ours.
+    assert table[0][:4] == ("id", "when", "review", "sentiment")
+    assert [row[:3] for row in table[1:]] == [(str(i), "2026-11-03", t) for i, t in enumerate(texts)]
 
     assert tab.errors == [], tab.errors
 

@@ -319,8 +319,13 @@ def test_sigterm_finishes_the_chunk_in_hand_and_the_job_resumes_where_it_stopped
     assert_exactly_once(job, texts, chunks=6)
     # Resumed, not restarted: the new worker ran only the chunks not stored before the stop.
     # (A set: with two processes the reconciler may catch a chunk between one's dequeue and
-    # its start and enqueue it again; the second run stores nothing, as checked above.)
-    assert set(chunks_ok(second, job)) == set(range(6)) - stored
+    # its start and enqueue it again; the second run stores nothing, as checked above. For
+    # the same reason, with two processes a chunk stored before the stop may run again: RQ
+    # logs "Job OK" for that run too, though it stores nothing.)
+    if worker_processes(worker) == 1:
+        assert set(chunks_ok(second, job)) == set(range(6)) - stored
+    else:
+        assert set(chunks_ok(second, job)) >= set(range(6)) - stored
     report(
         f"SIGTERM (chunk in hand finished within the grace period): worker exited in {took:.1f} s; "
         f"resumed after {len(stored)}/6 chunks"
@@ -546,6 +551,19 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_the_job_instead_of_loopi
         )
         if Job.objects.get(pk=job.pk).is_final:
             break
+        if worker_processes(worker) > 1:
+            # The dyno's other process has chunk 3 in hand, or soon: let it store it, or the
+            # kill loses it too and counts against it (a dyno killed for memory loses every
+            # chunk in flight; this test is about the one that causes it).
+            wait_for(
+                lambda: (
+                    not JobChunk.objects.filter(job=job)
+                    .exclude(seq=2)
+                    .exclude(status=JobChunk.Status.DONE)
+                    .exists()
+                ),
+                what=lambda worker=worker: f"the chunks other than 2 to be stored; log:\n{worker.log_tail()}",
+            )
         kill_all(worker)
         reap(worker)
         kills += 1

@@ -383,9 +383,10 @@ def test_the_example_script_analyzes_a_csv_with_a_token(site, tmp_path):
     assert run.returncode == 0, run.stderr + site.logs()
     assert re.search(r"queued|running", run.stderr) and "waiting" in run.stderr, run.stderr
     rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
-    assert [r["text"] for r in rows] == reviews
+    # The file's own table back, its columns first, then ours.
+    assert [(r["id"], r["review"]) for r in rows] == [(str(i), t) for i, t in enumerate(reviews)]
     compounds = [SentimentIntensityAnalyzer().polarity_scores(t)["compound"] for t in reviews]
-    assert [r["label"] for r in rows] == [
+    assert [r["sentiment"] for r in rows] == [
         "positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in compounds
     ]
     assert refused.returncode == 2

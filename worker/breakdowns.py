@@ -206,9 +206,13 @@ def _days(job_id: uuid.UUID, position: int, reading: DateReading, key) -> tuple[
     return [[d.isoformat(), *days[d]] for d in sorted(days)], undated
 
 
-def breakdowns_store(job_id: uuid.UUID) -> None:
-    """Count a finished job's results per value of its groupable columns and per day of its date columns."""
-    job = Job.objects.only("id", "columns", "text_column").get(pk=job_id)
+def breakdowns_store(job_id: uuid.UUID, *, job: Job | None = None) -> None:
+    """Count a finished job's results per value of its groupable columns and per day of its date columns.
+
+    `job`: its row, when the caller holds it (a single text's way to success saves the query).
+    """
+    if job is None:
+        job = Job.objects.only("id", "columns", "text_column").get(pk=job_id)
     positions = _positions(job)
     if not positions:
         return

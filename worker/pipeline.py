@@ -113,7 +113,7 @@ def _job_succeed(job_id: uuid.UUID, *, texts: list[str] | None = None) -> int | 
     if job.done != job.total:
         raise RuntimeError(f"job {job_id}: {job.done} results stored, {job.total} expected")
     summary = summary_compute(job_id)
-    breakdowns_store(job_id)
+    breakdowns_store(job_id, job=job)
     warnings = job_warnings(job_id, analyzer=job.analyzer, texts=texts)
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.SUCCEEDED, summary=summary, warnings=warnings, finished_at=Now()
