@@ -352,8 +352,13 @@ def test_sigterm_interrupts_a_long_chunk_which_goes_back_on_the_queue_without_us
     (job,) = jobs_wait_final([job.pk], worker=second)
     assert_exactly_once(job, texts, chunks=3)
     # Chunk 1 was interrupted; chunk 2 too was left to the next worker, unless the stopped
-    # dyno's other process ran it meanwhile.
-    assert sorted(chunks_ok(second, job)) == sorted({1, 2} - set(chunks_ok(worker, job)))
+    # dyno's other process ran it meanwhile. (With two processes a chunk may also run twice:
+    # the reconciler's requeue; the second run stores nothing, as checked above.)
+    left = {1, 2} - set(chunks_ok(worker, job))
+    if worker_processes(second) == 1:
+        assert sorted(chunks_ok(second, job)) == sorted(left)
+    else:
+        assert set(chunks_ok(second, job)) == left
     report(
         f"SIGTERM (chunk interrupted after SHUTDOWN_GRACE=1 s): worker exited in {took:.1f} s; "
         "chunk requeued, retries intact"
