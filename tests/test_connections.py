@@ -151,8 +151,18 @@ def test_a_worker_refused_for_too_many_connections_says_so_and_goes_on_once_one_
     with limited_role(1) as role:
         url = database_url({**connection.settings_dict, "USER": role, "PASSWORD": ""})
         dyno = procs.start_worker({"DATABASE_URL": url, "WORKER_CONCURRENCY": "1", **CHAOS_ENV})
-        # The role's one connection, taken: the worker's next one is refused by Postgres itself.
-        holder = psycopg.connect(url)
+        # The role's one connection, taken once the starting worker has let go of it (it checks
+        # the database as it starts, then an idle worker holds none): the worker's next one is
+        # refused by Postgres itself.
+        holders: list[psycopg.Connection] = []
+
+        def take() -> bool:
+            with contextlib.suppress(psycopg.OperationalError):
+                holders.append(psycopg.connect(url))
+            return bool(holders)
+
+        wait_for(take, what=lambda: f"the role's one connection to be free; log:\n{dyno.log_tail()}")
+        holder = holders[0]
         try:
             job = make_job(texts=["A great day.", "An awful one."])
             job_enqueue(job_id=str(job.pk), queue_name=job.queue)
