@@ -28,6 +28,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import workbook
 from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside
+from web.table import OUR_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -340,16 +341,7 @@ def test_paste_watch_the_bar_reach_100_then_read_and_download_the_results(site, 
     assert download.suggested_filename.endswith(".csv")
     content = Path(download.path()).read_text(encoding="utf-8-sig")
     header, *records = list(csv.reader(io.StringIO(content)))
-    assert header == [
-        "row",
-        "text",
-        "sentiment",
-        "score",
-        "positive",
-        "neutral",
-        "negative",
-        "sentiment_note",
-    ]
+    assert header == ["row", "text", *OUR_COLUMNS]
     assert [r[1] for r in records] == texts
     assert [r[2] for r in records] == [label_of(t) for t in texts]
 

@@ -30,6 +30,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from config import webworker
 from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside, wait_for
+from web.table import OUR_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -206,16 +207,7 @@ def test_json_job_round_trip_matches_vader(site):
     text = download.body.decode("utf-8")
     assert text.startswith("\ufeff")
     header, *rows = list(csv.reader(io.StringIO(text[1:])))
-    assert header == [
-        "row",
-        "text",
-        "sentiment",
-        "score",
-        "positive",
-        "neutral",
-        "negative",
-        "sentiment_note",
-    ]
+    assert header == ["row", "text", *OUR_COLUMNS]
     assert len(rows) == len(TEXTS)
     assert [row[0] for row in rows] == [str(i) for i in range(1, len(TEXTS) + 1)]
     assert [row[1] for row in rows] == ["'" + t if t.startswith("=") else t for t in TEXTS]

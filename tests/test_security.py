@@ -22,6 +22,7 @@ from django.test import Client
 
 from tests.builders import browser, csrf_headers, csrf_token, make_job, make_results, owner_session
 from web.models import Job
+from web.table import OUR_COLUMNS
 from worker.summary import summary_compute
 
 BASE_DIR = Path(django_settings.BASE_DIR)
@@ -306,16 +307,7 @@ def test_csv_download_neutralises_formulas(client, text):
     response = client.get(f"/api/jobs/{job.pk}/results.csv")
     header, row = _csv_rows(response)
 
-    assert header == [
-        "row",
-        "text",
-        "sentiment",
-        "score",
-        "positive",
-        "neutral",
-        "negative",
-        "sentiment_note",
-    ]
+    assert header == ["row", "text", *OUR_COLUMNS]
     assert row[1] == "'" + text
     # The JSON Lines download keeps the text exactly as given.
     jsonl = b"".join(client.get(f"/api/jobs/{job.pk}/results.jsonl").streaming_content).decode()
