@@ -385,7 +385,7 @@ def test_tokens_page_cannot_revoke_another_owners_token(owner, db):
 
 
 def test_a_bearer_poll_makes_as_many_queries_as_a_sessions(owner):
-    """The token is checked within the job's own query (bench_poll_cpu.py and bench_load.py measure the time)."""
+    """The token is checked within the job's own query (bench_poll_cpu.py and bench_load.py time it)."""
     token = token_make(owner)["token"]
     job = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()
     path = f"/api/jobs/{job['id']}/"

@@ -130,7 +130,9 @@ class LoginRequiredMiddleware:
         token = getattr(request, "api_token", None)
         if token is None or not settings.SENTIMETER["LOGIN_REQUIRED"] or _token_user_active(token.owner_key):
             return None
-        return unauthorized(request, "This API token was not made by an active user; make one after logging in.")
+        return unauthorized(
+            request, "This API token was not made by an active user; make one after logging in."
+        )
 
 
 def _token_user_active(owner_key: str) -> bool:

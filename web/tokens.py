@@ -32,7 +32,7 @@ SHOWN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
 # not one per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_NAME_CHARS = 100
-INVALID_TOKEN_MESSAGE = "This API token is not valid: it was revoked, or mistyped."
+INVALID_TOKEN_MESSAGE = "This API token is not valid: it was revoked, or mistyped."  # noqa: S105 - a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,7 @@ def bearer_hash(token: str) -> str | None:
 
 
 def token_use_note(*, hashed: str, last_used_at: datetime | None) -> datetime:
-    """Note that the working token with this hash is used now, at most once a LAST_USED_RESOLUTION; return its last use."""
+    """Note a working token's use now, at most once a LAST_USED_RESOLUTION; return its last use."""
     now = timezone.now()
     if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
         return last_used_at
