@@ -116,13 +116,18 @@ def test_a_users_token_sees_the_users_jobs_from_a_script(login_required):
 
 
 @pytest.mark.django_db
-def test_a_deactivated_users_token_is_refused(login_required):
+@pytest.mark.parametrize("poll", [False, True], ids=["list", "poll"])
+def test_a_deactivated_users_token_is_refused(login_required, poll):
     ana = user_make("ana")
-    token = post_json(signed_in("ana"), "/api/tokens/", {"name": "ci"}).json()["token"]
+    laptop = signed_in("ana")
+    job = post_json(laptop, "/api/jobs/", {"texts": ["fine"], "analyzer": "vader"}).json()
+    token = post_json(laptop, "/api/tokens/", {"name": "ci"}).json()["token"]
+    path = f"/api/jobs/{job['id']}/" if poll else "/api/jobs/"
+    assert Client().get(path, headers=bearer(token)).status_code == 200
     ana.is_active = False
     ana.save()
 
-    response = Client().get("/api/jobs/", headers=bearer(token))
+    response = Client().get(path, headers=bearer(token))
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"

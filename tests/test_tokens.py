@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -17,6 +18,7 @@ from django.utils import timezone
 from tests.builders import browser, csrf_headers, make_job, post_json
 from web import limits
 from web.models import ApiToken, Job
+from web.sessions import session_key_get
 from worker.webhooks import owner_webhook_secret
 
 
@@ -382,8 +384,8 @@ def test_tokens_page_cannot_revoke_another_owners_token(owner, db):
     assert response.status_code == 404
 
 
-def test_a_bearer_poll_costs_one_query_more_than_a_sessions(owner):
-    """The token's lookup is the only extra work (bench_load.py --auth token measures the time)."""
+def test_a_bearer_poll_makes_as_many_queries_as_a_sessions(owner):
+    """The token is checked within the job's own query (bench_poll_cpu.py and bench_load.py time it)."""
     token = token_make(owner)["token"]
     job = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()
     path = f"/api/jobs/{job['id']}/"
@@ -392,7 +394,87 @@ def test_a_bearer_poll_costs_one_query_more_than_a_sessions(owner):
     with CaptureQueriesContext(connection) as session_queries:
         assert owner.get(path).status_code == 200
     with CaptureQueriesContext(connection) as token_queries:
-        assert script().get(path, headers=bearer(token)).status_code == 200
+        response = script().get(path, headers=bearer(token))
 
-    assert len(token_queries) == len(session_queries) + 1, [q["sql"] for q in token_queries]
+    assert response.status_code == 200
+    assert response.json()["id"] == job["id"]
+    assert len(token_queries) == len(session_queries) == 1, [q["sql"] for q in token_queries]
     assert "web_apitoken" in token_queries[0]["sql"]
+
+
+def test_a_poll_after_revoke_is_401_at_once(owner):
+    made = token_make(owner)
+    job = submit(script(), made["token"]).json()
+    path = f"/api/jobs/{job['id']}/"
+    assert script().get(path, headers=bearer(made["token"])).status_code == 200
+
+    assert owner.delete(f"/api/tokens/{made['id']}/", headers=csrf_headers(owner)).status_code == 204
+    response = script().get(path, headers=bearer(made["token"]))
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == "invalid_token"
+    # The session that made it still sees its job.
+    assert owner.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("job_id", ["own", "stranger", "missing", "not-a-uuid"])
+def test_a_poll_with_a_bad_token_is_401_whatever_the_job(owner, job_id):
+    own = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()["id"]
+    ids = {"own": own, "stranger": make_job().pk, "missing": "0" * 32, "not-a-uuid": "nope"}
+
+    response = owner.get(f"/api/jobs/{ids[job_id]}/", headers=bearer("smt_" + "x" * 43))
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("job_id", ["stranger", "missing", "not-a-uuid"])
+def test_a_poll_with_a_working_token_of_a_job_not_its_owners_is_404(owner, job_id):
+    token = token_make(owner)["token"]
+    ids = {"stranger": make_job().pk, "missing": "0" * 32, "not-a-uuid": "nope"}
+
+    response = script().get(f"/api/jobs/{ids[job_id]}/", headers=bearer(token))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_poll_notes_last_use_to_the_minute(owner):
+    made = token_make(owner)
+    job = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()
+    path = f"/api/jobs/{job['id']}/"
+
+    assert script().get(path, headers=bearer(made["token"])).status_code == 200
+    assert ApiToken.objects.get().last_used_at > timezone.now() - timedelta(seconds=30)
+    # Within the minute a poll writes nothing...
+    recent = timezone.now() - timedelta(seconds=30)
+    ApiToken.objects.update(last_used_at=recent)
+    with CaptureQueriesContext(connection) as queries:
+        assert script().get(path, headers=bearer(made["token"])).status_code == 200
+    assert len(queries) == 1
+    assert ApiToken.objects.get().last_used_at == recent
+    # ...after it, the next poll is noted; and a poll of a job it may not see is noted too.
+    ApiToken.objects.update(last_used_at=timezone.now() - timedelta(minutes=2))
+    assert script().get(path, headers=bearer(made["token"])).status_code == 200
+    assert ApiToken.objects.get().last_used_at > timezone.now() - timedelta(seconds=30)
+    ApiToken.objects.update(last_used_at=timezone.now() - timedelta(minutes=2))
+    assert script().get(f"/api/jobs/{'0' * 32}/", headers=bearer(made["token"])).status_code == 404
+    assert ApiToken.objects.get().last_used_at > timezone.now() - timedelta(seconds=30)
+
+
+def test_a_token_poll_never_falls_back_to_the_session(owner):
+    """A working token of another owner, sent with this session's cookie, sees only its own owner's jobs."""
+    job = post_json(owner, "/api/jobs/", {"texts": ["hi"], "analyzer": "vader"}).json()
+    theirs = token_make(browser())["token"]
+
+    assert owner.get(f"/api/jobs/{job['id']}/", headers=bearer(theirs)).status_code == 404
+
+
+def test_a_view_that_checks_its_own_token_cannot_ask_for_the_owner(rf):
+    """Falling back to the session with the token unchecked would let a revoked token in."""
+    request = rf.get("/api/jobs/")
+    request.bearer_hash = "0" * 64
+
+    with pytest.raises(ImproperlyConfigured):
+        session_key_get(request)

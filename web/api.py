@@ -20,6 +20,7 @@ from django.http import (
 )
 
 from web import limits, schemas, selectors, services, tokens
+from web.errors import unauthorized
 from web.exceptions import InputError, InputTooLarge, SentimeterError, UnsupportedMediaType
 from web.models import Job
 from web.openapi import openapi_document
@@ -191,10 +192,17 @@ def jobs(request: HttpRequest) -> HttpResponse:
     return JsonResponse(data, status=202, headers={"Location": data["links"]["self"], **_poll_headers(job)})
 
 
+@tokens.checks_own_token
 @api_view("GET")
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     """Return one job; Retry-After while it has not finished."""
-    job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    bearer_hash = getattr(request, "bearer_hash", None)
+    if bearer_hash is None:
+        job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    else:
+        job = selectors.job_get_by_token(job_id=job_id, token_hash=bearer_hash)
+        if job is None:
+            return unauthorized(request, tokens.INVALID_TOKEN_MESSAGE)
     return JsonResponse(job_to_dict(job), headers=_poll_headers(job))
 
 

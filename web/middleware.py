@@ -10,7 +10,7 @@ from django.urls import reverse
 from config.logcontext import request_id_clean, request_id_var
 from web.errors import API_PREFIX, length_required, unauthorized
 from web.sessions import owner_user_id
-from web.tokens import token_authenticate
+from web.tokens import INVALID_TOKEN_MESSAGE, bearer_hash, token_check
 
 
 class RequestIDMiddleware:
@@ -57,6 +57,10 @@ class BearerTokenMiddleware:
     a cookie a browser sends by itself; a browser never sends this header by
     itself, so a request carrying it needs no CSRF check. A token that does not
     work answers 401 at once rather than falling back to the session.
+    The token is checked once the view is known (process_view): a view marked
+    with web.tokens.checks_own_token (the poll) checks it within its own query
+    instead, so a token's poll makes no more queries than a session's; with
+    LOGIN_REQUIRED it is checked here all the same (its user is checked next).
     Place after SessionMiddleware and before CsrfViewMiddleware.
     """
 
@@ -72,12 +76,24 @@ class BearerTokenMiddleware:
             return unauthorized(
                 request, "Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/)."
             )
-        record = token_authenticate(token.strip())
-        if record is None:
-            return unauthorized(request, "This API token is not valid: it was revoked, or mistyped.")
-        request.api_token = record
-        request._dont_enforce_csrf_checks = True
+        hashed = bearer_hash(token.strip())
+        if hashed is None:
+            return unauthorized(request, INVALID_TOKEN_MESSAGE)
+        request.bearer_hash = hashed
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        hashed = getattr(request, "bearer_hash", None)
+        if hashed is None:
+            return None
+        if not getattr(view_func, "checks_own_token", False) or settings.SENTIMETER["LOGIN_REQUIRED"]:
+            record = token_check(hashed)
+            if record is None:
+                return unauthorized(request, INVALID_TOKEN_MESSAGE)
+            request.api_token = record
+            del request.bearer_hash
+        request._dont_enforce_csrf_checks = True
+        return None
 
 
 class LoginRequiredMiddleware:
@@ -85,7 +101,8 @@ class LoginRequiredMiddleware:
 
     Pages redirect to the login page; the API answers 401 (a program cannot
     follow a login form). /healthz, the login page and the admin (its own
-    login) stay open. Place after AuthenticationMiddleware.
+    login) stay open. A token's user is checked once BearerTokenMiddleware
+    has found the token (process_view). Place after AuthenticationMiddleware.
     """
 
     OPEN_PREFIXES = ("/healthz", "/admin/")
@@ -96,12 +113,7 @@ class LoginRequiredMiddleware:
     def __call__(self, request):
         if not settings.SENTIMETER["LOGIN_REQUIRED"] or request.path.startswith(self.OPEN_PREFIXES):
             return self.get_response(request)
-        token = getattr(request, "api_token", None)
-        if token is not None:
-            if not _token_user_active(token.owner_key):
-                return unauthorized(
-                    request, "This API token was not made by an active user; make one after logging in."
-                )
+        if getattr(request, "bearer_hash", None) is not None:
             return self.get_response(request)
         if request.user.is_authenticated or request.path in (reverse("login"), reverse("logout")):
             return self.get_response(request)
@@ -113,6 +125,14 @@ class LoginRequiredMiddleware:
                 code="login_required",
             )
         return redirect_to_login(request.get_full_path())
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        token = getattr(request, "api_token", None)
+        if token is None or not settings.SENTIMETER["LOGIN_REQUIRED"] or _token_user_active(token.owner_key):
+            return None
+        return unauthorized(
+            request, "This API token was not made by an active user; make one after logging in."
+        )
 
 
 def _token_user_active(owner_key: str) -> bool:

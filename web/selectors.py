@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from web.exceptions import InputError, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
+from web.tokens import token_check, token_field, token_use_note
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
 from worker.breakdowns import (
@@ -74,6 +75,31 @@ def job_get(*, job_id: object, session_key: str | None) -> Job:
         return Job.objects.owned_by(session_key).get(pk=pk)
     except Job.DoesNotExist:
         raise JobNotFound("No such job.") from None
+
+
+def job_get_by_token(*, job_id: object, token_hash: str) -> Job | None:
+    """Return the job if the working token with this hash may see it, checking the token in the same query.
+
+    None when the token does not work (revoked or unknown); JobNotFound when it
+    works but the job is not its owner's. The poll is most of the API's traffic:
+    one statement, as a session's poll, where a check of its own would add one.
+    """
+    try:
+        pk = uuid.UUID(str(job_id))
+    except ValueError:
+        pk = None
+    job = None
+    if pk is not None:
+        jobs = Job.objects.filter(session_key=token_field(token_hash, "owner_key"))
+        with contextlib.suppress(Job.DoesNotExist):
+            job = jobs.annotate(token_last_used_at=token_field(token_hash, "last_used_at")).get(pk=pk)
+    if job is None:
+        # Not found: tell a token that does not work (401) from a job it may not see (404).
+        if token_check(token_hash) is None:
+            return None
+        raise JobNotFound("No such job.")
+    token_use_note(hashed=token_hash, last_used_at=job.token_last_used_at)
+    return job
 
 
 def job_list(*, session_key: str | None, limit: int = 100) -> QuerySet[Job]:

@@ -8,6 +8,7 @@ the owner of its token (web.middleware.BearerTokenMiddleware sets
 """
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 # Django's SessionMiddleware drops a session (and its cookie) that holds no
@@ -33,19 +34,28 @@ def _user_owner(request: HttpRequest) -> str | None:
     return None
 
 
+def _token_owner(request: HttpRequest) -> str | None:
+    if getattr(request, "bearer_hash", None) is not None:
+        # A view marked web.tokens.checks_own_token must find its owner with the token, not here:
+        # the token is unchecked, and falling back to the session would let a revoked one in.
+        raise ImproperlyConfigured("This view checks its Bearer token itself; it cannot ask for the owner.")
+    token = getattr(request, "api_token", None)
+    return None if token is None else token.owner_key
+
+
 def session_key_get(request: HttpRequest) -> str | None:
     """Return the request's owner, or None if it has none yet."""
-    token = getattr(request, "api_token", None)
-    if token is not None:
-        return token.owner_key
+    token_owner = _token_owner(request)
+    if token_owner is not None:
+        return token_owner
     return _user_owner(request) or request.session.session_key
 
 
 def session_key_ensure(request: HttpRequest) -> str:
     """Return the request's owner, creating the browser session if needed."""
-    token = getattr(request, "api_token", None)
-    if token is not None:
-        return token.owner_key
+    token_owner = _token_owner(request)
+    if token_owner is not None:
+        return token_owner
     user_owner = _user_owner(request)
     if user_owner is not None:
         return user_owner

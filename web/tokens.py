@@ -8,13 +8,15 @@ a request find its token with one indexed lookup.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -30,6 +32,7 @@ SHOWN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
 # not one per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_NAME_CHARS = 100
+INVALID_TOKEN_MESSAGE = "This API token is not valid: it was revoked, or mistyped."  # noqa: S105 - a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +103,28 @@ def token_revoke(*, owner_key: str | None, token_id: object) -> None:
         raise TokenNotFound("No such token.")
 
 
+@functools.cache
+def _field_sql(field: str, vendor: str) -> str:
+    column = connection.ops.quote_name(ApiToken._meta.get_field(field).column)
+    table = connection.ops.quote_name(ApiToken._meta.db_table)
+    return f"(SELECT {column} FROM {table} WHERE token_hash = %s AND revoked_at IS NULL)"  # noqa: S608 - ours
+
+
+def token_field(hashed: str, field: str) -> RawSQL:
+    """One field of the working token with this hash, as an SQL expression (NULL when none works).
+
+    For a query of another table that checks the token within itself. Plain SQL: a
+    Subquery of a queryset compiled in ~0.3 ms a request, more than the query it saves.
+    """
+    sql = _field_sql(field, connection.vendor)
+    return RawSQL(sql, [hashed], output_field=ApiToken._meta.get_field(field))  # noqa: S611 - ours
+
+
 def _working_token(hashed: str) -> ApiToken | None:
     """The working token with this hash, in one query and without building a queryset.
 
-    Every Bearer request runs this before anything else, and a session's request has no
-    such lookup (its key comes with the cookie): through the ORM it took 0.65 ms a call,
-    ~50 % of a whole poll; a plain cursor takes 0.20 ms (2026-12-03, in process).
+    Every Bearer request but a poll (web.selectors.job_get_by_token) runs this before
+    anything else: through the ORM it took 0.65 ms a call, a plain cursor 0.20 ms.
     """
     fields = ApiToken._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -120,15 +139,34 @@ def _working_token(hashed: str) -> ApiToken | None:
     return None if row is None else ApiToken.from_db(connection.alias, [f.attname for f in fields], row)
 
 
-def token_authenticate(token: str) -> ApiToken | None:
-    """Return the working token a caller sent, or None; note when it was last used."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    record = _working_token(token_hash(token))
-    if record is None:
-        return None
+def bearer_hash(token: str) -> str | None:
+    """The hash to look a sent token up by, or None for what cannot be one of ours (no query needed)."""
+    return token_hash(token) if token.startswith(TOKEN_PREFIX) else None
+
+
+def token_use_note(*, hashed: str, last_used_at: datetime | None) -> datetime:
+    """Note a working token's use now, at most once a LAST_USED_RESOLUTION; return its last use."""
     now = timezone.now()
-    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
-        record.last_used_at = now
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return last_used_at
+    ApiToken.objects.filter(token_hash=hashed).update(last_used_at=now)
+    return now
+
+
+def token_check(hashed: str) -> ApiToken | None:
+    """Return the working token with this hash, or None; note when it was last used."""
+    record = _working_token(hashed)
+    if record is not None:
+        record.last_used_at = token_use_note(hashed=hashed, last_used_at=record.last_used_at)
     return record
+
+
+def checks_own_token(view):
+    """Mark a view that checks a Bearer token within its own query.
+
+    BearerTokenMiddleware then leaves the token unchecked and sets
+    `request.bearer_hash` (its hash) rather than `request.api_token`; the
+    view must answer 401 (INVALID_TOKEN_MESSAGE) when the token does not work.
+    """
+    view.checks_own_token = True
+    return view
