@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from config.logcontext import request_id_clean, request_id_var
 from web.errors import API_PREFIX, length_required, unauthorized
@@ -67,14 +68,14 @@ class BearerTokenMiddleware:
         header = request.META.get("HTTP_AUTHORIZATION")
         if header is None or not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        scheme, _, token = header.strip().partition(" ")
+        scheme, _sep, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return unauthorized(
-                request, "Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/)."
+                request, _("Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/).")
             )
         record = token_authenticate(token.strip())
         if record is None:
-            return unauthorized(request, "This API token is not valid: it was revoked, or mistyped.")
+            return unauthorized(request, _("This API token is not valid: it was revoked, or mistyped."))
         request.api_token = record
         request._dont_enforce_csrf_checks = True
         return self.get_response(request)
@@ -100,7 +101,7 @@ class LoginRequiredMiddleware:
         if token is not None:
             if not _token_user_active(token.owner_key):
                 return unauthorized(
-                    request, "This API token was not made by an active user; make one after logging in."
+                    request, _("This API token was not made by an active user; make one after logging in.")
                 )
             return self.get_response(request)
         if request.user.is_authenticated or request.path in (reverse("login"), reverse("logout")):
@@ -109,7 +110,10 @@ class LoginRequiredMiddleware:
         if request.path.startswith(API_PREFIX) and request.path != reverse("api-docs"):
             return unauthorized(
                 request,
-                "Log in first (/accounts/login/), or send 'Authorization: Bearer smt_...' (a user's token).",
+                _(
+                    "Log in first (/accounts/login/), or send "
+                    "'Authorization: Bearer smt_...' (a user's token)."
+                ),
                 code="login_required",
             )
         return redirect_to_login(request.get_full_path())
