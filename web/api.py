@@ -329,12 +329,14 @@ def _download_name(job: Job, extension: str) -> str:
 def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream the job's table as CSV: the upload's columns and rows, then ours."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
         # A BOM so Excel reads the UTF-8 correctly.
         yield "\ufeff" + writer.writerow(table_header(job))
-        for row in table_rows(job, language=translation.get_language()):
+        for row in table_rows(job, language=language):
             yield writer.writerow([csv_safe(value) for value in row])
 
     return StreamingHttpResponse(
@@ -348,10 +350,12 @@ def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
 def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream the job's table as JSON Lines: an object a row, keyed by column (a repeated name numbered)."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     keys = names_unique(table_header(job))
 
     def lines() -> Iterator[str]:
-        for row in table_rows(job, language=translation.get_language()):
+        for row in table_rows(job, language=language):
             yield json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False) + "\n"
 
     return StreamingHttpResponse(
@@ -369,8 +373,10 @@ def job_results_xlsx(request: HttpRequest, job_id: str) -> HttpResponse:
     00123 keeps its zeros); our scores are numbers.
     """
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     return StreamingHttpResponse(
-        workbook_stream(table_header(job), table_rows(job, language=translation.get_language())),
+        workbook_stream(table_header(job), table_rows(job, language=language)),
         content_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "xlsx")}"'},
     )
