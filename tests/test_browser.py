@@ -734,6 +734,7 @@ def test_a_korean_reader_gets_the_pages_in_korean_and_can_switch_to_english(site
         assert english_words(words_seen(page)) == []
 
         page.goto(succeeded_url)
+        page.get_by_role("button", name="English").click()
         expect(page.locator("#job-status")).to_have_text("Succeeded")
         expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
