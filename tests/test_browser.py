@@ -28,6 +28,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import workbook
 from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside
+from tests.visible import english_words
 from web.table import OUR_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -711,13 +712,47 @@ def test_a_korean_reader_gets_the_pages_in_korean_and_can_switch_to_english(site
         wait_until_final(page)
         expect(page.locator("#job-status")).to_have_text("완료")
         expect(page.locator("#summary-heading")).to_have_text("요약")
+        assert english_words(words_seen(page)) == []
+        succeeded_url = page.url
 
+        # A file whose rows have no text: the job fails, and says why in Korean.
+        page.goto(site.url + "/")
+        blank = {"name": "리뷰.csv", "mimeType": "text/csv", "buffer": "review,번호\n ,1\n,2\n".encode()}
+        page.set_input_files("#id_file", files=[blank])
+        page.get_by_role("button", name="분석하기").click()
+        page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+        wait_until_final(page)
+        expect(page.locator("#job-status")).to_have_text("실패")
+        expect(page.get_by_role("alert")).to_contain_text("입력에 분석할 글이 없습니다.")
+        job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+        assert english_words(words_seen(page).replace(job_id[:8], "")) == []
+
+        page.goto(site.url + "/tokens/")
+        page.get_by_label("이름", exact=True).fill("야간 가져오기")
+        page.get_by_role("button", name="토큰 만들기").click()
+        expect(page.locator("#new-token-title")).to_have_text("토큰 “야간 가져오기”을(를) 만들었습니다")
+        assert english_words(words_seen(page)) == []
+
+        page.goto(succeeded_url)
         page.get_by_role("button", name="English").click()
         expect(page.locator("#job-status")).to_have_text("Succeeded")
         expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
         context.close()
     assert errors == [], errors
+
+
+def words_seen(page: Page) -> str:
+    """The page's visible words but for the user's own texts, literal code and the other language's name."""
+    return page.evaluate(
+        """() => {
+            const body = document.body.cloneNode(true);
+            body.querySelectorAll(
+                "script, style, code, h1, textarea, .text, .clamp, .title, .term, [lang]"
+            ).forEach(e => e.remove());
+            return body.innerText;
+        }"""
+    )
 
 
 def test_the_submit_form_works_from_the_keyboard(site, tab):

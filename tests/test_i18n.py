@@ -1,77 +1,25 @@
 """The pages in Korean: chosen by Accept-Language or the switcher, with nothing left in English."""
 
+import html
+import json
 import re
-from html.parser import HTMLParser
+import uuid
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
-from tests.builders import make_job, owner_session
+from tests.builders import browser, csrf_headers, csrf_token, make_job, owner_session, post_json
+from tests.visible import english_left
 from web.context_processors import script_strings
-from worker import pipeline
+from web.models import Job
+from worker import pipeline, tasks
 from worker.analyzers.registry import spec_get
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "ko" / "LC_MESSAGES" / "django.po"
 KOREAN = {"HTTP_ACCEPT_LANGUAGE": "ko-KR,ko;q=0.9,en;q=0.5"}
-# Words that stay as they are in a Korean page: names of the product, formats,
-# encodings and the analyzer, and the column names a file's header is matched on.
-KEPT = {
-    "sentimeter", "csv", "tsv", "json", "lines", "utf", "vader", "e5", "euc", "kr",
-    "windows", "latin", "text", "review", "comment", "utc", "kb", "mb", "bytes", "cp", "api",
-    "excel", "xlsx",
-}  # fmt: skip
-
-
-class VisibleText(HTMLParser):
-    """What a reader sees or hears: text, and the labels and hints in attributes.
-
-    Left out: scripts and styles, the user's own texts (class "text", "clamp", the
-    title), and elements marked as another language (the switcher's "English").
-    """
-
-    SKIP_CLASSES = {"text", "clamp", "title", "term"}
-    VOID = {"meta", "link", "input", "br", "img", "hr", "source", "line", "rect"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.words: list[str] = []
-        self.stack: list[bool] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        skip = (
-            tag in ("script", "style", "title", "h1", "textarea")
-            or "lang" in attrs
-            and tag != "html"
-            or bool(self.SKIP_CLASSES & set((attrs.get("class") or "").split()))
-        )
-        if not (self.stack and self.stack[-1]) and not skip:
-            for name in ("aria-label", "placeholder", "alt"):
-                if attrs.get(name):
-                    self.words.append(attrs[name])
-        if tag not in self.VOID:
-            self.stack.append(skip or (bool(self.stack) and self.stack[-1]))
-
-    def handle_endtag(self, tag):
-        if tag not in self.VOID and self.stack:
-            self.stack.pop()
-
-    def handle_data(self, data):
-        if not (self.stack and self.stack[-1]):
-            self.words.append(data)
-
-
-def english_left(html: str, *, job=None) -> list[str]:
-    """Words in Latin letters a reader of the page would see, but for KEPT and the job's id."""
-    parser = VisibleText()
-    parser.feed(html)
-    seen = " ".join(parser.words)
-    if job is not None:
-        seen = seen.replace(str(job.pk)[:8], "")
-    words = re.findall(r"[A-Za-z]{2,}", seen)
-    return sorted({w for w in words if w.lower() not in KEPT})
 
 
 @pytest.fixture
@@ -172,3 +120,248 @@ def test_the_analyzers_are_named_in_the_readers_language_and_stay_english_in_the
     assert english_names == {"e5": "Multilingual (accurate)", "vader": "VADER (English, fast)"}
     # What the worker writes (a warning's advice) names them as the registry does, in English.
     assert spec_get("e5").label == "Multilingual (accurate)"
+
+
+# --- API errors and what the worker stores, in the reader's language -----------------
+
+KO = {"Accept-Language": "ko-KR,ko;q=0.9"}
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def _bad_json(client):
+    return client.post(
+        "/api/jobs/", data=b'{"texts": [', content_type="application/json", headers=csrf_headers(client)
+    )
+
+
+def _unknown_job(client):
+    return client.get(f"/api/jobs/{uuid.uuid4()}/")
+
+
+def _unknown_endpoint(client):
+    return client.get("/api/nothing-here/")
+
+
+def _revoked_token(client):
+    return client.get("/api/jobs/", headers={"Authorization": "Bearer smt_not-a-token"})
+
+
+def _too_many_texts(client):
+    return post_json(client, "/api/jobs/", {"texts": ["one", "two", "three"]})
+
+
+def _no_csrf_header(client):
+    return client.post("/api/jobs/", data=json.dumps({"texts": ["one"]}), content_type="application/json")
+
+
+def _no_text_column(client):
+    upload = SimpleUploadedFile("when.csv", b"id,stars,when\n1,5,2026-11-03\n2,4,2026-11-04\n", "text/csv")
+    return client.post("/api/jobs/", {"file": upload}, headers=csrf_headers(client))
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code", "korean", "english"),
+    [
+        (_bad_json, 400, "invalid_json", "본문이 올바른 JSON이 아닙니다", "The body is not valid JSON"),
+        (_unknown_job, 404, "not_found", "그런 작업이 없습니다.", "No such job."),
+        (
+            _unknown_endpoint,
+            404,
+            "not_found",
+            "그런 작업이나 엔드포인트가 없습니다.",
+            "No such job or endpoint.",
+        ),
+        (
+            _revoked_token,
+            401,
+            "invalid_token",
+            "유효하지 않은 API 토큰입니다.",
+            "This API token is not valid",
+        ),
+        (
+            _too_many_texts,
+            413,
+            "too_many_texts",
+            "글 3개는 작업 하나의 최대치인 2개보다 많습니다.",
+            "3 texts is more than the limit of 2 per job",
+        ),
+        (
+            _no_csrf_header,
+            403,
+            "csrf_failed",
+            "CSRF 확인에 실패했습니다: X-CSRFToken 헤더가 없습니다.",
+            "CSRF check failed",
+        ),
+        (
+            _no_text_column,
+            400,
+            "no_text_column",
+            "분석할 글이 들어 있는 열이 없습니다. 열 목록: id: 아이디; stars: 숫자 4–5; when: 날짜.",
+            "No column holds text to analyze. The columns are: id: ids; stars: numbers 4–5; when: dates.",
+        ),
+    ],
+    ids=["400-json", "404-job", "404-endpoint", "401-token", "413-texts", "403-csrf", "400-columns"],
+)
+def test_an_api_error_is_said_in_the_readers_language_and_keeps_its_code(
+    db, sentimeter_settings, send, status, code, korean, english
+):
+    sentimeter_settings["MAX_TEXTS_PER_JOB"] = 2
+    said = {}
+    for language, headers in (("ko", KO), ("en", {})):
+        client = browser(headers=headers)
+        response = send(client)
+        assert response.status_code == status, response.content
+        assert response.json()["error"]["code"] == code
+        said[language] = response.json()["error"]["message"]
+
+    assert korean in said["ko"], said["ko"]
+    assert english in said["en"] and not HANGUL.search(said["en"]), said["en"]
+
+
+def test_a_form_error_on_the_home_page_is_in_korean(db, sentimeter_settings):
+    sentimeter_settings["MAX_TEXT_CHARS"] = 1000
+    client = browser(headers=KO)
+
+    response = client.post("/jobs/", {"csrfmiddlewaretoken": csrf_token(client), "texts": "x" * 1234})
+
+    html = response.content.decode()
+    assert "texts[0]이(가) 1,234자입니다. 최대 1,000자까지 분석할 수 있습니다." in html
+    # The pasted line is named as the API names its item (README "Known gaps").
+    assert english_left(html) == ["texts"]
+
+
+def _say_both(client, path: str) -> dict:
+    """GET path as a Korean reader and as an English one (the same session)."""
+    return {"ko": client.get(path, headers=KO), "en": client.get(path)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_jobs_error_and_skipped_rows_are_said_in_the_readers_language_on_the_page_and_in_the_api():
+    client = browser()
+    # The file's name and columns are the user's words: Korean ones, but for the text column's.
+    upload = SimpleUploadedFile("리뷰.csv", "review,번호\n ,1\n,2\n".encode(), "text/csv")
+    job = Job.objects.get(
+        pk=client.post("/api/jobs/", {"file": upload}, headers=csrf_headers(client)).json()["id"]
+    )
+
+    tasks.job_run(str(job.pk))
+
+    api = {language: r.json() for language, r in _say_both(client, f"/api/jobs/{job.pk}/").items()}
+    assert api["ko"]["error"] == {
+        "code": "no_texts",
+        "message": "입력에 분석할 글이 없습니다. 2개 행을 모두 건너뛰었습니다(2행: 'review' 열에 글 없음).",
+    }
+    assert api["en"]["error"] == {
+        "code": "no_texts",
+        "message": "There is no text to analyze in the input: all 2 rows were skipped "
+        "(row 2: no text in column 'review').",
+    }
+    assert api["ko"]["skipped"]["examples"] == [
+        {"row": 2, "reason": "'review' 열에 글 없음"},
+        {"row": 3, "reason": "'review' 열에 글 없음"},
+    ]
+    assert api["en"]["skipped"]["examples"][0] == {"row": 2, "reason": "no text in column 'review'"}
+    # Stored in English too, for clients and tools that read the row.
+    job.refresh_from_db()
+    assert job.error_message == api["en"]["error"]["message"]
+
+    page = html.unescape(client.get(f"/jobs/{job.pk}/", headers=KO).content.decode())
+    assert "입력에 분석할 글이 없습니다." in page and "'review' 열에 글 없음" in page, page
+    assert english_left(page, job=job) == []
+    assert "all 2 rows were skipped" in client.get(f"/jobs/{job.pk}/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_skipped_rows_reason_has_its_numbers_formatted_and_the_download_note_follows_the_reader(
+    sentimeter_settings,
+):
+    sentimeter_settings["MAX_TEXT_CHARS"] = 1000
+    client = browser()
+    data = b"review\nI love it, it is wonderful.\n" + b"x" * 1234 + b"\n"
+    upload = SimpleUploadedFile("reviews.csv", data, "text/csv")
+    job = Job.objects.get(
+        pk=client.post("/api/jobs/", {"file": upload}, headers=csrf_headers(client)).json()["id"]
+    )
+
+    tasks.job_run(str(job.pk))
+
+    api = {language: r.json() for language, r in _say_both(client, f"/api/jobs/{job.pk}/").items()}
+    assert api["ko"]["status"] == "succeeded"
+    assert api["ko"]["skipped"]["examples"] == [{"row": 3, "reason": "1,234자로, 최대 1,000자를 넘음"}]
+    assert api["en"]["skipped"]["examples"] == [
+        {"row": 3, "reason": "1,234 characters, over the limit of 1,000"}
+    ]
+    csv = {
+        language: r.getvalue().decode()
+        for language, r in _say_both(client, f"/api/jobs/{job.pk}/results.csv").items()
+    }
+    assert csv["ko"].splitlines()[-1].endswith('"1,234자로, 최대 1,000자를 넘음"')
+    assert "1,234 characters, over the limit of 1,000" in csv["en"]
+    page = client.get(f"/jobs/{job.pk}/", headers=KO).content.decode()
+    assert "1,234자로, 최대 1,000자를 넘음" in page
+
+
+def test_a_language_warning_is_said_in_the_readers_language(client, db):
+    job = make_job(
+        session_key=owner_session(client),
+        texts=["이 제품 정말 좋아요", "배송이 너무 늦었어요", "최고의 선택이에요"],
+    )
+    pipeline.job_process(job.pk)
+
+    said = {
+        language: r.json()["warnings"] for language, r in _say_both(client, f"/api/jobs/{job.pk}/").items()
+    }
+
+    assert said["ko"] == [
+        {
+            "code": "language_unread",
+            "message": "이 글의 100%는 한국어로 보이지만, VADER (영어, 빠름) 분석기는 영어만 "
+            "읽습니다. 그래서 이 글들의 점수와 이 작업의 요약은 큰 의미가 없습니다. "
+            "다국어 (정확) 분석기로 다시 제출하세요.",
+        }
+    ]
+    assert said["en"] == [
+        {
+            "code": "language_unread",
+            "message": "100% of these texts look Korean, but VADER (English, fast) reads only English, "
+            "so its scores for them, and this job's summary, mean little. Submit them again with the "
+            "Multilingual (accurate) analyzer.",
+        }
+    ]
+    page = client.get(f"/jobs/{job.pk}/", headers=KO).content.decode()
+    assert "이 글의 100%는 한국어로 보이지만" in page
+
+
+def test_what_was_stored_before_messages_had_templates_is_shown_as_it_was(korean):
+    job = make_job(
+        session_key=owner_session(korean),
+        status="failed",
+        error_code="no_texts",
+        error_message="There is no text to analyze in the input.",
+        skipped=1,
+        skipped_examples=[{"row": 2, "reason": "no text in column 'review'"}],
+        warnings=[{"code": "language_unread", "message": "Most of these texts look Korean."}],
+    )
+
+    body = korean.get(f"/api/jobs/{job.pk}/").json()
+
+    assert body["error"]["message"] == "There is no text to analyze in the input."
+    assert body["skipped"]["examples"] == [{"row": 2, "reason": "no text in column 'review'"}]
+    assert body["warnings"] == [{"code": "language_unread", "message": "Most of these texts look Korean."}]
+
+
+def test_the_tokens_and_login_pages_in_korean_have_no_english_left(korean):
+    made = korean.post("/tokens/", {"name": "야간 가져오기"})
+    assert made.status_code == 200
+    html = made.content.decode()
+    assert "토큰 “야간 가져오기”을(를) 만들었습니다" in html
+    assert english_left(html) == []
+    refused = korean.post("/tokens/", {"name": " "}).content.decode()
+    assert "토큰 이름을 정하세요(예: 야간 가져오기)." in refused
+    assert english_left(refused) == []
+
+    login = korean.get("/accounts/login/").content.decode()
+    assert "로그인" in login
+    assert english_left(login) == []
+    failed = korean.post("/accounts/login/", {"username": "nobody", "password": "wrong"}).content.decode()
+    assert english_left(failed) == []

@@ -262,7 +262,7 @@ def test_jsonl_lines_without_a_string_are_skipped_with_a_reason():
         (3, 4, None),
         (4, 6, "I hate it"),
     ]
-    assert all("'text'" in r.problem for r in rows if r.text is None)
+    assert all("'text'" in r.problem.english() for r in rows if r.text is None)
 
 
 @pytest.mark.parametrize(
@@ -489,14 +489,14 @@ def test_ragged_row_is_yielded_with_a_problem():
     _, rows = read(b"id,title,text\n1,Nice,I love it\n2\n3,Bad\n4,Ok,fine\n", filename="r.csv")
 
     assert [r.text for r in rows] == ["I love it", None, None, "fine"]
-    assert "'text'" in rows[1].problem and "'text'" in rows[2].problem
+    assert "'text'" in rows[1].problem.english() and "'text'" in rows[2].problem.english()
 
 
 def test_text_over_the_limit_is_yielded_with_a_problem_naming_the_limit():
     _, rows = read(f"text\n{'a' * 1234}\nshort\n".encode(), filename="r.csv", max_chars=1000)
 
     assert rows[0].text is None
-    assert "1,000" in rows[0].problem and "1,234" in rows[0].problem
+    assert "1,000" in rows[0].problem.english() and "1,234" in rows[0].problem.english()
     assert rows[1].text == "short"
 
 

@@ -492,9 +492,11 @@ def test_fanout_of_an_upload_keeps_row_indexes_and_reports_skipped_rows():
     assert stored(job, "text") == ["I love it", "Awful.", "It is fine", "Great!", "Meh"]
     assert job.done == job.total == 5
     assert job.skipped == 2
+    # Each reason stored in English and as its template (said in the reader's language when shown).
+    reason = {"id": "no text in column %(column)s", "params": {"column": "'review'"}}
     assert job.skipped_examples == [
-        {"row": 3, "reason": "no text in column 'review'"},
-        {"row": 5, "reason": "no text in column 'review'"},
+        {"row": 3, "reason": "no text in column 'review'", "text": reason},
+        {"row": 5, "reason": "no text in column 'review'", "text": reason},
     ]
     assert job.chunks_total == job.chunks_done == 3
 

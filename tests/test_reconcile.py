@@ -755,7 +755,8 @@ def test_failure_text_of_a_timeout_names_the_limit(reliability):
     assert chunk_enqueue_now(job_id=str(job.pk), seq=4)
     rq_job = RQJob.fetch(chunk_rq_id(str(job.pk), 4), connection=get_redis())
 
-    code, message = tasks._failure_text(JobTimeoutException("too slow"), rq_job, str(job.pk))
+    code, said = tasks._failure_text(JobTimeoutException("too slow"), rq_job, str(job.pk))
+    message = said.english()
 
     assert code == "timeout"
     assert "longer than 77 s" in message
@@ -764,7 +765,8 @@ def test_failure_text_of_a_timeout_names_the_limit(reliability):
 
 
 def test_failure_text_of_another_error_names_its_type():
-    code, message = tasks._failure_text(ConnectionResetError("gone"), None, "job-1")
+    code, said = tasks._failure_text(ConnectionResetError("gone"), None, "job-1")
+    message = said.english()
 
     assert code == "internal_error"
     assert "ConnectionResetError" in message

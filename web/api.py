@@ -18,10 +18,13 @@ from django.http import (
     QueryDict,
     StreamingHttpResponse,
 )
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from web import limits, schemas, selectors, services, tokens
 from web.errors import unauthorized
 from web.exceptions import InputError, InputTooLarge, SentimeterError, UnsupportedMediaType
+from web.messages import message_say
 from web.models import Job
 from web.openapi import openapi_document
 from web.serializers import (
@@ -35,6 +38,7 @@ from web.serializers import (
 from web.sessions import session_key_ensure, session_key_get
 from web.table import names_unique, table_header, table_rows
 from worker.inputs import json_problem
+from worker.messages import Message, gettext_noop
 from worker.workbooks import XLSX_TYPE, workbook_stream
 
 # Cells starting with these are run as formulas by spreadsheet programs
@@ -49,8 +53,15 @@ _PLAIN_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?$")
 def error_response(exc: SentimeterError) -> JsonResponse:
     """Answer with the contract's error body (and Retry-After when waiting helps)."""
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    body = {"error": {"code": exc.code, "message": exc.message}}
+    body = {"error": {"code": exc.code, "message": message_say(exc.localizable)}}
     return JsonResponse(body, status=exc.status, headers=headers)
+
+
+def _methods_say(methods: tuple[str, ...]) -> str:
+    """ "Use GET." or "Use GET or POST.", in the reader's language."""
+    if len(methods) == 1:
+        return _("Use %(method)s.") % {"method": methods[0]}
+    return _("Use %(first)s or %(second)s.") % {"first": ", ".join(methods[:-1]), "second": methods[-1]}
 
 
 def api_view(*methods: str, query: type[schemas.Shape] | None = None):
@@ -63,7 +74,7 @@ def api_view(*methods: str, query: type[schemas.Shape] | None = None):
         def wrapper(request, *args, **kwargs):
             if request.method not in methods:
                 response = JsonResponse(
-                    {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}},
+                    {"error": {"code": "method_not_allowed", "message": _methods_say(methods)}},
                     status=405,
                 )
                 response["Allow"] = ", ".join(methods)
@@ -89,8 +100,12 @@ def _json_body(request: HttpRequest) -> dict:
     content_type = request.content_type or ""
     if content_type != "application/json":
         raise UnsupportedMediaType(
-            "Send JSON (Content-Type: application/json) or a file (multipart/form-data), "
-            f"not {content_type or 'no content type'!r}."
+            gettext_noop(
+                "Send JSON (Content-Type: application/json) or a file (multipart/form-data), not %(given)s."
+            ),
+            params={
+                "given": repr(content_type) if content_type else Message(gettext_noop("no content type"))
+            },
         )
     limit = settings.SENTIMETER["MAX_BODY_BYTES"]
     try:
@@ -98,21 +113,35 @@ def _json_body(request: HttpRequest) -> dict:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise InputTooLarge(f"The request body is {declared:,} bytes; the limit is {limit:,}.")
+        raise InputTooLarge(
+            gettext_noop("The request body is %(size)s bytes; the limit is %(limit)s."),
+            params={"size": declared, "limit": limit},
+        )
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise InputTooLarge(f"The request body is larger than the limit of {limit:,} bytes.") from None
+        raise InputTooLarge(
+            gettext_noop("The request body is larger than the limit of %(limit)s bytes."),
+            params={"limit": limit},
+        ) from None
     try:
         body = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"The body is not valid JSON: it is not UTF-8 text (byte {exc.start + 1}).", code="invalid_json"
+            gettext_noop("The body is not valid JSON: it is not UTF-8 text (byte %(byte)s)."),
+            params={"byte": str(exc.start + 1)},
+            code="invalid_json",
         ) from None
     except (ValueError, RecursionError) as exc:
-        raise InputError(f"The body is not valid JSON: {json_problem(exc)}.", code="invalid_json") from None
+        raise InputError(
+            gettext_noop("The body is not valid JSON: %(problem)s."),
+            params={"problem": json_problem(exc)},
+            code="invalid_json",
+        ) from None
     if not isinstance(body, dict):
-        raise InputError('The body must be a JSON object like {"texts": ["..."]}.', code="invalid_json")
+        raise InputError(
+            gettext_noop('The body must be a JSON object like {"texts": ["..."]}.'), code="invalid_json"
+        )
     return body
 
 
@@ -130,17 +159,34 @@ def fields_check(given: object, allowed: tuple[str, ...], *, kind: str = "field"
         if name in allowed:
             continue
         close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
-        meant = f' Did you mean "{close[0]}"?' if close else ""
+        meant = Message(gettext_noop(' Did you mean "%(name)s"?'), {"name": close[0]}) if close else ""
         listed = ", ".join(a for a in allowed if a != "csrfmiddlewaretoken")
-        known = f" The {kind}s are: {listed}." if listed else f" This takes no {kind}s."
-        raise InputError(f'Unknown {kind} "{name}".{meant}{known}', code="unknown_field")
+        if kind == "field":
+            template = gettext_noop('Unknown field "%(name)s".%(meant)s The fields are: %(listed)s.')
+            empty = gettext_noop('Unknown field "%(name)s".%(meant)s This takes no fields.')
+        else:
+            template = gettext_noop(
+                'Unknown query parameter "%(name)s".%(meant)s The query parameters are: %(listed)s.'
+            )
+            empty = gettext_noop(
+                'Unknown query parameter "%(name)s".%(meant)s This takes no query parameters.'
+            )
+        raise InputError(
+            template if listed else empty,
+            params={"name": str(name), "meant": meant, "listed": listed},
+            code="unknown_field",
+        )
 
 
 def _param(params: QueryDict, name: str) -> str | None:
     """Return a query or form parameter given at most once (a repeated one is ambiguous: 400)."""
     values = params.getlist(name)
     if len(values) > 1:
-        raise InputError(f"Give {name} once, not {len(values)} times.", code="invalid_parameter")
+        raise InputError(
+            gettext_noop("Give %(name)s once, not %(count)s times."),
+            params={"name": name, "count": len(values)},
+            code="invalid_parameter",
+        )
     return values[0] if values else None
 
 
@@ -154,7 +200,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         fields_check([*request.POST, *request.FILES], FORM_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:
-            raise InputError('Send the file in a form field named "file".', code="no_file")
+            raise InputError(gettext_noop('Send the file in a form field named "file".'), code="no_file")
         session_key = session_key_ensure(request)
         limits.job_admit(request, session_key=session_key)
         job = services.job_create_from_upload(
@@ -172,10 +218,12 @@ def jobs(request: HttpRequest) -> HttpResponse:
         body = _json_body(request)
         fields_check(body, JSON_FIELDS)
         if "texts" not in body:
-            raise InputError('Give the texts to analyze as {"texts": ["...", "..."]}.', code="no_texts")
+            raise InputError(
+                gettext_noop('Give the texts to analyze as {"texts": ["...", "..."]}.'), code="no_texts"
+            )
         if "analyzer" in body and not isinstance(body["analyzer"], str):
             raise InputError(
-                '"analyzer" must be a string such as "vader"; leave it out for the default.',
+                gettext_noop('"analyzer" must be a string such as "vader"; leave it out for the default.'),
                 code="unknown_analyzer",
             )
         session_key = session_key_ensure(request)
@@ -202,7 +250,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     else:
         job = selectors.job_get_by_token(job_id=job_id, token_hash=bearer_hash)
         if job is None:
-            return unauthorized(request, tokens.INVALID_TOKEN_MESSAGE)
+            return unauthorized(request, _(tokens.INVALID_TOKEN_MESSAGE))
     return JsonResponse(job_to_dict(job), headers=_poll_headers(job))
 
 
@@ -289,12 +337,14 @@ def _download_name(job: Job, extension: str) -> str:
 def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream the job's table as CSV: the upload's columns and rows, then ours."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
         # A BOM so Excel reads the UTF-8 correctly.
         yield "\ufeff" + writer.writerow(table_header(job))
-        for row in table_rows(job):
+        for row in table_rows(job, language=language):
             yield writer.writerow([csv_safe(value) for value in row])
 
     return StreamingHttpResponse(
@@ -308,10 +358,12 @@ def job_results_csv(request: HttpRequest, job_id: str) -> HttpResponse:
 def job_results_jsonl(request: HttpRequest, job_id: str) -> HttpResponse:
     """Stream the job's table as JSON Lines: an object a row, keyed by column (a repeated name numbered)."""
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     keys = names_unique(table_header(job))
 
     def lines() -> Iterator[str]:
-        for row in table_rows(job):
+        for row in table_rows(job, language=language):
             yield json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False) + "\n"
 
     return StreamingHttpResponse(
@@ -329,8 +381,10 @@ def job_results_xlsx(request: HttpRequest, job_id: str) -> HttpResponse:
     00123 keeps its zeros); our scores are numbers.
     """
     job = selectors.job_downloadable(selectors.job_get(job_id=job_id, session_key=session_key_get(request)))
+    # The body streams after the view returns: the reader's language is taken now.
+    language = translation.get_language()
     return StreamingHttpResponse(
-        workbook_stream(table_header(job), table_rows(job)),
+        workbook_stream(table_header(job), table_rows(job, language=language)),
         content_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{_download_name(job, "xlsx")}"'},
     )

@@ -123,7 +123,7 @@ class SubmitForm(forms.Form):
 
 def analyzer_hint(spec: AnalyzerSpec) -> str:
     """Describe an analyzer for the form: what it is, what it reads, how fast."""
-    named = [LANGUAGE_NAMES[lang] for lang in spec.languages if lang in LANGUAGE_NAMES and lang != "latin"]
+    named = [_(LANGUAGE_NAMES[lang]) for lang in spec.languages if lang in LANGUAGE_NAMES and lang != "latin"]
     if len(named) == 1:
         reads = str(named[0])
     elif len(named) == 2:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from redis.exceptions import RedisError
 
 from web.exceptions import Overloaded, RateLimited
@@ -66,10 +67,11 @@ def client_ip(request: HttpRequest) -> str:
         return UNKNOWN_CLIENT
 
 
-def redis_admit(*, ip: str, now: float | None = None, who: str = "one address") -> None:
+def redis_admit(*, ip: str, now: float | None = None, per_owner: bool = False) -> None:
     """Count one submit for this client and check the queues' depth, in one round trip to Redis.
 
-    Raises RateLimited past SUBMITS_PER_MINUTE from this address, Overloaded
+    Raises RateLimited past SUBMITS_PER_MINUTE from this address (or token
+    owner, `per_owner`), Overloaded
     when the queues hold MAX_QUEUE_DEPTH jobs (each check is off at 0).
     """
     conf = settings.SENTIMETER
@@ -94,13 +96,22 @@ def redis_admit(*, ip: str, now: float | None = None, who: str = "one address") 
             # refused client comes back in the same second when the minute turns.
             window_left = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now) + 1)
             retry_after = window_left + secrets.randbelow(RETRY_JITTER)
+            if per_owner:
+                template = gettext_noop(
+                    "Too many submissions: at most %(limit)s a minute from one token owner. "
+                    "Try again in %(seconds)s s."
+                )
+            else:
+                template = gettext_noop(
+                    "Too many submissions: at most %(limit)s a minute from "
+                    "one address. Try again in %(seconds)s s."
+                )
             raise RateLimited(
-                f"Too many submissions: at most {limit} a minute from {who}. Try again in {retry_after} s.",
-                retry_after=retry_after,
+                template, params={"limit": limit, "seconds": retry_after}, retry_after=retry_after
             )
     if cap > 0 and sum(results) >= cap:
         raise Overloaded(
-            "Sentimeter is busy right now; please try again in a little while.",
+            gettext_noop("Sentimeter is busy right now; please try again in a little while."),
             retry_after=OVERLOAD_RETRY_AFTER,
         )
 
@@ -113,8 +124,11 @@ def active_jobs_check(*, session_key: str | None) -> None:
     active = Job.objects.owned_by(session_key).active().count()
     if active >= limit:
         raise RateLimited(
-            f"You already have {active} unfinished jobs (the limit is {limit}). "
-            "Wait for one to finish, or cancel one.",
+            gettext_noop(
+                "You already have %(active)s unfinished jobs (the limit is %(limit)s). "
+                "Wait for one to finish, or cancel one."
+            ),
+            params={"active": active, "limit": limit},
             code="too_many_active_jobs",
             retry_after=settings.SENTIMETER["POLL_INTERVAL"] * 5,
         )
@@ -148,14 +162,14 @@ def job_admit(request: HttpRequest, *, session_key: str | None) -> None:
     jobs are checked when the job is stored (active_jobs_admit).
     """
     with _redis_required(
-        "The job queue is unavailable right now; nothing was stored. Please try again shortly.",
+        gettext_noop("The job queue is unavailable right now; nothing was stored. Please try again shortly."),
         code="queue_unavailable",
     ):
         token = getattr(request, "api_token", None)
         if token is not None:
             # A token's submits count against its owner, wherever they come from:
             # scripts of several teams behind one CI address do not share a limit.
-            redis_admit(ip=f"owner:{token.owner_key}", who="one token owner")
+            redis_admit(ip=f"owner:{token.owner_key}", per_owner=True)
         else:
             redis_admit(ip=client_ip(request))
 
@@ -181,13 +195,15 @@ def login_admit(request: HttpRequest) -> None:
         return
     key = LOGIN_FAILURES_KEY_PREFIX + client_ip(request)
     with _redis_required(
-        "Logging in is unavailable right now; please try again shortly.", code="login_unavailable"
+        gettext_noop("Logging in is unavailable right now; please try again shortly."),
+        code="login_unavailable",
     ):
         failures, ttl = get_redis().pipeline().get(key).ttl(key).execute()
     if failures is not None and int(failures) >= limit:
         retry_after = max(int(ttl), 1)
         raise RateLimited(
-            f"Too many failed logins from this address: try again in {retry_after} s.",
+            gettext_noop("Too many failed logins from this address: try again in %(seconds)s s."),
+            params={"seconds": retry_after},
             code="login_locked",
             retry_after=retry_after,
         )

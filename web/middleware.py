@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from config.logcontext import request_id_clean, request_id_var
 from web.errors import API_PREFIX, length_required, unauthorized
@@ -71,14 +72,14 @@ class BearerTokenMiddleware:
         header = request.META.get("HTTP_AUTHORIZATION")
         if header is None or not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        scheme, _, token = header.strip().partition(" ")
+        scheme, _sep, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return unauthorized(
-                request, "Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/)."
+                request, _("Send an API token as 'Authorization: Bearer smt_...' (made at /tokens/).")
             )
         hashed = bearer_hash(token.strip())
         if hashed is None:
-            return unauthorized(request, INVALID_TOKEN_MESSAGE)
+            return unauthorized(request, _(INVALID_TOKEN_MESSAGE))
         request.bearer_hash = hashed
         return self.get_response(request)
 
@@ -89,7 +90,7 @@ class BearerTokenMiddleware:
         if not getattr(view_func, "checks_own_token", False) or settings.SENTIMETER["LOGIN_REQUIRED"]:
             record = token_check(hashed)
             if record is None:
-                return unauthorized(request, INVALID_TOKEN_MESSAGE)
+                return unauthorized(request, _(INVALID_TOKEN_MESSAGE))
             request.api_token = record
             del request.bearer_hash
         request._dont_enforce_csrf_checks = True
@@ -121,7 +122,10 @@ class LoginRequiredMiddleware:
         if request.path.startswith(API_PREFIX) and request.path != reverse("api-docs"):
             return unauthorized(
                 request,
-                "Log in first (/accounts/login/), or send 'Authorization: Bearer smt_...' (a user's token).",
+                _(
+                    "Log in first (/accounts/login/), or send "
+                    "'Authorization: Bearer smt_...' (a user's token)."
+                ),
                 code="login_required",
             )
         return redirect_to_login(request.get_full_path())
@@ -131,7 +135,7 @@ class LoginRequiredMiddleware:
         if token is None or not settings.SENTIMETER["LOGIN_REQUIRED"] or _token_user_active(token.owner_key):
             return None
         return unauthorized(
-            request, "This API token was not made by an active user; make one after logging in."
+            request, _("This API token was not made by an active user; make one after logging in.")
         )
 
 

@@ -44,12 +44,15 @@ class Job(models.Model):
     summary = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    # The error as a template and its parameters (worker.messages.Message.to_json), said in
+    # the reader's language when shown; null for jobs failed before templates (their English stands).
+    error_text = models.JSONField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     # Rows of an upload with no usable text: how many, and the first few
-    # as {"row": spreadsheet row number, "reason": "..."}.
+    # as {"row": spreadsheet row number, "reason": "...", "text": the reason's Message}.
     skipped = models.PositiveIntegerField(default=0)
     skipped_examples = models.JSONField(default=list, blank=True)
-    # What the user should know about the results, as [{"code", "message"}]:
+    # What the user should know about the results, as [{"code", "message", "text"}] ("text": Message):
     # e.g. most texts are in a language the analyzer does not read.
     warnings = models.JSONField(default=list, blank=True, db_default=[])
     # Fan-out: null until the input has been split (0 when processed inline).
@@ -196,6 +199,8 @@ class SkippedRow(models.Model):
     row = models.PositiveIntegerField()
     cells = models.JSONField(null=True, blank=True)
     reason = models.TextField()
+    # The reason as a template and its parameters, said in the reader's language (null: older rows).
+    reason_text = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "row"]

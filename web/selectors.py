@@ -30,6 +30,7 @@ from worker.breakdowns import (
     trend_of,
 )
 from worker.dates import BUCKETS
+from worker.messages import Message, gettext_noop
 from worker.queues import get_redis
 from worker.summary import group_details, summary_compute
 
@@ -65,16 +66,19 @@ def analyzer_of(job: Job) -> AnalyzerSpec | None:
         return None
 
 
+_NO_SUCH_JOB = gettext_noop("No such job.")
+
+
 def job_get(*, job_id: object, session_key: str | None) -> Job:
     """Return this session's job, or raise JobNotFound (also for another session's job)."""
     try:
         pk = uuid.UUID(str(job_id))
     except ValueError:
-        raise JobNotFound("No such job.") from None
+        raise JobNotFound(_NO_SUCH_JOB) from None
     try:
         return Job.objects.owned_by(session_key).get(pk=pk)
     except Job.DoesNotExist:
-        raise JobNotFound("No such job.") from None
+        raise JobNotFound(_NO_SUCH_JOB) from None
 
 
 def job_get_by_token(*, job_id: object, token_hash: str) -> Job | None:
@@ -149,10 +153,19 @@ def job_downloadable(job: Job) -> Job:
     are final (and its file is named partial).
     """
     if not job.is_final:
+        if job.status == Job.Status.QUEUED:
+            template = gettext_noop(
+                "The job is still queued (%(done)s of %(total)s texts analyzed). Download its results "
+                "once it has finished, or cancel it to keep what is done."
+            )
+        else:
+            template = gettext_noop(
+                "The job is still running (%(done)s of %(total)s texts analyzed). Download its results "
+                "once it has finished, or cancel it to keep what is done."
+            )
         raise JobConflict(
-            f"The job is still {job.status} ({job.done:,} of "
-            f"{'?' if job.total is None else f'{job.total:,}'} texts analyzed). Download its results "
-            "once it has finished, or cancel it to keep what is done.",
+            template,
+            params={"done": job.done, "total": "?" if job.total is None else job.total},
             code="job_not_finished",
         )
     return job
@@ -183,7 +196,9 @@ def group_drivers(job: Job, *, by: str | None, group: str | None) -> dict:
     """
     if not by:
         if group:
-            raise InputError("group needs by: the column the groups are of.", code="invalid_parameter")
+            raise InputError(
+                gettext_noop("group needs by: the column the groups are of."), code="invalid_parameter"
+            )
         if job.summary and "drivers" in job.summary:
             keys = ("count", "positive", "negative", "extremes", "drivers")
             return {"by": None, "group": None, **{k: job.summary[k] for k in keys}}
@@ -191,13 +206,15 @@ def group_drivers(job: Job, *, by: str | None, group: str | None) -> dict:
     if by not in job.columns or by == job.text_column:
         kept = [c for c in job.columns if c != job.text_column]
         raise InputError(
-            f"The job has no column {by!r} to group by; "
-            + (f"its columns are: {', '.join(kept)}." if kept else "its input had no other columns."),
+            gettext_noop("The job has no column %(by)s to group by; its columns are: %(kept)s.")
+            if kept
+            else gettext_noop("The job has no column %(by)s to group by; its input had no other columns."),
+            params={"by": repr(by), "kept": ", ".join(kept)},
             code="invalid_parameter",
         )
     if group is None:
         raise InputError(
-            "Name the group: ?group=<a value of the column> (empty for empty cells).",
+            gettext_noop("Name the group: ?group=<a value of the column> (empty for empty cells)."),
             code="invalid_parameter",
         )
     details = _group_details_cached(job, column=job.columns.index(by), group=group)
@@ -259,7 +276,9 @@ def _label_filter(label: str | None) -> str | None:
         return None
     if label not in Result.Label.values:
         raise InputError(
-            f"Unknown label {label!r}; use one of: {', '.join(Result.Label.values)}.", code="invalid_label"
+            gettext_noop("Unknown label %(label)s; use one of: %(labels)s."),
+            params={"label": repr(label), "labels": ", ".join(Result.Label.values)},
+            code="invalid_label",
         )
     return label
 
@@ -270,9 +289,15 @@ def _int_param(value: str | None, *, name: str, default: int, minimum: int, maxi
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number.", code="invalid_parameter") from None
+        raise InputError(
+            gettext_noop("%(name)s must be a whole number."), params={"name": name}, code="invalid_parameter"
+        ) from None
     if not minimum <= number <= maximum:
-        raise InputError(f"{name} must be between {minimum} and {maximum}.", code="invalid_parameter")
+        raise InputError(
+            gettext_noop("%(name)s must be between %(minimum)s and %(maximum)s."),
+            params={"name": name, "minimum": str(minimum), "maximum": str(maximum)},
+            code="invalid_parameter",
+        )
     return number
 
 
@@ -280,10 +305,12 @@ def _query_filter(q: str | None) -> str | None:
     q = (q or "").strip()
     if len(q) > MAX_QUERY_CHARS:
         raise InputError(
-            f"q is {len(q):,} characters; the limit is {MAX_QUERY_CHARS}.", code="invalid_parameter"
+            gettext_noop("q is %(chars)s characters; the limit is %(limit)s."),
+            params={"chars": len(q), "limit": MAX_QUERY_CHARS},
+            code="invalid_parameter",
         )
     if "\x00" in q:
-        raise InputError("q contains a NUL character.", code="invalid_parameter")
+        raise InputError(gettext_noop("q contains a NUL character."), code="invalid_parameter")
     return q or None
 
 
@@ -291,7 +318,11 @@ def _sort_order(sort: str | None) -> tuple[str, ...]:
     if sort in (None, ""):
         return SORTS["idx"]
     if sort not in SORTS:
-        raise InputError(f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", code="invalid_parameter")
+        raise InputError(
+            gettext_noop("Unknown sort %(sort)s; use one of: %(sorts)s."),
+            params={"sort": repr(sort), "sorts": ", ".join(SORTS)},
+            code="invalid_parameter",
+        )
     return SORTS[sort]
 
 
@@ -318,12 +349,7 @@ def results_queryset(
         try:
             qs = group_filter(qs, job=job, column=column, value=group)
         except UnknownColumn as exc:
-            raise InputError(
-                _unknown_column(
-                    column, exc.allowed, none_text="this job's input has no columns besides its text"
-                ),
-                code="unknown_column",
-            ) from None
+            raise _unknown_column(column, exc.allowed, code="unknown_column") from None
     return qs
 
 
@@ -372,7 +398,10 @@ def _group_column(job: Job, by: str | None) -> str:
     column = by or job.group_by
     if not column:
         raise InputError(
-            "Say which column the group is a value of: by=<column>, or choose a grouping on the job's page.",
+            gettext_noop(
+                "Say which column the group is a value of: by=<column>, "
+                "or choose a grouping on the job's page."
+            ),
             code="invalid_parameter",
         )
     return column
@@ -395,34 +424,49 @@ def job_groups(*, job: Job, by: str | None) -> Groups:
     try:
         return groups_of(job, by)
     except UnknownColumn as exc:
-        raise InputError(
-            _unknown_column(by, exc.allowed, none_text="this job's input has no columns besides its text"),
-            code="unknown_column",
-        ) from None
+        raise _unknown_column(by, exc.allowed, code="unknown_column") from None
 
 
 def job_trend(*, job: Job, by: str | None, bucket: str | None) -> Trend:
     """Break a job's results down over time by a date column; 400 naming the date columns or buckets."""
     if bucket not in (None, "", *BUCKETS):
         raise InputError(
-            f"Unknown bucket {bucket!r}; use one of: {', '.join(BUCKETS)}.", code="invalid_bucket"
+            gettext_noop("Unknown bucket %(bucket)s; use one of: %(buckets)s."),
+            params={"bucket": repr(bucket), "buckets": ", ".join(BUCKETS)},
+            code="invalid_bucket",
         )
     try:
         return trend_of(job, by, bucket or None)
     except UnknownColumn as exc:
-        raise InputError(
-            _unknown_column(
-                by, exc.allowed, none_text="this job's input has no column of dates", kind="a column of dates"
-            ),
+        raise _unknown_column(
+            by,
+            exc.allowed,
+            dates=True,
             code="not_a_date_column" if by in (job.columns or []) else "unknown_column",
         ) from None
 
 
-def _unknown_column(by: str | None, allowed: list[str], *, none_text: str, kind: str = "") -> str:
-    start = f"{by!r} is not {kind or 'a column of this job'}" if by else "Give the column as by=<column>"
-    if not allowed:
-        return f"{start}: {none_text}."
-    return f"{start}; use one of: {', '.join(allowed)}."
+def _unknown_column(by: str | None, allowed: list[str], *, code: str, dates: bool = False) -> InputError:
+    """The error for a column a job cannot be broken down by (of dates, with `dates`), naming those it can."""
+    if not by:
+        start = Message(gettext_noop("Give the column as by=<column>"))
+    elif dates:
+        start = Message(gettext_noop("%(by)s is not a column of dates"), {"by": repr(by)})
+    else:
+        start = Message(gettext_noop("%(by)s is not a column of this job"), {"by": repr(by)})
+    if allowed:
+        return InputError(
+            gettext_noop("%(start)s; use one of: %(listed)s."),
+            params={"start": start, "listed": ", ".join(allowed)},
+            code=code,
+        )
+    if dates:
+        reason = Message(gettext_noop("this job's input has no column of dates"))
+    else:
+        reason = Message(gettext_noop("this job's input has no columns besides its text"))
+    return InputError(
+        gettext_noop("%(start)s: %(reason)s."), params={"start": start, "reason": reason}, code=code
+    )
 
 
 def results_page(

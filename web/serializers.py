@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from web.messages import job_error, job_warnings, skipped_examples
 from web.models import ApiToken, Job
 from web.table import columns_kept
 from worker.analyzers.base import LABELS, AnalyzerSpec
@@ -56,10 +57,10 @@ def job_to_dict(job: Job) -> dict:
         "finished_at": _iso(job.finished_at),
         "progress": {"done": job.done, "total": job.total, "percent": job.percent},
         "partial": job.is_partial,
-        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "error": {"code": job.error_code, "message": job_error(job)} if job.error_code else None,
         "summary": job.summary,
-        "skipped": {"count": job.skipped, "examples": job.skipped_examples or []},
-        "warnings": job.warnings or [],
+        "skipped": {"count": job.skipped, "examples": skipped_examples(job)},
+        "warnings": job_warnings(job),
         "columns": {"all": list(job.columns or []), "text": job.text_column, "kept": columns_kept(job)},
         "webhook": _webhook(job),
         "links": job_links(job),

@@ -19,11 +19,22 @@ from web.models import ApiToken, Job, JobChunk, JobInput
 from worker import inputs, workbooks
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.breakdowns import columns_of
+from worker.messages import Message, gettext_noop
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
 from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_compress, input_free
 from worker.summary import partial_summary_store
 from worker.webhooks import WebhookRefused, url_check, webhook_schedule
 
+# Said in the reader's language where shown (web.messages).
+_TEXTS_NOT_A_LIST = gettext_noop('"texts" must be a list of strings.')
+_ALREADY_ENDED = {
+    Job.Status.SUCCEEDED: gettext_noop(
+        "The job has already succeeded; only a queued or running job can be canceled."
+    ),
+    Job.Status.FAILED: gettext_noop(
+        "The job has already failed; only a queued or running job can be canceled."
+    ),
+}
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -45,7 +56,9 @@ def analyzer_validate(analyzer: object) -> str:
     names = analyzer_names()
     if not isinstance(analyzer, str) or analyzer not in names:
         raise InputError(
-            f"Unknown analyzer {analyzer!r}; choose one of: {', '.join(names)}.", code="unknown_analyzer"
+            gettext_noop("Unknown analyzer %(analyzer)s; choose one of: %(names)s."),
+            params={"analyzer": repr(analyzer), "names": ", ".join(names)},
+            code="unknown_analyzer",
         )
     return analyzer
 
@@ -57,7 +70,7 @@ def callback_url_validate(url: object) -> str:
     try:
         url_check(url)
     except WebhookRefused as exc:
-        raise InputError(exc.message, code="invalid_callback_url") from None
+        raise InputError(exc.message, params=exc.params, code="invalid_callback_url") from None
     return url
 
 
@@ -73,32 +86,44 @@ class Submitted:
 def items_validate(items: object, *, limits: Limits | None = None) -> Submitted:
     """Check a submit's texts: all strings, or all objects with a "text" string ({"id": .., "text": ..})."""
     if not isinstance(items, list | tuple):
-        raise InputError('"texts" must be a list of strings.', code="invalid_texts")
+        raise InputError(_TEXTS_NOT_A_LIST, code="invalid_texts")
     items = list(items)
     if not items or not any(isinstance(item, dict) for item in items):
         return Submitted(texts=texts_validate(items, limits=limits))
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise InputError(
-                f"texts[{i}] is {_json_type(item)}, but other items are objects: send all of them as "
-                'strings, or all as objects like {"id": "A-17", "text": "..."}.',
+                gettext_noop(
+                    "texts[%(i)s] is %(type)s, but other items are objects: send all of them as "
+                    'strings, or all as objects like {"id": "A-17", "text": "..."}.'
+                ),
+                params={"i": str(i), "type": _json_type(item)},
                 code="invalid_texts",
             )
         if TEXT_KEY not in item:
             raise InputError(
-                f'texts[{i}] has no "{TEXT_KEY}" field; each object needs one, like '
-                '{"id": "A-17", "text": "..."}.',
+                gettext_noop(
+                    'texts[%(i)s] has no "%(key)s" field; each object needs '
+                    'one, like {"id": "A-17", "text": "..."}.'
+                ),
+                params={"i": str(i), "key": TEXT_KEY},
                 code="invalid_texts",
             )
         for key in item:
             if not _is_encodable(key) or "\x00" in key:
-                raise InputError(f"texts[{i}] has a field name that is not valid text.", code="invalid_texts")
+                raise InputError(
+                    gettext_noop("texts[%(i)s] has a field name that is not valid text."),
+                    params={"i": str(i)},
+                    code="invalid_texts",
+                )
     try:
         texts = texts_validate([item[TEXT_KEY] for item in items], limits=limits)
     except InputError as exc:
+        if "item" not in exc.localizable.params:
+            raise
         # Name the item as sent: texts[3].text, not texts[3].
-        exc.message = re.sub(r"^texts\[(\d+)\]", r"texts[\1].text", exc.message)
-        raise
+        params = {**exc.localizable.params, "item": exc.localizable.params["item"] + ".text"}
+        raise type(exc)(exc.localizable.template, params=params, code=exc.code) from None
     columns = list(dict.fromkeys(key for item in items for key in item))
     return Submitted(texts=texts, objects=items, columns=columns)
 
@@ -111,12 +136,15 @@ def group_by_validate(group_by: object) -> str:
     if group_by is None:
         return ""
     if not isinstance(group_by, str):
-        raise InputError('"group_by" must be a column name (a string).', code="invalid_group_by")
+        raise InputError(
+            gettext_noop('"group_by" must be a column name (a string).'), code="invalid_group_by"
+        )
     group_by = group_by.strip()
     limit = Job._meta.get_field("group_by").max_length
     if len(group_by) > limit:
         raise InputError(
-            f'"group_by" is {len(group_by):,} characters; a column name is at most {limit}.',
+            gettext_noop('"group_by" is %(chars)s characters; a column name is at most %(limit)s.'),
+            params={"chars": len(group_by), "limit": limit},
             code="invalid_group_by",
         )
     return group_by
@@ -127,44 +155,62 @@ def job_group_by_set(*, job: Job, column: str) -> Job:
     column = group_by_validate(column)
     allowed = columns_of(job).groupable
     if column and column not in allowed:
-        listed = ", ".join(allowed) if allowed else "none"
         raise InputError(
-            f"{column!r} is not a column to group by; use one of: {listed}.", code="unknown_column"
+            gettext_noop("%(column)s is not a column to group by; use one of: %(listed)s.")
+            if allowed
+            else gettext_noop("%(column)s is not a column to group by; this job has none to group by."),
+            params={"column": repr(column), "listed": ", ".join(allowed)},
+            code="unknown_column",
         )
     Job.objects.filter(pk=job.pk).update(group_by=column)
     job.group_by = column
     return job
 
 
+def _item(i: int) -> dict:
+    return {"item": f"texts[{i}]"}
+
+
 def texts_validate(texts: object, *, limits: Limits | None = None) -> list[str]:
     """Check a list of texts against the limits; raise with the first problem found."""
     limits = limits or Limits.from_settings()
     if not isinstance(texts, list | tuple):
-        raise InputError('"texts" must be a list of strings.', code="invalid_texts")
+        raise InputError(_TEXTS_NOT_A_LIST, code="invalid_texts")
     texts = list(texts)
     if not texts:
-        raise InputError("There is no text to analyze: give at least one.", code="no_texts")
+        raise InputError(gettext_noop("There is no text to analyze: give at least one."), code="no_texts")
     if len(texts) > limits.max_texts:
         raise InputTooLarge(
-            f"{len(texts):,} texts is more than the limit of {limits.max_texts:,} per job; "
-            "split them into several jobs.",
+            gettext_noop(
+                "%(count)s texts is more than the limit of %(limit)s per job; split them into several jobs."
+            ),
+            params={"count": len(texts), "limit": limits.max_texts},
             code="too_many_texts",
         )
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise InputError(f"texts[{i}] must be a string, not {_json_type(text)}.", code="invalid_texts")
+            raise InputError(
+                gettext_noop("%(item)s must be a string, not %(type)s."),
+                params={**_item(i), "type": _json_type(text)},
+                code="invalid_texts",
+            )
         if not text.strip():
-            raise InputError(f"texts[{i}] is empty.", code="empty_text")
+            raise InputError(gettext_noop("%(item)s is empty."), params=_item(i), code="empty_text")
         if len(text) > limits.max_text_chars:
             raise InputTooLarge(
-                f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_text_chars:,}.",
+                gettext_noop("%(item)s has %(chars)s characters; the limit is %(limit)s."),
+                params={**_item(i), "chars": len(text), "limit": limits.max_text_chars},
                 code="text_too_long",
             )
         if "\x00" in text:
-            raise InputError(f"texts[{i}] contains a NUL character.", code="invalid_texts")
+            raise InputError(
+                gettext_noop("%(item)s contains a NUL character."), params=_item(i), code="invalid_texts"
+            )
         if not _is_encodable(text):
             # JSON allows lone surrogates ("\ud800"); no database can store them.
-            raise InputError(f"texts[{i}] is not valid Unicode text.", code="invalid_texts")
+            raise InputError(
+                gettext_noop("%(item)s is not valid Unicode text."), params=_item(i), code="invalid_texts"
+            )
     return texts
 
 
@@ -258,14 +304,17 @@ def job_create_from_upload(
     group_by = group_by_validate(group_by)
     limit = settings.SENTIMETER["MAX_UPLOAD_BYTES"]
     if upload.size is not None and upload.size > limit:
-        raise InputTooLarge(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+        raise InputTooLarge(
+            gettext_noop("The file is %(size)s bytes; the limit is %(limit)s."),
+            params={"size": upload.size, "limit": limit},
+        )
     upload.seek(0)
     sample = upload.read(inputs.SAMPLE_BYTES)
     at_eof = len(sample) < inputs.SAMPLE_BYTES or upload.size == len(sample)
     filename = upload.name or ""
     problem = workbooks.other_format_problem(sample, filename)
     if problem is not None:
-        raise InputError(problem.message, code=problem.code)
+        raise InputError(problem.localizable.template, params=problem.localizable.params, code=problem.code)
     if workbooks.is_workbook(sample, filename):
         fmt, options = JobInput.Format.XLSX, _workbook_options(upload, sheet=sheet, column=column)
         # The worker names them once the sheet is CSV (storedinput.input_workbook_convert).
@@ -274,7 +323,7 @@ def job_create_from_upload(
     else:
         if sheet:
             raise InputError(
-                'Only an Excel workbook (.xlsx) has sheets: leave "sheet" empty for this file.',
+                gettext_noop('Only an Excel workbook (.xlsx) has sheets: leave "sheet" empty for this file.'),
                 code="no_such_sheet",
             )
         spec = inputs.inspect(
@@ -366,7 +415,9 @@ def job_cancel(*, job: Job) -> Job:
         webhook_schedule(job.pk)
     job.refresh_from_db()
     if job.status != Job.Status.CANCELED:
-        raise JobConflict(f"The job has already {job.status}; only a queued or running job can be canceled.")
+        raise JobConflict(
+            _ALREADY_ENDED.get(job.status, _ALREADY_ENDED[Job.Status.FAILED]), params={"status": job.status}
+        )
     if canceled:
         # Free the workers now rather than at the next chunk boundary.
         job_id = str(job.pk)
@@ -384,17 +435,18 @@ def _is_encodable(text: str) -> bool:
     return True
 
 
-def _json_type(value: object) -> str:
+def _json_type(value: object) -> Message | str:
+    """Name a JSON value's type for a message ("a number"), said in the reader's language."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return Message(gettext_noop("a boolean"))
     if isinstance(value, int | float):
-        return "a number"
+        return Message(gettext_noop("a number"))
     if isinstance(value, list):
-        return "a list"
+        return Message(gettext_noop("a list"))
     if isinstance(value, dict):
-        return "an object"
+        return Message(gettext_noop("an object"))
     if isinstance(value, str):
-        return "a string"
+        return Message(gettext_noop("a string"))
     return type(value).__name__

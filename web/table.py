@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from django.utils import translation
+
+from web.messages import stored_say
 from web.models import Job, JobInput, Result, SkippedRow
 
 # Our columns, appended after the user's.
@@ -62,11 +65,13 @@ def names_unique(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def table_rows(job: Job, *, batch: int | None = None) -> Iterator[list]:
+def table_rows(job: Job, *, batch: int | None = None, language: str | None = None) -> Iterator[list]:
     """Yield the job's rows in row order: the user's cells (str or None), then ours (str, float or None).
 
-    A skipped row has its cells and the reason in `sentiment_note`, its
-    scores empty. Reads TABLE_BATCH rows a query (`batch` to override).
+    A skipped row has its cells and the reason in `sentiment_note` (said in
+    `language`, English by default: a streamed body is written after the
+    request's language is gone), its scores empty. Reads TABLE_BATCH rows a
+    query (`batch` to override).
     """
     batch = batch or TABLE_BATCH
     width = len(job.columns) if job.columns else 0
@@ -80,7 +85,8 @@ def table_rows(job: Job, *, batch: int | None = None) -> Iterator[list]:
             yield _result_row(result, width, text_index)
             result = next(results, None)
         else:
-            yield _skipped_row(skip, width)
+            with translation.override(language or "en"):
+                yield _skipped_row(skip, width)
             skip = next(skipped, None)
 
 
@@ -114,7 +120,7 @@ def _result_row(result: tuple, width: int, text_index: int | None) -> list:
 
 
 def _skipped_row(skip: SkippedRow, width: int) -> list:
-    ours = [None, None, None, None, None, skip.reason]
+    ours = [None, None, None, None, None, stored_say(skip.reason_text, skip.reason)]
     if not width:
         # A plain text's skipped line kept no cells: it was blank, or too long to keep.
         return [skip.row, None, *ours]
@@ -140,7 +146,7 @@ def _skipped(job: Job, batch: int) -> Iterator[SkippedRow]:
         rows = list(
             SkippedRow.objects.filter(job=job, row__gt=last)
             .order_by("row")
-            .only("row", "cells", "reason")[:batch]
+            .only("row", "cells", "reason", "reason_text")[:batch]
         )
         if not rows:
             return

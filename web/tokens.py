@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from web.exceptions import InputError, TokenNotFound
 from web.models import ApiToken
+from worker.messages import gettext_noop
 from worker.webhooks import webhook_secret
 
 TOKEN_PREFIX = "smt_"  # noqa: S105 - a prefix, not a secret
@@ -32,7 +33,8 @@ SHOWN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
 # not one per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_NAME_CHARS = 100
-INVALID_TOKEN_MESSAGE = "This API token is not valid: it was revoked, or mistyped."  # noqa: S105 - a message
+INVALID_TOKEN_MESSAGE = gettext_noop("This API token is not valid: it was revoked, or mistyped.")  # noqa: S105
+_NO_SUCH_TOKEN = gettext_noop("No such token.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +58,15 @@ def token_secret(record: ApiToken) -> str:
 def name_validate(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InputError(
-            'Name the token, e.g. {"name": "nightly import"}: a non-empty string.', code="invalid_name"
+            gettext_noop('Name the token, e.g. {"name": "nightly import"}: a non-empty string.'),
+            code="invalid_name",
         )
     name = name.strip()
     if len(name) > MAX_NAME_CHARS:
         raise InputError(
-            f"The name is {len(name)} characters; the limit is {MAX_NAME_CHARS}.", code="invalid_name"
+            gettext_noop("The name is %(chars)s characters; the limit is %(limit)s."),
+            params={"chars": len(name), "limit": MAX_NAME_CHARS},
+            code="invalid_name",
         )
     return name
 
@@ -72,7 +77,8 @@ def token_create(*, owner_key: str, name: object) -> NewToken:
     limit = settings.SENTIMETER["MAX_TOKENS_PER_OWNER"]
     if limit > 0 and token_list(owner_key=owner_key).count() >= limit:
         raise InputError(
-            f"You already have {limit} tokens (the limit); revoke one you no longer use.",
+            gettext_noop("You already have %(limit)s tokens (the limit); revoke one you no longer use."),
+            params={"limit": limit},
             code="too_many_tokens",
         )
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
@@ -98,9 +104,9 @@ def token_revoke(*, owner_key: str | None, token_id: object) -> None:
     try:
         pk = int(str(token_id))
     except ValueError:
-        raise TokenNotFound("No such token.") from None
+        raise TokenNotFound(_NO_SUCH_TOKEN) from None
     if not token_list(owner_key=owner_key).filter(pk=pk).update(revoked_at=Now()):
-        raise TokenNotFound("No such token.")
+        raise TokenNotFound(_NO_SUCH_TOKEN)
 
 
 @functools.cache

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.uploadhandler import FileUploadHandler
 
+from worker.messages import Message, gettext_noop
+
 # Room for the form's other fields and the multipart boundaries.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -14,8 +16,12 @@ class UploadTooLarge(SuspiciousOperation):
     """The upload is larger than MAX_UPLOAD_BYTES (answered 413 by web.errors)."""
 
     def __init__(self, limit: int) -> None:
-        megabytes = limit / 1024 / 1024
-        super().__init__(f"The file is larger than the limit of {megabytes:.0f} MB ({limit:,} bytes).")
+        # Said in the reader's language by web.errors; str() is the English.
+        self.localizable = Message(
+            gettext_noop("The file is larger than the limit of %(megabytes)s MB (%(limit)s bytes)."),
+            {"megabytes": round(limit / 1024 / 1024), "limit": limit},
+        )
+        super().__init__(self.localizable.english())
         self.limit = limit
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from web import limits, selectors, services, tokens
 from web.exceptions import JobNotFound, SentimeterError, TokenNotFound
 from web.forms import SubmitForm
+from web.messages import job_error, job_warnings, message_say, skipped_examples
 from web.models import Job, Result
 from web.sessions import session_key_ensure, session_key_get
 from web.table import columns_kept
@@ -107,7 +108,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
                     callback_url=data["callback_url"],
                 )
         except SentimeterError as exc:
-            form.add_error(_error_field(exc, upload=bool(data["file"])), exc.message)
+            form.add_error(_error_field(exc, upload=bool(data["file"])), message_say(exc.localizable))
             status = exc.status
             if exc.retry_after:
                 headers["Retry-After"] = str(exc.retry_after)
@@ -144,6 +145,10 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "web/job_detail.html",
         {
             "job": job,
+            # What the worker stored, said in the reader's language.
+            "job_error": job_error(job),
+            "job_warnings": job_warnings(job),
+            "skipped_examples": skipped_examples(job),
             "analyzer": analyzer,
             "summary": summary,
             "input": selectors.job_input_describe(job),
@@ -432,7 +437,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
         try:
             context["new"] = tokens.token_create(owner_key=owner, name=request.POST.get("name"))
         except SentimeterError as exc:
-            context["error"], status = exc.message, exc.status
+            context["error"], status = message_say(exc.localizable), exc.status
     context["tokens"] = tokens.token_list(owner_key=owner)
     context["page_secret"] = owner_webhook_secret(owner)
     response = render(request, "web/tokens.html", context, status=status)
@@ -574,7 +579,9 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 def _login_locked(exc: SentimeterError) -> HttpResponse:
-    response = HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        message_say(exc.localizable), status=exc.status, content_type="text/plain; charset=utf-8"
+    )
     if exc.retry_after:
         response["Retry-After"] = str(exc.retry_after)
     return response

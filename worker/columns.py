@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worker.exceptions import InputError
+from worker.messages import Message, gettext_noop
 
 # Words in a column name that say "the text" (English and Korean exports),
 # matched anywhere in the name: "Review Text", "리뷰 내용", "customer_comment".
@@ -143,23 +144,29 @@ class ColumnLook:
         kind, _ = max(((k, n) for k, n in self.kinds.items() if k != EMPTY), key=lambda kn: kn[1])
         return kind
 
-    def describe(self) -> str:
+    def describe(self) -> Message:
         """Say in a few words what the column holds: "dates", "numbers 1–5", "ids", "text"."""
         kind = self.mostly
         if kind == NUMBER and _name_says_id(self.name):
-            return "ids"
+            return Message(_KINDS[ID])
         if kind == NUMBER and self.numbers:
             low, high = (_number_text(n) for n in self.numbers)
-            return f"numbers {low}–{high}" if low != high else f"numbers ({low})"
-        return {
-            SENTENCE: "text",
-            WORD: "single words",
-            NUMBER: "numbers",
-            DATE: "dates",
-            ID: "ids",
-            EMPTY: "empty",
-            OTHER: "symbols",
-        }[kind]
+            if low != high:
+                return Message(gettext_noop("numbers %(low)s–%(high)s"), {"low": low, "high": high})
+            return Message(gettext_noop("numbers (%(number)s)"), {"number": low})
+        return Message(_KINDS[kind])
+
+
+# What a column holds, in a word (ColumnLook.describe).
+_KINDS = {
+    SENTENCE: gettext_noop("text"),
+    WORD: gettext_noop("single words"),
+    NUMBER: gettext_noop("numbers"),
+    DATE: gettext_noop("dates"),
+    ID: gettext_noop("ids"),
+    EMPTY: gettext_noop("empty"),
+    OTHER: gettext_noop("symbols"),
+}
 
 
 def _name_says_id(name: str) -> bool:
@@ -213,9 +220,14 @@ def name_says_text(name: str) -> bool:
     return any(word in folded for word in TEXT_NAME_WORDS)
 
 
-def columns_describe(looks: Sequence[ColumnLook]) -> str:
+def columns_describe(looks: Sequence[ColumnLook]) -> Message:
     """List each column and what it holds: "when: dates; stars: numbers 1–5; id: ids"."""
-    return "; ".join(f"{look.name or '(no name)'}: {look.describe()}" for look in looks)
+    listed = None
+    for look in looks:
+        name = look.name or Message(gettext_noop("(no name)"))
+        entry = Message(gettext_noop("%(name)s: %(holds)s"), {"name": name, "holds": look.describe()})
+        listed = entry if listed is None else Message("%(first)s; %(then)s", {"first": listed, "then": entry})
+    return listed or Message("")
 
 
 def column_choose(
@@ -236,15 +248,23 @@ def column_choose(
         key = wanted.strip().casefold()
         if key not in folded:
             raise InputError(
-                f"There is no column {wanted!r}; the columns are: {', '.join(repr(n) for n in names)}.",
+                gettext_noop("There is no column %(wanted)s; the columns are: %(names)s."),
+                params={"wanted": repr(wanted), "names": ", ".join(repr(n) for n in names)},
                 code="no_such_column",
             )
         index = folded.index(key)
         look = looks[index]
         if look.filled and look.share(NUMBER, DATE) == 1.0:
             raise InputError(
-                f"Column {names[index]!r} holds {look.describe()}, not text: choose the column with "
-                f"the texts. The columns are: {columns_describe(looks)}.",
+                gettext_noop(
+                    "Column %(column)s holds %(holds)s, not text: choose the column with "
+                    "the texts. The columns are: %(columns)s."
+                ),
+                params={
+                    "column": repr(names[index]),
+                    "holds": look.describe(),
+                    "columns": columns_describe(looks),
+                },
                 code="not_text_column",
             )
         return index, names[index]
@@ -258,8 +278,11 @@ def column_choose(
         best = named[0] if named else None
     if best is None:
         raise InputError(
-            f"No column holds text to analyze. The columns are: {columns_describe(looks)}. "
-            "Upload a file with a column of texts (reviews, comments), or choose the column.",
+            gettext_noop(
+                "No column holds text to analyze. The columns are: %(columns)s. "
+                "Upload a file with a column of texts (reviews, comments), or choose the column."
+            ),
+            params={"columns": columns_describe(looks)},
             code="no_text_column",
         )
     return best, names[best]

@@ -4,10 +4,17 @@ SentimeterError carries a code, a message and the HTTP status the API
 answers with; InputError is bad input wherever it is found: inputs.py and
 workbooks.py raise it reading a file, the worker fails the job with its
 message, and the API answers 400 (or its subclass's status) with it. No
-Django here: the pure readers raise it too.
+Django here: the pure readers raise it too. The message is a template and
+its parameters (worker.messages), so the web says it in the reader's
+language and the worker stores it to be said so later.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from worker.messages import Message
 
 
 class SentimeterError(Exception):
@@ -18,9 +25,18 @@ class SentimeterError(Exception):
     # Seconds after which trying again may succeed (sent as Retry-After).
     retry_after: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        # The template, said in any language; `message` is its English, as logs and old clients read it.
+        self.localizable = Message(message, dict(params or {}))
+        self.message = self.localizable.english()
+        super().__init__(self.message)
         if code is not None:
             self.code = code
         if retry_after is not None:

@@ -26,6 +26,7 @@ from typing import BinaryIO, NamedTuple
 
 from worker.columns import DATE, NUMBER, column_choose, column_look
 from worker.exceptions import InputError
+from worker.messages import Message, gettext_noop
 
 # Bytes of an upload the web process reads to check it (and to detect its
 # encoding and columns) before storing it.
@@ -92,7 +93,7 @@ class Row(NamedTuple):
     idx: int
     row_number: int  # as a spreadsheet shows it: the header is row 1
     text: str | None
-    problem: str | None = None
+    problem: Message | None = None
     # Where the row's record lies in the file, in bytes (end exclusive): a
     # chunk of a big job is the range from its first row's start to its last
     # row's end, which its chunk job reads and parses again (RangeStart).
@@ -119,6 +120,10 @@ class RangeStart:
     codec: str
 
 
+# The words of a refusal, said in the reader's language where shown (worker.messages).
+_EMPTY_FILE = gettext_noop("The file is empty.")
+
+
 def encoding_normalize(name: str | None) -> str | None:
     """Return the codec for a user's encoding name, None for "detect"; raise if unknown."""
     if name is None or not name.strip() or name.strip().lower() in {"auto", "detect"}:
@@ -126,7 +131,11 @@ def encoding_normalize(name: str | None) -> str | None:
     key = name.strip().lower().replace("_", "-")
     if key not in ENCODINGS:
         choices = ", ".join(sorted(k for k in ENCODINGS if k not in {"cp1252", "iso-8859-1", "utf-8-sig"}))
-        raise InputError(f"Unknown encoding {name!r}; choose one of: {choices}.", code="unknown_encoding")
+        raise InputError(
+            gettext_noop("Unknown encoding %(name)s; choose one of: %(choices)s."),
+            params={"name": repr(name), "choices": choices},
+            code="unknown_encoding",
+        )
     return ENCODINGS[key]
 
 
@@ -161,7 +170,7 @@ def encoding_detect(sample: bytes, *, at_eof: bool = True) -> str:
             continue
         return candidate
     raise InputError(
-        "Could not tell the file's text encoding; save it as UTF-8, or choose its encoding.",
+        gettext_noop("Could not tell the file's text encoding; save it as UTF-8, or choose its encoding."),
         code="undecodable",
     )
 
@@ -213,12 +222,18 @@ def _decode_sample(sample: bytes, encoding: str) -> str:
     except UnicodeError as exc:
         # UnicodeError, not only UnicodeDecodeError: Python's UTF-16 decoder
         # raises the base class for a stream without a byte order mark.
-        where = f" (byte {exc.start + 1})" if isinstance(exc, UnicodeDecodeError) else ""
-        raise InputError(
-            f"The file is not valid {encoding} text{where}; save it as UTF-8, "
-            "or choose the encoding it was saved with.",
-            code="undecodable",
-        ) from None
+        if isinstance(exc, UnicodeDecodeError):
+            template = gettext_noop(
+                "The file is not valid %(encoding)s text (byte %(byte)s); save it as UTF-8, "
+                "or choose the encoding it was saved with."
+            )
+        else:
+            template = gettext_noop(
+                "The file is not valid %(encoding)s text; save it as UTF-8, "
+                "or choose the encoding it was saved with."
+            )
+        byte = str(exc.start + 1) if isinstance(exc, UnicodeDecodeError) else None
+        raise InputError(template, params={"encoding": encoding, "byte": byte}, code="undecodable") from None
 
 
 def _csv_dialect(fmt: str, sample_text: str) -> dict:
@@ -242,8 +257,11 @@ def _lines_check(lines: list[str]) -> None:
     look = column_look("", lines)
     if look.filled and look.share(NUMBER, DATE) == 1.0:
         raise InputError(
-            f"The file holds only {look.describe()}, no text to analyze: upload the texts themselves, "
-            "one a line, or a table with a column of texts.",
+            gettext_noop(
+                "The file holds only %(holds)s, no text to analyze: upload the texts themselves, "
+                "one a line, or a table with a column of texts."
+            ),
+            params={"holds": look.describe()},
             code="no_text_column",
         )
 
@@ -257,32 +275,40 @@ def inspect(
     for a file that is empty, binary, undecodable or lacks the asked column.
     """
     if not sample.strip():
-        raise InputError("The file is empty.", code="empty_file")
+        raise InputError(_EMPTY_FILE, code="empty_file")
     if column and "\x00" in column:
-        raise InputError("The column name contains a NUL character.", code="no_such_column")
+        raise InputError(gettext_noop("The column name contains a NUL character."), code="no_such_column")
     chosen = encoding_normalize(encoding)
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        raise InputError("The file is UTF-32 text; save it as UTF-8 or UTF-16.", code="undecodable")
+        raise InputError(
+            gettext_noop("The file is UTF-32 text; save it as UTF-8 or UTF-16."), code="undecodable"
+        )
     has_bom16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     byte_order = None if has_bom16 else utf16_byte_order(sample)
     if chosen == "utf-16" and not has_bom16:
         if byte_order is None:
             raise InputError(
-                "The file is not UTF-16 text as chosen: it has no byte order mark, and its bytes do "
-                "not look like UTF-16. Choose the encoding it was saved with, or 'Detect automatically'.",
+                gettext_noop(
+                    "The file is not UTF-16 text as chosen: it has no byte order mark, and its bytes do "
+                    "not look like UTF-16. Choose the encoding it was saved with, or 'Detect automatically'."
+                ),
                 code="undecodable",
             )
         chosen = byte_order
     elif chosen is None and byte_order is not None:
         chosen = byte_order
     if b"\x00" in sample and not (chosen or ("utf-16" if has_bom16 else "")).startswith("utf-16"):
-        hint = (
-            "It looks like UTF-16 text: choose UTF-16 as its encoding, or 'Detect automatically'."
-            if byte_order or has_bom16
-            else "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'."
-        )
+        if byte_order or has_bom16:
+            hint = gettext_noop(
+                "It looks like UTF-16 text: choose UTF-16 as its encoding, or 'Detect automatically'."
+            )
+        else:
+            hint = gettext_noop(
+                "Upload CSV, TSV, plain text or JSON Lines; from Excel, use 'Save as CSV UTF-8'."
+            )
         raise InputError(
-            f"This looks like a binary file (it contains NUL bytes), not text. {hint}",
+            gettext_noop("This looks like a binary file (it contains NUL bytes), not text. %(hint)s"),
+            params={"hint": Message(hint)},
             code="binary_file",
         )
     codec = chosen or encoding_detect(sample, at_eof=at_eof)
@@ -292,7 +318,7 @@ def inspect(
     # UTF-16 may encode U+0000; Postgres stores no NUL in text (the worker drops them too).
     text = _decode_sample(sample, codec).replace("\x00", "")
     if not text.strip("\ufeff \t\r\n"):
-        raise InputError("The file is empty.", code="empty_file")
+        raise InputError(_EMPTY_FILE, code="empty_file")
     fmt = format_detect(filename, text)
     text = _complete_lines(text, at_eof=at_eof)
     return replace(_inspect_text(text, fmt, codec, column=column, at_eof=at_eof), lenient=lenient)
@@ -304,7 +330,7 @@ def _inspect_text(text: str, fmt: str, codec: str, *, column: str | None, at_eof
         rows = _sample_records(text, dialect["delimiter"], fmt=fmt, at_eof=at_eof)
         rows = [r for r in rows if any(cell.strip() for cell in r)]
         if not rows:
-            raise InputError("The file is empty.", code="empty_file")
+            raise InputError(_EMPTY_FILE, code="empty_file")
         headers = rows[0]
         index, name = column_choose(headers, rows[1:], column)
         return InputSpec(
@@ -330,8 +356,11 @@ def _sample_records(text: str, delimiter: str, *, fmt: str, at_eof: bool) -> lis
     except csv.Error as exc:
         if at_eof or not rows:
             raise InputError(
-                f"Row {len(rows) + 1}: the file is not valid {fmt.upper()} ({exc}). "
-                "Check for an unclosed quote.",
+                gettext_noop(
+                    "Row %(row)s: the file is not valid %(format)s "
+                    "(%(problem)s). Check for an unclosed quote."
+                ),
+                params={"row": str(len(rows) + 1), "format": fmt.upper(), "problem": str(exc)},
                 code="malformed_csv",
             ) from None
     return rows
@@ -354,7 +383,8 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
             keys = list(dict.fromkeys(k for obj in objects for k in obj))
             if column and column not in keys:
                 raise InputError(
-                    f"Line {line_number} has no field {column!r}; its fields are: {', '.join(value)}.",
+                    gettext_noop("Line %(line)s has no field %(column)s; its fields are: %(fields)s."),
+                    params={"line": str(line_number), "column": repr(column), "fields": ", ".join(value)},
                     code="no_such_column",
                 )
             rows = [[json_cell(obj.get(k)) for k in keys] for obj in objects]
@@ -367,10 +397,11 @@ def _inspect_jsonl(text: str, codec: str, column: str | None) -> InputSpec:
                 headers=tuple(keys),
             )
         raise InputError(
-            f'Line {line_number}: each line must be a JSON string or an object like {{"text": "..."}}.',
+            gettext_noop('Line %(line)s: each line must be a JSON string or an object like {"text": "..."}.'),
+            params={"line": str(line_number)},
             code="malformed_jsonl",
         )
-    raise InputError("The file is empty.", code="empty_file")
+    raise InputError(_EMPTY_FILE, code="empty_file")
 
 
 def _sample_values(lines: list[str]) -> Iterator[object]:
@@ -395,15 +426,24 @@ def json_cell(value: object) -> str | None:
     return value.replace("\x00", "") or None
 
 
-def json_problem(exc: Exception) -> str:
-    """Say in our words why json.loads() refused a text (its own words name Python internals)."""
+def json_problem(exc: Exception) -> Message:
+    """Say in our words why json.loads() refused a text (its own words name Python internals).
+
+    The parser's own reason ("Expecting value") stays in English in every language.
+    """
     if isinstance(exc, json.JSONDecodeError):
-        where = f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
-        return f"{exc.msg} at {where}"
+        if exc.lineno > 1:
+            return Message(
+                gettext_noop("%(reason)s at line %(line)s, column %(column)s"),
+                {"reason": exc.msg, "line": str(exc.lineno), "column": str(exc.colno)},
+            )
+        return Message(
+            gettext_noop("%(reason)s at column %(column)s"), {"reason": exc.msg, "column": str(exc.colno)}
+        )
     if isinstance(exc, RecursionError):
-        return "it is nested too deeply"
+        return Message(gettext_noop("it is nested too deeply"))
     # Python refuses integers of more than 4,300 digits (sys.get_int_max_str_digits()).
-    return "a number in it has too many digits"
+    return Message(gettext_noop("a number in it has too many digits"))
 
 
 def _json_line(line: str, line_number: int) -> object:
@@ -411,7 +451,9 @@ def _json_line(line: str, line_number: int) -> object:
         return json.loads(line)
     except (ValueError, RecursionError) as exc:
         raise InputError(
-            f"Line {line_number} is not valid JSON: {json_problem(exc)}.", code="malformed_jsonl"
+            gettext_noop("Line %(line)s is not valid JSON: %(problem)s."),
+            params={"line": str(line_number), "problem": json_problem(exc)},
+            code="malformed_jsonl",
         ) from None
 
 
@@ -447,10 +489,18 @@ def _decoded(text: str | None, spec: InputSpec, row_number: int) -> str | None:
     if spec.lenient:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "sentimeter-cp1252")
     raise InputError(
-        f"Row {row_number}: the file is not valid {spec.encoding} text; save it as UTF-8, "
-        "or choose the encoding it was saved with.",
+        gettext_noop(
+            "Row %(row)s: the file is not valid %(encoding)s text; save it as UTF-8, "
+            "or choose the encoding it was saved with."
+        ),
+        params={"row": str(row_number), "encoding": spec.encoding},
         code="undecodable",
     )
+
+
+# Why a row is skipped, said in the reader's language when shown (worker.messages).
+_NO_TEXT_ON_LINE = Message(gettext_noop("no text on the line"))
+_LONE_SURROGATE = Message(gettext_noop("a lone surrogate escape (like \\ud800), not text"))
 
 
 def _row_text(
@@ -458,7 +508,7 @@ def _row_text(
     row_number: int,
     idx: int,
     max_chars: int,
-    what: str,
+    no_text: Message,
     start: int,
     end: int,
     cells: list[str | None] | None = None,
@@ -468,9 +518,12 @@ def _row_text(
             text = text.replace("\x00", "")
         stripped = text.strip()
     if text is None or not stripped:
-        return Row(idx, row_number, None, f"no text {what}", start, end, cells)
+        return Row(idx, row_number, None, no_text, start, end, cells)
     if len(text) > max_chars:
-        problem = f"{len(text):,} characters, over the limit of {max_chars:,}"
+        problem = Message(
+            gettext_noop("%(chars)s characters, over the limit of %(limit)s"),
+            {"chars": len(text), "limit": max_chars},
+        )
         return Row(idx, row_number, None, problem, start, end, cells)
     return Row(idx, row_number, stripped, None, start, end, cells)
 
@@ -560,7 +613,7 @@ def iter_rows(
     try:
         if spec.format in {"csv", "tsv"}:
             records = csv.reader(lines, delimiter=spec.delimiter, strict=True)
-            what = f"in column {spec.column!r}"
+            no_text = Message(gettext_noop("no text in column %(column)s"), {"column": repr(spec.column)})
             column = spec.column_index
             # Cells are kept for the header's columns (a file stored before columns were kept has none).
             width = len(spec.headers)
@@ -585,7 +638,7 @@ def iter_rows(
                     continue
                 cell = _decoded(cell, spec, row_number)
                 cells = _record_cells(record, spec, row_number, width, column) if width else None
-                row = _row_text(cell, row_number, idx, max_chars, what, start, end, cells)
+                row = _row_text(cell, row_number, idx, max_chars, no_text, start, end, cells)
                 if cells is not None and column < width:
                     # Result.text holds the cell; a text stripped of spaces (or a skipped
                     # row) keeps it here, so a download gives the cell back exactly.
@@ -605,17 +658,17 @@ def iter_rows(
                 value = _json_line(_decoded(line, spec, row_number), row_number)
                 if spec.column is None:
                     text = value if isinstance(value, str) else None
-                    what = "(expected a JSON string)"
+                    no_text = Message(gettext_noop("no text (expected a JSON string)"))
                 else:
                     text = value.get(spec.column) if isinstance(value, dict) else None
                     text = text if isinstance(text, str) else None
-                    what = f"in field {spec.column!r}"
-                if text is not None and not text.isascii() and _SURROGATES.search(text):
-                    row = Row(
-                        idx, row_number, None, "a lone surrogate escape (like \\ud800), not text", start, end
+                    no_text = Message(
+                        gettext_noop("no text in field %(field)s"), {"field": repr(spec.column)}
                     )
+                if text is not None and not text.isascii() and _SURROGATES.search(text):
+                    row = Row(idx, row_number, None, _LONE_SURROGATE, start, end)
                 else:
-                    row = _row_text(text, row_number, idx, max_chars, what, start, end)
+                    row = _row_text(text, row_number, idx, max_chars, no_text, start, end)
                 if spec.headers:
                     row = row._replace(cells=_object_cells(value, spec, row.text))
                 yield row
@@ -631,20 +684,26 @@ def iter_rows(
                     start = end
                     continue
                 text = _decoded(line.rstrip("\r\n"), spec, row_number)
-                yield _row_text(text, row_number, idx, max_chars, "on the line", start, end)
+                yield _row_text(text, row_number, idx, max_chars, _NO_TEXT_ON_LINE, start, end)
                 idx += 1
                 start = end
     except csv.Error as exc:
         raise InputError(
-            f"Row {row_number + 1}: the file is not valid CSV ({exc}). Check for an unclosed quote.",
+            gettext_noop(
+                "Row %(row)s: the file is not valid CSV (%(problem)s). Check for an unclosed quote."
+            ),
+            params={"row": str(row_number + 1), "problem": str(exc)},
             code="malformed_csv",
         ) from None
     except UnicodeError:
         # UnicodeError: a UTF-16 file stored without a byte order mark raises
         # the base class (uploads are now checked for one).
         raise InputError(
-            f"After row {row_number}: the file is not valid {spec.encoding} text; "
-            "save it as UTF-8, or choose the encoding it was saved with.",
+            gettext_noop(
+                "After row %(row)s: the file is not valid %(encoding)s text; "
+                "save it as UTF-8, or choose the encoding it was saved with."
+            ),
+            params={"row": str(row_number), "encoding": spec.encoding},
             code="undecodable",
         ) from None
     finally:

@@ -14,30 +14,23 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.utils.translation import gettext_lazy
-
 from worker.analyzers.base import AnalyzerSpec
+from worker.messages import Message, gettext_noop
 
-# Names for the languages this module can tell apart, for messages.
+# Names for the languages this module can tell apart, for messages (said in the reader's language).
 NAMES = {
-    "en": gettext_lazy("English"),
-    "ko": gettext_lazy("Korean"),
-    "ja": gettext_lazy("Japanese"),
-    "zh": gettext_lazy("Chinese"),
-    "ru": gettext_lazy("Russian"),
-    "ar": gettext_lazy("Arabic"),
-    "he": gettext_lazy("Hebrew"),
-    "el": gettext_lazy("Greek"),
-    "th": gettext_lazy("Thai"),
-    "hi": gettext_lazy("Hindi"),
-    "latin": gettext_lazy("a language in Latin letters other than English"),
+    "en": gettext_noop("English"),
+    "ko": gettext_noop("Korean"),
+    "ja": gettext_noop("Japanese"),
+    "zh": gettext_noop("Chinese"),
+    "ru": gettext_noop("Russian"),
+    "ar": gettext_noop("Arabic"),
+    "he": gettext_noop("Hebrew"),
+    "el": gettext_noop("Greek"),
+    "th": gettext_noop("Thai"),
+    "hi": gettext_noop("Hindi"),
+    "latin": gettext_noop("a language in Latin letters other than English"),
 }
-
-
-def _look(code: str) -> str:
-    if code == "latin":
-        return "are in Latin letters but not English"
-    return f"look {NAMES[code]}"
 
 
 _SCRIPTS = (
@@ -121,22 +114,59 @@ def warnings_for(mix: LanguageMix, *, spec: AnalyzerSpec, alternatives: Sequence
     """Warnings for a job whose texts are partly or mostly in languages its analyzer does not read.
 
     `alternatives` are the other analyzers; those that read the commonest
-    unread language are named in the advice.
+    unread language are named in the advice. Each warning is {"code",
+    "message" (English), "text" (its Message, said in the reader's language when shown)}.
     """
     share, commonest = mix.share_unread(spec.languages)
     if share < PARTLY_UNREAD or commonest is None:
         return []
-    reads = " and ".join(str(NAMES[lang]) for lang in spec.languages if lang in NAMES and lang != "latin")
+    params = {
+        "percent": round(share * 100),
+        "analyzer": Message(spec.label),
+        "reads": _names_joined(spec.languages),
+    }
+    if commonest == "latin":
+        said = Message(
+            gettext_noop(
+                "%(percent)s%% of these texts are in Latin letters but not English, "
+                "but %(analyzer)s reads only %(reads)s"
+            ),
+            params,
+        )
+    else:
+        said = Message(
+            gettext_noop(
+                "%(percent)s%% of these texts look %(language)s, but %(analyzer)s reads only %(reads)s"
+            ),
+            {**params, "language": Message(NAMES[commonest])},
+        )
     readers = [other.label for other in alternatives if other.name != spec.name and other.reads(commonest)]
-    advice = f" Submit them again with the {readers[0]} analyzer." if readers else ""
-    said = f"{share:.0%} of these texts {_look(commonest)}, but {spec.label} reads only {reads}"
+    advice = (
+        Message(
+            gettext_noop(" Submit them again with the %(analyzer)s analyzer."),
+            {"analyzer": Message(readers[0])},
+        )
+        if readers
+        else ""
+    )
     if share >= MOSTLY_UNREAD:
-        return [
-            {
-                "code": "language_unread",
-                "message": f"{said}, so its scores for them, and this job's summary, mean little.{advice}",
-            }
-        ]
-    return [
-        {"code": "language_partly_unread", "message": f"{said}, so its scores for them mean little.{advice}"}
-    ]
+        code = "language_unread"
+        template = gettext_noop(
+            "%(said)s, so its scores for them, and this job's summary, mean little.%(advice)s"
+        )
+    else:
+        code = "language_partly_unread"
+        template = gettext_noop("%(said)s, so its scores for them mean little.%(advice)s")
+    message = Message(template, {"said": said, "advice": advice})
+    return [{"code": code, "message": message.english(), "text": message.to_json()}]
+
+
+def _names_joined(languages: Iterable[str]) -> Message:
+    """The languages an analyzer reads, by name: "English", "English and Korean"."""
+    named = [Message(NAMES[lang]) for lang in languages if lang in NAMES and lang != "latin"]
+    if len(named) <= 1:
+        return named[0] if named else Message("")
+    joined = named[0]
+    for name in named[1:]:
+        joined = Message(gettext_noop("%(first)s and %(second)s"), {"first": joined, "second": name})
+    return joined

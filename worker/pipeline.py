@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce, Now
 
 from web.models import Job, JobChunk
 from worker.analyzers.base import Analyzer, AnalyzerSpec
-from worker.analyzers.registry import UnknownAnalyzer, get_analyzer, spec_get
+from worker.analyzers.registry import UnknownAnalyzer, analyzer_names, get_analyzer, spec_get
 from worker.breakdowns import breakdowns_store
 from worker.chunking import chunks_of, tail_bound
 from worker.chunks import (
@@ -46,6 +46,7 @@ from worker.chunks import (
 )
 from worker.exceptions import InputError, JobStopped
 from worker.inputs import Row
+from worker.messages import Message, gettext_noop
 from worker.results import SKIPPED_BATCH, results_copy, results_store, skipped_store
 from worker.storedinput import input_free, input_get, input_rows, input_workbook_convert, range_rows
 from worker.summary import job_warnings, partial_summary_store, summary_compute
@@ -133,11 +134,20 @@ def _job_succeeded(job_id: uuid.UUID, total: int) -> None:
     webhook_schedule(job_id)
 
 
-def job_fail(job_id: uuid.UUID, *, code: str, message: str) -> bool:
-    """Mark an unfinished job failed with a message for the user; False if it had ended."""
+def job_fail(job_id: uuid.UUID, *, code: str, message: Message | str) -> bool:
+    """Mark an unfinished job failed with a message for the user; False if it had ended.
+
+    The message is stored in English and as its template, to be said in each reader's language.
+    """
+    if isinstance(message, str):
+        message = Message(message)
     failed = bool(
         Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(
-            status=Job.Status.FAILED, error_code=code, error_message=message, finished_at=Now()
+            status=Job.Status.FAILED,
+            error_code=code,
+            error_message=message.english(),
+            error_text=message.to_json(),
+            finished_at=Now(),
         )
     )
     if failed:
@@ -164,7 +174,10 @@ class _Skips:
     def add(self, row: Row) -> None:
         self.count += 1
         if len(self.examples) < SKIPPED_EXAMPLES:
-            self.examples.append({"row": row.row_number, "reason": row.problem})
+            reason = row.problem or Message("")
+            self.examples.append(
+                {"row": row.row_number, "reason": reason.english(), "text": reason.to_json()}
+            )
         self.pending.append(row)
         if len(self.pending) >= SKIPPED_BATCH:
             self.flush()
@@ -179,8 +192,13 @@ class _Skips:
 def _spec_for(job: Job) -> AnalyzerSpec:
     try:
         return spec_get(job.analyzer)
-    except UnknownAnalyzer as exc:
-        raise InputError(str(exc), code="unknown_analyzer") from None
+    except UnknownAnalyzer:
+        # The words of a submit's refusal (web.services.analyzer_validate), in the reader's language.
+        raise InputError(
+            gettext_noop("Unknown analyzer %(analyzer)s; choose one of: %(names)s."),
+            params={"analyzer": repr(job.analyzer), "names": ", ".join(analyzer_names())},
+            code="unknown_analyzer",
+        ) from None
 
 
 def _analyzer_for(job: Job) -> Analyzer:
@@ -251,14 +269,21 @@ def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> N
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
             skipped=skips.count, skipped_examples=skips.examples
         )
-        message = "There is no text to analyze in the input."
-        if skips.examples:
-            first = skips.examples[0]
-            message = (
-                f"There is no text to analyze in the input: all {skips.count} rows were skipped "
-                f"(row {first['row']}: {first['reason']})."
-            )
-        raise InputError(message, code="no_texts")
+        if not skips.examples:
+            raise InputError(gettext_noop("There is no text to analyze in the input."), code="no_texts")
+        first = skips.examples[0]
+        raise InputError(
+            gettext_noop(
+                "There is no text to analyze in the input: all %(count)s rows were skipped "
+                "(row %(row)s: %(reason)s)."
+            ),
+            params={
+                "count": skips.count,
+                "row": first["row"],
+                "reason": Message.from_json(first["text"]) or first["reason"],
+            },
+            code="no_texts",
+        )
     updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         total=total, chunks_total=chunks_total, skipped=skips.count, skipped_examples=skips.examples
     )

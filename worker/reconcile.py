@@ -38,6 +38,7 @@ from rq.job import JobStatus
 
 from web.models import Job, JobChunk
 from worker.chunks import chunks_refill
+from worker.messages import Message, gettext_noop
 from worker.pipeline import job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now
 from worker.storedinput import inputs_free_ended
@@ -159,11 +160,18 @@ def max_starts() -> int:
     return 2 * (settings.SENTIMETER["JOB_RETRIES"] + 1)
 
 
-def _worker_lost_text(job_id: str, attempts: int, *, part: str = "The analysis") -> str:
-    return (
-        f"{part} was started {attempts} times and its worker stopped each time before it "
-        "ended (it may need more memory than a worker has). Please submit the job again, perhaps "
-        f"split into smaller files; if it keeps failing, report job id {job_id}."
+# What a failed job's message calls the work that never ended.
+_THE_ANALYSIS = Message(gettext_noop("The analysis"))
+
+
+def _worker_lost_text(job_id: str, attempts: int, *, part: Message = _THE_ANALYSIS) -> Message:
+    return Message(
+        gettext_noop(
+            "%(part)s was started %(attempts)s times and its worker stopped each time before it "
+            "ended (it may need more memory than a worker has). Please submit the job again, perhaps "
+            "split into smaller files; if it keeps failing, report job id %(job_id)s."
+        ),
+        {"part": part, "attempts": attempts, "job_id": job_id},
     )
 
 
@@ -219,12 +227,15 @@ def _lost_run_counted(chunk_pk: int) -> int | None:
     return requeues + 1
 
 
-def _chunk_part(chunk_pk: int) -> str:
+def _chunk_part(chunk_pk: int) -> Message:
     """Name a chunk for a person: the texts it holds, numbered from 1."""
     first, last = JobChunk.objects.values_list("idx_first", "idx_last").get(pk=chunk_pk)
     if first is None:
-        return "Part of the analysis"
-    return f"Part of the analysis (texts {first + 1:,} to {last + 1:,})"
+        return Message(gettext_noop("Part of the analysis"))
+    return Message(
+        gettext_noop("Part of the analysis (texts %(first)s to %(last)s)"),
+        {"first": first + 1, "last": last + 1},
+    )
 
 
 def _lock(name: str, *, seconds: int, owner: str) -> bool:

@@ -135,7 +135,16 @@ def skipped_store(*, job_id: uuid.UUID, rows: Sequence[Row]) -> None:
     A row stored already (a resumed split reads the input again) is left as it is.
     """
     SkippedRow.objects.bulk_create(
-        [SkippedRow(job_id=job_id, row=r.row_number, cells=r.cells, reason=r.problem or "") for r in rows],
+        [
+            SkippedRow(
+                job_id=job_id,
+                row=r.row_number,
+                cells=r.cells,
+                reason=r.problem.english() if r.problem else "",
+                reason_text=r.problem.to_json() if r.problem else None,
+            )
+            for r in rows
+        ],
         ignore_conflicts=True,
         batch_size=SKIPPED_BATCH,
     )

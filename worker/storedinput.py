@@ -37,12 +37,15 @@ from worker.inputs import (
     range_codec,
 )
 from worker.locks import unless_locked
+from worker.messages import gettext_noop
 from worker.workbooks import workbook_to_csv
 
 logger = logging.getLogger(__name__)
 
 # The field that holds the text of each object a JSON submit sends ({"texts": [{"id": .., "text": ..}]}).
 TEXT_KEY = "text"
+# Said in the reader's language where shown (worker.messages).
+_NOT_A_LIST = gettext_noop("The stored input is not a list of texts; please submit it again.")
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
 # Bytes of the file in each compressed block: one query and one inflate each while streaming.
@@ -168,7 +171,7 @@ def input_get(job: Job) -> JobInput:
         return JobInput.objects.defer("data").get(job_id=job.pk)
     except JobInput.DoesNotExist:
         raise InputError(
-            "The job's input is missing; please submit it again.", code="input_missing"
+            gettext_noop("The job's input is missing; please submit it again."), code="input_missing"
         ) from None
 
 
@@ -210,7 +213,11 @@ def input_workbook_convert(job_input: JobInput) -> JobInput:
         except InputError as exc:
             if exc.code not in {"no_such_column", "no_text_column"}:
                 raise
-            raise InputError(f"Sheet {options.get('sheet')!r}: {exc.message}", code=exc.code) from None
+            raise InputError(
+                gettext_noop("Sheet %(sheet)s: %(message)s"),
+                params={"sheet": repr(options.get("sheet")), "message": exc.localizable},
+                code=exc.code,
+            ) from None
         table.seek(0)
         with tempfile.TemporaryFile() as packed:
             blocks = []
@@ -345,14 +352,16 @@ def _pasted_texts(job_input: JobInput) -> tuple[list[str], Callable[[int], list[
     try:
         items = json.loads(bytes(raw))
     except ValueError:
-        raise InputError("The stored texts are not valid JSON; please submit them again.") from None
+        raise InputError(
+            gettext_noop("The stored texts are not valid JSON; please submit them again.")
+        ) from None
     if not isinstance(items, list):
-        raise InputError("The stored input is not a list of texts; please submit it again.")
+        raise InputError(_NOT_A_LIST)
     if all(isinstance(t, str) for t in items):
         return items, lambda i: None
     columns = (job_input.options or {}).get("headers") or []
     if not columns or not all(isinstance(t, dict) and isinstance(t.get(TEXT_KEY), str) for t in items):
-        raise InputError("The stored input is not a list of texts; please submit it again.")
+        raise InputError(_NOT_A_LIST)
 
     def cells(i: int) -> list[str | None]:
         return [None if key == TEXT_KEY else json_cell(items[i].get(key)) for key in columns]
@@ -374,4 +383,6 @@ def _spec_of(job_input: JobInput) -> InputSpec:
             lenient=options.get("lenient", False),
         )
     except KeyError:
-        raise InputError("The stored file has no reading options; please upload it again.") from None
+        raise InputError(
+            gettext_noop("The stored file has no reading options; please upload it again.")
+        ) from None

@@ -11,6 +11,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from worker.exceptions import InputError
+from worker.messages import Message, gettext_noop
 from worker.pipeline import chunk_process, job_fail, job_process
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _run(job_id: str, work) -> None:
         work(pk)
     except InputError as exc:
         logger.info("job %s: failed on its input: %s", job_id, exc.message)
-        job_fail(pk, code=exc.code, message=exc.message)
+        job_fail(pk, code=exc.code, message=exc.localizable)
     except Exception as exc:
         rq_job = get_current_job()
         if rq_job is not None and rq_job.retries_left:
@@ -47,18 +48,28 @@ def _run(job_id: str, work) -> None:
         raise
 
 
-def _failure_text(exc: Exception, rq_job, job_id: str) -> tuple[str, str]:
+def _failure_text(exc: Exception, rq_job, job_id: str) -> tuple[str, Message]:
     """Return the error code and the message a person reads for a job that ran out of attempts."""
     attempts = settings.SENTIMETER["JOB_RETRIES"] + 1 if rq_job is not None else 1
-    advice = f"Please submit the job again; if it keeps failing, report job id {job_id}."
+    advice = Message(
+        gettext_noop("Please submit the job again; if it keeps failing, report job id %(job_id)s."),
+        {"job_id": job_id},
+    )
     if isinstance(exc, JobTimeoutException):
-        limit = f"{rq_job.timeout} s" if rq_job is not None and rq_job.timeout else "its time limit"
-        return (
-            "timeout",
-            f"Part of the analysis took longer than {limit} and was stopped ({attempts} attempts). {advice}",
+        if rq_job is not None and rq_job.timeout:
+            limit = Message(gettext_noop("%(seconds)s s"), {"seconds": rq_job.timeout})
+        else:
+            limit = Message(gettext_noop("its time limit"))
+        return "timeout", Message(
+            gettext_noop(
+                "Part of the analysis took longer than %(limit)s and was stopped "
+                "(%(attempts)s attempts). %(advice)s"
+            ),
+            {"limit": limit, "attempts": attempts, "advice": advice},
         )
-    return (
-        "internal_error",
-        f"The analysis stopped because of an internal error ({type(exc).__name__}, "
-        f"{attempts} attempts). {advice}",
+    return "internal_error", Message(
+        gettext_noop(
+            "The analysis stopped because of an internal error (%(error)s, %(attempts)s attempts). %(advice)s"
+        ),
+        {"error": type(exc).__name__, "attempts": attempts, "advice": advice},
     )

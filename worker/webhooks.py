@@ -30,6 +30,7 @@ from rq import Retry
 
 from web.models import Job
 from web.serializers import job_to_dict
+from worker.messages import Message, gettext_noop
 from worker.queues import QUICK, get_queue
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,11 @@ USER_AGENT = "Sentimeter-Webhook/1"
 class WebhookRefused(Exception):
     """A callback URL we will not call: not https, or an address that is not public."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, params: dict | None = None) -> None:
+        # A template and its parameters (worker.messages), said in the reader's language by the web.
+        self.params = params or {}
         self.message = message
+        super().__init__(Message(message, self.params).english())
 
 
 class DeliveryFailed(Exception):
@@ -104,35 +107,46 @@ def url_check(url: object, *, allow_private: bool | None = None) -> list[str]:
     if allow_private is None:
         allow_private = settings.SENTIMETER["WEBHOOK_ALLOW_PRIVATE"]
     if not isinstance(url, str):
-        raise WebhookRefused("callback_url must be a string: an https:// URL.")
+        raise WebhookRefused(gettext_noop("callback_url must be a string: an https:// URL."))
     if len(url) > MAX_URL_CHARS:
-        raise WebhookRefused(f"callback_url is {len(url):,} characters; the limit is {MAX_URL_CHARS:,}.")
+        raise WebhookRefused(
+            gettext_noop("callback_url is %(chars)s characters; the limit is %(limit)s."),
+            params={"chars": len(url), "limit": MAX_URL_CHARS},
+        )
     parts = urlsplit(url)
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
-        raise WebhookRefused(f"callback_url must be an https:// URL, not {url[:100]!r}.")
+        raise WebhookRefused(
+            gettext_noop("callback_url must be an https:// URL, not %(url)s."),
+            params={"url": repr(url[:100])},
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise WebhookRefused("callback_url has a bad port number.") from None
+        raise WebhookRefused(gettext_noop("callback_url has a bad port number.")) from None
     host = parts.hostname
     if not host:
-        raise WebhookRefused("callback_url names no host.")
+        raise WebhookRefused(gettext_noop("callback_url names no host."))
     if parts.username is not None or parts.password is not None:
         raise WebhookRefused(
-            "callback_url must not hold a user name or password; verify the signature instead."
+            gettext_noop("callback_url must not hold a user name or password; verify the signature instead.")
         )
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise WebhookRefused(f"callback_url's host {host!r} does not resolve.") from None
+        raise WebhookRefused(
+            gettext_noop("callback_url's host %(host)s does not resolve."), params={"host": repr(host)}
+        ) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not allow_private:
         for address in addresses:
             if not address_allowed(ipaddress.ip_address(address.split("%", 1)[0])):
                 raise WebhookRefused(
-                    f"callback_url's host {host!r} resolves to {address}, a private, loopback, link-local "
-                    "or reserved address; webhooks go only to public addresses."
+                    gettext_noop(
+                        "callback_url's host %(host)s resolves to %(address)s, a private, loopback, "
+                        "link-local or reserved address; webhooks go only to public addresses."
+                    ),
+                    params={"host": repr(host), "address": address},
                 )
     return addresses
 
@@ -189,7 +203,7 @@ def webhook_deliver(job_id: str) -> None:
     try:
         status = post(job.callback_url, body, headers)
     except WebhookRefused as exc:
-        error, permanent = exc.message, True
+        error, permanent = str(exc), True
     except (OSError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
     delivered = status is not None and 200 <= status < 300

@@ -42,6 +42,7 @@ from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse
 
 from worker.exceptions import InputError
+from worker.messages import Message, gettext_noop
 
 # The first bytes of a zip archive (xlsx, ods, numbers) and of an OLE2
 # compound file (xls, and an xlsx saved with a password).
@@ -49,14 +50,19 @@ ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Where an encrypted xlsx keeps its key: a stream of that name in its OLE2 file.
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
-CONVERT = "Save it as .xlsx or .csv in Excel / LibreOffice / Numbers: File → Save As / Export."
+# Messages are templates said in the reader's language where shown (worker.messages).
+CONVERT = Message(
+    gettext_noop("Save it as .xlsx or .csv in Excel / LibreOffice / Numbers: File → Save As / Export.")
+)
 # Formats people upload that we cannot read, by extension: what each is.
 OTHER_SPREADSHEETS = {
-    ".xls": "an Excel 97–2003 workbook (.xls)",
-    ".xlsb": "an Excel binary workbook (.xlsb)",
-    ".ods": "an OpenDocument spreadsheet (.ods)",
-    ".numbers": "a Numbers spreadsheet (.numbers)",
+    ".xls": gettext_noop("an Excel 97–2003 workbook (.xls)"),
+    ".xlsb": gettext_noop("an Excel binary workbook (.xlsb)"),
+    ".ods": gettext_noop("an OpenDocument spreadsheet (.ods)"),
+    ".numbers": gettext_noop("a Numbers spreadsheet (.numbers)"),
 }
+_CANNOT_READ = gettext_noop("This is %(what)s, which we cannot read. %(convert)s")
+_SHEET_EMPTY = gettext_noop("The sheet %(sheet)s is empty.")
 # Bytes of CSV (or of shared strings) a workbook may unpack to: 10 times a
 # 50 MB upload, past what text compresses to in a zip (~4 times).
 MAX_UNPACKED_BYTES = 500_000_000
@@ -99,19 +105,25 @@ def other_format_problem(head: bytes, filename: str) -> InputError | None:
     lower = filename.lower()
     for extension, what in OTHER_SPREADSHEETS.items():
         if lower.endswith(extension):
-            return InputError(f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format")
+            return InputError(
+                _CANNOT_READ, params={"what": Message(what), "convert": CONVERT}, code="unsupported_format"
+            )
     extension = os.path.splitext(lower)[1]
     if extension in NOT_TABLES:
         return InputError(
-            f"We cannot read {extension} files. Upload CSV, TSV, Excel (.xlsx), plain text or JSON Lines: "
-            "save or export the table from its program as .xlsx or .csv.",
+            gettext_noop(
+                "We cannot read %(extension)s files. Upload CSV, TSV, Excel (.xlsx), plain text or JSON "
+                "Lines: save or export the table from its program as .xlsx or .csv."
+            ),
+            params={"extension": extension},
             code="unsupported_format",
         )
     if head.startswith(OLE_MAGIC) and not lower.endswith(TEXT_EXTENSIONS):
         if _ENCRYPTION_INFO in head or lower.endswith(SUPPORTED_FORMATS):
             return _encrypted()
         return InputError(
-            f"This is an Excel 97–2003 workbook (.xls), which we cannot read. {CONVERT}",
+            _CANNOT_READ,
+            params={"what": Message(OTHER_SPREADSHEETS[".xls"]), "convert": CONVERT},
             code="unsupported_format",
         )
     return None
@@ -119,16 +131,22 @@ def other_format_problem(head: bytes, filename: str) -> InputError | None:
 
 def _unpacked_too_big(max_bytes: int) -> InputError:
     return InputError(
-        f"The sheet holds more than {max_bytes // 1_000_000:,} MB of text once unpacked, more than a job "
-        "takes; split it into several workbooks.",
+        gettext_noop(
+            "The sheet holds more than %(megabytes)s MB of text once unpacked, more than a job "
+            "takes; split it into several workbooks."
+        ),
+        params={"megabytes": max_bytes // 1_000_000},
         code="input_too_large",
     )
 
 
 def _encrypted() -> InputError:
     return InputError(
-        "The workbook is protected with a password, so it cannot be read. Open it in Excel, remove the "
-        "password (File → Info → Protect Workbook → Encrypt with Password, then clear it) and save it again.",
+        gettext_noop(
+            "The workbook is protected with a password, so it cannot be read. Open it in Excel, remove "
+            "the password (File → Info → Protect Workbook → Encrypt with Password, then clear it) and "
+            "save it again."
+        ),
         code="encrypted_workbook",
     )
 
@@ -224,14 +242,19 @@ def _opened(fileobj: BinaryIO, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterat
         raise _encrypted()
     if head != ZIP_MAGIC:
         raise InputError(
-            f"This file is not an Excel workbook (.xlsx), though it is named like one. {CONVERT}",
+            gettext_noop(
+                "This file is not an Excel workbook (.xlsx), though it is named like one. %(convert)s"
+            ),
+            params={"convert": CONVERT},
             code="invalid_workbook",
         )
     try:
         reader = _StreamingReader(fileobj, max_bytes=max_bytes)
     except zipfile.BadZipFile:
         raise InputError(
-            "The workbook is damaged (not a complete .xlsx file); save it again from Excel and retry.",
+            gettext_noop(
+                "The workbook is damaged (not a complete .xlsx file); save it again from Excel and retry."
+            ),
             code="invalid_workbook",
         ) from None
     try:
@@ -240,16 +263,17 @@ def _opened(fileobj: BinaryIO, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterat
         except Exception as exc:  # noqa: BLE001 - openpyxl fails on a malformed part in many ways
             names = set(reader.valid_files)
             if "mimetype" in names and any(n == "content.xml" for n in names):
-                what = "an OpenDocument spreadsheet (.ods)"
+                what = OTHER_SPREADSHEETS[".ods"]
             elif any(n.startswith("Index/") for n in names):
-                what = "a Numbers spreadsheet (.numbers)"
+                what = OTHER_SPREADSHEETS[".numbers"]
             else:
                 raise InputError(
-                    f"This is not an Excel workbook we can read ({_plain(exc)}). {CONVERT}",
+                    gettext_noop("This is not an Excel workbook we can read (%(problem)s). %(convert)s"),
+                    params={"problem": _plain(exc), "convert": CONVERT},
                     code="invalid_workbook",
                 ) from None
             raise InputError(
-                f"This is {what}, which we cannot read. {CONVERT}", code="unsupported_format"
+                _CANNOT_READ, params={"what": Message(what), "convert": CONVERT}, code="unsupported_format"
             ) from None
         yield reader
     finally:
@@ -266,13 +290,14 @@ def _plain(exc: Exception) -> str:
 def _worksheet(reader: _StreamingReader, sheet: str | None):
     sheets = [ws.title for ws in reader.wb.worksheets]
     if not sheets:
-        raise InputError("The workbook has no sheets.", code="empty_workbook")
+        raise InputError(gettext_noop("The workbook has no sheets."), code="empty_workbook")
     if sheet:
         folded = [name.casefold() for name in sheets]
         if sheet.strip().casefold() not in folded:
             listed = ", ".join(repr(name) for name in sheets)
             raise InputError(
-                f"There is no sheet {sheet!r} in the workbook; its sheets are: {listed}.",
+                gettext_noop("There is no sheet %(sheet)s in the workbook; its sheets are: %(listed)s."),
+                params={"sheet": repr(sheet), "listed": listed},
                 code="no_such_sheet",
             )
         ws = reader.wb.worksheets[folded.index(sheet.strip().casefold())]
@@ -321,8 +346,11 @@ def _rows(ws) -> Iterator[list[str | None]]:
             raise
         except Exception as exc:  # noqa: BLE001 - malformed sheet XML fails in many ways
             raise InputError(
-                f"The sheet {ws.title!r} is damaged and cannot be read ({_plain(exc)}); "
-                "save the workbook again from Excel and retry.",
+                gettext_noop(
+                    "The sheet %(sheet)s is damaged and cannot be read (%(problem)s); "
+                    "save the workbook again from Excel and retry."
+                ),
+                params={"sheet": repr(ws.title), "problem": _plain(exc)},
                 code="invalid_workbook",
             ) from None
         if row is None:
@@ -342,7 +370,7 @@ def workbook_check(fileobj: BinaryIO, *, sheet: str | None = None) -> SheetCheck
             if any(c is not None and c.strip() for c in cells):
                 header = tuple((c or "").strip() for c in cells)
                 return SheetCheck(sheets=tuple(sheets), sheet=ws.title, header=header)
-    raise InputError(f"The sheet {ws.title!r} is empty.", code="empty_file")
+    raise InputError(_SHEET_EMPTY, params={"sheet": repr(ws.title)}, code="empty_file")
 
 
 def workbook_to_csv(
@@ -373,12 +401,14 @@ def workbook_to_csv(
                 if n % 1000 == 0 and out.tell() > max_bytes:
                     raise _unpacked_too_big(max_bytes)
     except UnicodeEncodeError:
-        raise InputError("The workbook holds text that is not valid Unicode.", code="undecodable") from None
+        raise InputError(
+            gettext_noop("The workbook holds text that is not valid Unicode."), code="undecodable"
+        ) from None
     finally:
         text.flush()
         text.detach()
     if header is None:
-        raise InputError(f"The sheet {title!r} is empty.", code="empty_file")
+        raise InputError(_SHEET_EMPTY, params={"sheet": repr(title)}, code="empty_file")
     return SheetCheck(sheets=tuple(sheets), sheet=title, header=header)
 
 
