@@ -251,3 +251,13 @@ def test_results_search_of_a_job_with_gaps_in_its_numbering(db):
 
     assert scan.matches == [i for i, t in enumerate(TEXTS) if "needle" in t.lower() and not 50 <= i < 150]
     assert scan.complete
+
+
+def test_a_running_jobs_search_shows_the_latest_stored_first(page, sliced):
+    job = make_job(texts=TEXTS, status=Job.Status.RUNNING, session_key=owner_session(page))
+    make_results(job, TEXTS)
+
+    content = get(page, job, "?q=needle")
+
+    assert shown(content) == [t for t in TEXTS[:SLICE] if "needle" in t.lower()][::-1]
+    assert link(content, "search-further") == f"?q=needle&from={SLICE}"
