@@ -374,7 +374,7 @@ def results_search(
     """
     last = Result.objects.filter(job=job).order_by("-idx").values_list("idx", flat=True).first()
     span = 0 if last is None else last + 1
-    if start >= span:
+    if not 0 <= start < span:
         start = 0  # past the end (a stale link): search from the first text
     matching = results_queryset(job=job, label=label, q=q, group=group, by=by)
     in_order = order == SORTS["idx"]
@@ -389,7 +389,6 @@ def results_search(
     found: list[tuple] = []
     more = False
     began = time.monotonic()
-    start = max(start, 0)
     lo = start
     while lo < span:
         hi = min(lo + slice_rows, span)
@@ -400,7 +399,7 @@ def results_search(
             if len(found) > cap:
                 # Stop before the first match past the cap: the range holds exactly `cap`.
                 return SearchScan(
-                    matches=[k[0] for k in found[:cap]], start=start, end=found[cap][0], span=span, more=True
+                    matches=[k[-1] for k in found[:cap]], start=start, end=found[cap][0], span=span, more=True
                 )
         else:
             found = _best(found + list(sliced.values_list(*fields, "idx")[: cap + 1]), order=order)
@@ -410,7 +409,7 @@ def results_search(
         now = time.monotonic()
         if now - began + (now - slice_began) > seconds:
             break
-    return SearchScan(matches=[k[-1] for k in found], start=start, end=max(lo, start), span=span, more=more)
+    return SearchScan(matches=[k[-1] for k in found], start=start, end=lo, span=span, more=more)
 
 
 def _best(rows: list[tuple], *, order: tuple[str, ...]) -> list[tuple]:
