@@ -261,6 +261,11 @@ SENTIMETER = {
     # biggest upload, and one chunk (~2 s of analysis).
     "JOB_TIMEOUT": _redis_queue_config["DEFAULT_TIMEOUT"],
     "CHUNK_TIMEOUT": env_int("CHUNK_TIMEOUT", 120),
+    # The job page's text search reads the job's texts in slices of SEARCH_SLICE_ROWS (by idx)
+    # for at most about SEARCH_SECONDS a request, then offers to search further (issue 13:
+    # the page in 300 ms; README "The pages"). At least one slice is read.
+    "SEARCH_SECONDS": env_float("SEARCH_SECONDS", 0.2),
+    "SEARCH_SLICE_ROWS": env_int("SEARCH_SLICE_ROWS", 25_000),
     # Finished jobs and their results are deleted this many days after they ended (0: never).
     "RETENTION_DAYS": env_int("RETENTION_DAYS", 30),
 }

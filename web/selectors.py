@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from redis.exceptions import RedisError
 
 from web.exceptions import InputError, JobConflict, JobNotFound
@@ -51,6 +52,8 @@ MAX_QUERY_CHARS = 200
 # Result orders by name: input order, most negative first, most positive first.
 # `idx` breaks ties so paging through equal scores is stable.
 SORTS = {"idx": ("idx",), "compound": ("compound", "idx"), "-compound": ("-compound", "idx")}
+# The page's sort while a job runs: the rows stored last first.
+LATEST_ORDER = ("-id",)
 
 
 def analyzer_list() -> list[AnalyzerSpec]:
@@ -380,6 +383,97 @@ def results_count(
             return stored
     matching = results_queryset(job=job, label=label, q=q, group=group, by=by)
     return (matching[:cap] if cap else matching).count()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchScan:
+    """What one bounded search of a job's texts found: the matches among texts start to end - 1 (by idx)."""
+
+    matches: list[int]  # the matches' idx, in the view's order, at most the cap
+    start: int  # the first idx searched
+    end: int  # the idx the search stopped before
+    span: int  # the job's last idx + 1: the search is whole when it ran from 0 to here
+    more: bool  # more matches than the cap in the texts searched
+
+    @property
+    def complete(self) -> bool:
+        return self.start == 0 and self.end >= self.span
+
+
+def results_search(
+    *,
+    job: Job,
+    q: str,
+    label: str | None = None,
+    order: tuple[str, ...] = SORTS["idx"],
+    group: str | None = None,
+    by: str | None = None,
+    start: int = 0,
+    cap: int,
+    seconds: float,
+    slice_rows: int,
+) -> SearchScan:
+    """Search a job's texts from idx `start` in slices of `slice_rows` until `seconds` are spent.
+
+    Each slice is a range scan of the (job, idx) index, so a search costs
+    what it reads, not the job's size: a rare word in a million texts is
+    searched a few hundred thousand texts a request, with a cursor (`end`)
+    to go on from. The first slice always runs; another runs only if the
+    time spent so far plus the last slice's time stays within `seconds`.
+    In input order the search stops at the cap: the range then holds
+    exactly `cap` matches and the rest start at `end`. A sort by score
+    keeps the best `cap` of every match in the range.
+    """
+    last = Result.objects.filter(job=job).order_by("-idx").values_list("idx", flat=True).first()
+    span = 0 if last is None else last + 1
+    if not 0 <= start < span:
+        start = 0  # past the end (a stale link): search from the first text
+    matching = results_queryset(job=job, label=label, q=q, group=group, by=by)
+    in_order = order == SORTS["idx"]
+    # Sorted by an expression, not the column: Postgres would otherwise walk the job's
+    # (job, compound) index through every result to find a slice's few (README, "Benchmarks").
+    ordering = [
+        (F(name[1:]) * 1).desc() if name.startswith("-") else (F(name) * 1).asc()
+        for name in order
+        if name != "idx"
+    ] + ["idx"]
+    fields = [name.lstrip("-") for name in order if name != "idx"]
+    found: list[tuple] = []
+    more = False
+    began = time.monotonic()
+    lo = start
+    while lo < span:
+        hi = min(lo + slice_rows, span)
+        sliced = matching.filter(idx__gte=lo, idx__lt=hi).order_by(*ordering)
+        slice_began = time.monotonic()
+        if in_order:
+            found += [(i,) for i in sliced.values_list("idx", flat=True)[: cap + 1 - len(found)]]
+            if len(found) > cap:
+                # Stop before the first match past the cap: the range holds exactly `cap`.
+                return SearchScan(
+                    matches=[k[-1] for k in found[:cap]], start=start, end=found[cap][0], span=span, more=True
+                )
+        else:
+            found = _best(found + list(sliced.values_list(*fields, "idx")[: cap + 1]), order=order)
+            more = more or len(found) > cap
+            found = found[:cap]
+        lo = hi
+        now = time.monotonic()
+        if now - began + (now - slice_began) > seconds:
+            break
+    return SearchScan(matches=[k[-1] for k in found], start=start, end=lo, span=span, more=more)
+
+
+def _best(rows: list[tuple], *, order: tuple[str, ...]) -> list[tuple]:
+    """Sort (sort fields..., idx) rows as `order` says, idx breaking ties."""
+    signs = [-1 if name.startswith("-") else 1 for name in order if name != "idx"]
+    return sorted(rows, key=lambda r: (*(s * v for s, v in zip(signs, r, strict=False)), r[-1]))
+
+
+def results_at(*, job: Job, idxs: list[int]) -> list[Result]:
+    """Return a job's results at these idx, in that order."""
+    by_idx = {r.idx: r for r in Result.objects.filter(job=job, idx__in=idxs)}
+    return [by_idx[i] for i in idxs if i in by_idx]
 
 
 def results_dense(job: Job) -> bool:

@@ -326,22 +326,26 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
     columns = selectors.job_columns(job) if job.columns and job.is_final else None
     group_by = job.group_by if columns and job.group_by in columns.groupable else ""
     group = request.GET.get("group", "")[:1000] if group_by else ""
+    if q:
+        return {
+            **_search_table(
+                request, job, label=label, q=q, sort=sort, default=default, group=group, by=group_by
+            ),
+            "columns": columns,
+        }
     # Input order, unfiltered, pages by idx however deep; other views page with OFFSET, which
     # scans every row before the page (0.7 s for the last of a million), so they stop at MAX_PAGES.
-    keyset = sort == "idx" and not (label or q or group) and selectors.results_dense(job)
+    keyset = sort == "idx" and not (label or group) and selectors.results_dense(job)
     cap = None if keyset else MAX_PAGES * RESULTS_PER_PAGE + 1
-    count = selectors.results_count(job=job, label=label, q=q, group=group or None, by=group_by, cap=cap)
+    count = selectors.results_count(job=job, label=label, group=group or None, by=group_by, cap=cap)
     pages = max(ceil(count / RESULTS_PER_PAGE), 1)
     capped = not keyset and pages > MAX_PAGES
     if capped:
         pages = MAX_PAGES
-    try:
-        number = min(max(int(request.GET.get("page", 1)), 1), pages)
-    except ValueError:
-        number = 1
+    number = _page_number(request, pages)
     offset = (number - 1) * RESULTS_PER_PAGE
     rows = selectors.results_queryset(
-        job=job, label=label, q=q, sort=None if sort == LATEST else sort, group=group or None, by=group_by
+        job=job, label=label, sort=None if sort == LATEST else sort, group=group or None, by=group_by
     )
     if sort == LATEST:
         rows = rows.order_by("-id")
@@ -350,17 +354,93 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         if keyset
         else rows[offset : offset + RESULTS_PER_PAGE]
     )
-    params = {
+    params = _table_params(label=label, q=q, group=group, sort=sort, default=default)
+    return {
+        **_table_context(label=label, q=q, sort=sort, default=default, group=group, group_by=group_by),
+        "rows": rows,
+        "columns": columns,
+        "result_count": count,
+        # More results match than the pages reach; a count that stopped at the cap is a lower bound.
+        "capped": capped,
+        "count_more": cap is not None and count >= cap,
+        **_pager(params, number=number, pages=pages, offset=offset, count=count),
+    }
+
+
+def _search_table(
+    request: HttpRequest, job: Job, *, label: str, q: str, sort: str, default: str, group: str, by: str
+) -> dict:
+    """The results table searched for `q`: as many texts as SEARCH_SECONDS allows, from `?from=`.
+
+    A search reads every text it looks at (no index serves ILIKE '%q%'), so
+    the page searches the job in slices by idx for a bounded time and offers
+    to search further from where it stopped (README, "The pages").
+    """
+    try:
+        start = max(int(request.GET.get("from", 0)), 0)
+    except ValueError:
+        start = 0
+    limits = settings.SENTIMETER
+    scan = selectors.results_search(
+        job=job,
+        q=q,
+        label=label,
+        order=selectors.LATEST_ORDER if sort == LATEST else selectors.SORTS[sort],
+        group=group or None,
+        by=by,
+        start=start,
+        cap=MAX_PAGES * RESULTS_PER_PAGE,
+        seconds=limits["SEARCH_SECONDS"],
+        slice_rows=limits["SEARCH_SLICE_ROWS"],
+    )
+    count = len(scan.matches)
+    pages = max(ceil(count / RESULTS_PER_PAGE), 1)
+    number = _page_number(request, pages)
+    offset = (number - 1) * RESULTS_PER_PAGE
+    params = _table_params(label=label, q=q, group=group, sort=sort, default=default)
+    further = scan.end < scan.span
+    return {
+        **_table_context(label=label, q=q, sort=sort, default=default, group=group, group_by=by),
+        "rows": selectors.results_at(job=job, idxs=scan.matches[offset : offset + RESULTS_PER_PAGE]),
+        "result_count": count,
+        "capped": scan.more,
+        "count_more": scan.more,
+        # Texts before `start` or from `end` on were not searched: the count is a lower bound.
+        "search_partial": not scan.complete,
+        "search_first": scan.start + 1,
+        "search_last": scan.end,
+        "search_span": scan.span,
+        "search_further_url": "?" + urlencode({**params, "from": scan.end}) if further else None,
+        "search_again_url": "?" + urlencode(params) if scan.start else None,
+        **_pager(
+            {**params, **({"from": scan.start} if scan.start else {})},
+            number=number,
+            pages=pages,
+            offset=offset,
+            count=count,
+        ),
+    }
+
+
+def _page_number(request: HttpRequest, pages: int) -> int:
+    try:
+        return min(max(int(request.GET.get("page", 1)), 1), pages)
+    except ValueError:
+        return 1
+
+
+def _table_params(*, label: str, q: str, group: str, sort: str, default: str) -> dict:
+    """The table's GET parameters that its links keep (a default sort left out)."""
+    return {
         k: v
         for k, v in (("label", label), ("q", q), ("group", group), ("sort", sort if sort != default else ""))
         if v
     }
 
-    def page_url(n: int) -> str:
-        return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
 
+def _table_context(*, label: str, q: str, sort: str, default: str, group: str, group_by: str) -> dict:
+    running = default == LATEST
     return {
-        "rows": rows,
         "label": label,
         "q": q,
         "sort": sort,
@@ -369,12 +449,15 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         "filtered": bool(label or q or group),
         "group": group,
         "group_by": group_by,
-        "columns": columns,
-        "result_count": count,
-        # More results match than the pages reach; a count that stopped at the cap is a lower bound.
-        "capped": capped,
-        "count_more": cap is not None and count >= cap,
         "paged_rows": MAX_PAGES * RESULTS_PER_PAGE,
+    }
+
+
+def _pager(params: dict, *, number: int, pages: int, offset: int, count: int) -> dict:
+    def page_url(n: int) -> str:
+        return "?" + urlencode({**params, **({"page": n} if n > 1 else {})})
+
+    return {
         "first_row": offset + 1 if count else 0,
         "last_row": min(offset + RESULTS_PER_PAGE, count),
         "page_number": number,

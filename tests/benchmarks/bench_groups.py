@@ -21,17 +21,20 @@ the slowest):
   --store-runs times, default 3), once per job;
 - the job page, server side (the Django handler in this process, from
   request to rendered bytes): plain, grouped by store, filtered to a
-  group, to a label, sorted by score, the last page, a text search, and
-  the trend by month; with the number of queries each made and the
-  slowest of them.
+  group, to a label, sorted by score, the last page, the trend by month,
+  and searched for a frequent word (1 text in 8), a rare one (1 in
+  50,000), one in no text, a Korean one, further from the middle and
+  sorted by score; with the number of queries each made and the slowest
+  of them. A search reads the job's texts for the page's
+  SEARCH_SECONDS and says how far it got: the "searched" column.
 
 Run it from the project root:
 
     flock /tmp/sentimeter-bench.lock .venv/bin/python tests/benchmarks/bench_groups.py \\
         [--rows 1000000] [--runs 5]
 
-The database `sentimeter_bench_groups` is dropped and re-created (left
-behind for inspection); REDIS_URL (default: Redis database 9) is only
+The database `sentimeter_bench_groups` (or --database) is dropped and
+re-created (left behind for inspection); REDIS_URL (default: Redis database 9) is only
 connected to, never written. Exits 0 once measured, even if a target is
 missed; 1 if something broke.
 """
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -62,6 +66,9 @@ REVIEWS = [
     "배송이 빨라서 좋아요.",
     "The worst purchase I have made this year.",
 ]
+# One text in RARE_EVERY says RARE_TEXT: a word a search finds a few of in a million.
+RARE_EVERY = 50_000
+RARE_TEXT = "A rare gem of a shop."
 # 2025-01-01 00:00 UTC: the dates span two years from there.
 EPOCH = 1735689600
 TWO_YEARS = 2 * 365 * 86400
@@ -74,6 +81,10 @@ def _score(i: int) -> float:
     """A score in [-1, 1] that leans negative for some stores (so groups differ), deterministic."""
     x = ((i * 2654435761) % 2001) / 1000.0 - 1.0
     return round(max(-1.0, min(1.0, x - 0.02 * (i % 20) + 0.2)), 4)
+
+
+def _text(i: int) -> str:
+    return RARE_TEXT if i % RARE_EVERY == RARE_EVERY - 1 else REVIEWS[i % len(REVIEWS)]
 
 
 def _cells(i: int) -> list[str | None]:
@@ -98,11 +109,11 @@ def line(name: str, times: list[float], target: float | None = None) -> str:
 
 
 def bench(args: argparse.Namespace) -> None:
-    harness.database_recreate(DB_NAME)
+    harness.database_recreate(args.database)
     # As in production (DEBUG off), in this process: Django's test client is the browser.
     env = harness.app_env(
         harness.free_port(),
-        database_url=harness.database_url(DB_NAME),
+        database_url=harness.database_url(args.database),
         redis_url=args.redis_url,
         debug=False,
         overrides={"ALLOWED_HOSTS": "testserver"},
@@ -168,7 +179,7 @@ def bench(args: argparse.Namespace) -> None:
         f"({statistics.median(with_index) / statistics.median(without_index):.2f}x)"
     )
     start = time.perf_counter()
-    results_copy_table(job, n=rows, cells=_cells, text=lambda i: REVIEWS[i % len(REVIEWS)], compound=_score)
+    results_copy_table(job, n=rows, cells=_cells, text=_text, compound=_score)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE web_result")
     print(f"inserted {rows:,} results with COPY in {time.perf_counter() - start:.1f} s")
@@ -214,8 +225,13 @@ def bench(args: argparse.Namespace) -> None:
         ("most negative first", "?sort=compound"),
         ("most positive first", "?sort=-compound"),
         ("most positive first, page 20", "?sort=-compound&page=20"),
-        ("text search 'crushed' (1 in 8)", "?q=crushed"),
-        ("text search 'zzz' (none)", "?q=zzz"),
+        ("search 'crushed' (1 in 8)", "?q=crushed"),
+        ("search 'crushed', page 20", "?q=crushed&page=20"),
+        ("search '배송' (1 in 8, Korean)", "?q=%EB%B0%B0%EC%86%A1"),
+        (f"search 'gem' (1 in {RARE_EVERY:,})", "?q=gem"),
+        ("search 'zzz' (none)", "?q=zzz"),
+        (f"search 'zzz' further, from {rows // 2:,}", f"?q=zzz&from={rows // 2}"),
+        ("search 'crushed', most negative first", "?q=crushed&sort=compound"),
         ("trend by month", "?trend=date&bucket=month"),
     ]
     for name, query in pages:
@@ -229,6 +245,9 @@ def bench(args: argparse.Namespace) -> None:
         slowest = max(captured, key=lambda q: float(q["time"]))
         times = timed(lambda url=url: client.get(url), args.runs)
         print(line(name, times, PAGE_TARGET_S))
+        scope = re.search(r'id="search-scope"[^>]*>([^<]*)', response.content.decode())
+        if scope:
+            print(f"    {scope.group(1).strip()}")
         print(
             f"    {len(captured)} queries; slowest {float(slowest['time']) * 1000:.1f} ms: "
             f"{slowest['sql'][:150]}"
@@ -240,6 +259,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database", default=DB_NAME)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--store-runs", type=int, default=3)
     parser.add_argument("--index-rows", type=int, default=200_000)
