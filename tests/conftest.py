@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from worker.queues import get_redis
 
@@ -13,6 +14,14 @@ def _static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    # LocaleMiddleware leaves a request's language active in its thread: a Korean
+    # request in one test would make the next test's plain function calls speak Korean.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
