@@ -73,7 +73,7 @@ SHORT_REVIEWS = (
 STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 
-# worker.pipeline's "job <id>: [split into ]N chunks, M texts, K rows skipped" line, logged by the splitter.
+# worker.split's "job <id>: [split into ]N chunks, M texts, K rows skipped" line, logged by the splitter.
 SPLIT_LINE = re.compile(r"^.*\b\d+ chunks, \d+ texts\b.*$", re.MULTILINE)
 
 # Errors that mean "the benchmark broke" (exit 1) rather than "a target was missed" (exit 0).

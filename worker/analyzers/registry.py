@@ -12,6 +12,7 @@ from functools import cache
 
 from worker.analyzers import e5, vader
 from worker.analyzers.base import Analyzer, AnalyzerSpec
+from worker.exceptions import InputError
 
 ANALYZERS: tuple[AnalyzerSpec, ...] = (e5.SPEC, vader.SPEC)
 
@@ -40,6 +41,14 @@ def spec_get(name: str) -> AnalyzerSpec:
         raise UnknownAnalyzer(
             f"Unknown analyzer {name!r}; choose one of: {', '.join(analyzer_names())}."
         ) from None
+
+
+def spec_for_job(name: str) -> AnalyzerSpec:
+    """Return a job's analyzer's spec; one gone since the submit is the job's bad input (InputError)."""
+    try:
+        return spec_get(name)
+    except UnknownAnalyzer as exc:
+        raise InputError(str(exc), code="unknown_analyzer") from None
 
 
 @cache
