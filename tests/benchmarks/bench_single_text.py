@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import statistics
 import sys
@@ -46,22 +45,11 @@ CONNECTS = 30
 
 
 def bench(args: argparse.Namespace) -> None:
-    harness.database_recreate(DB_NAME)
     # As in production (DEBUG off: no SQL kept per query), in this process; a job's
     # INFO line aside, which would print one line a job here.
-    env = harness.app_env(
-        harness.free_port(),
-        database_url=harness.database_url(DB_NAME),
-        redis_url=args.redis_url,
-        debug=False,
-        overrides={"LOG_LEVEL": "WARNING"},
+    harness.django_here(
+        DB_NAME, redis_url=args.redis_url, log_dir=Path(args.log_dir), overrides={"LOG_LEVEL": "WARNING"}
     )
-    harness.migrate({**env, "DEBUG": "1"}, Path(args.log_dir))
-    os.environ.update({**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
-    sys.path.insert(0, str(harness.ROOT))
-    import django
-
-    django.setup()
     from django.db import connection, connections
     from django.test.utils import CaptureQueriesContext
 

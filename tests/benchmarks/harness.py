@@ -315,6 +315,22 @@ def migrate(env: dict[str, str], log_dir: Path) -> None:
         _manage(["collectstatic", "--noinput"], env=env, log_path=log_dir / "collectstatic.log")
 
 
+def django_here(
+    db_name: str, *, redis_url: str, log_dir: Path, overrides: dict[str, str] | None = None
+) -> None:
+    """Set Django up in this process on a fresh, migrated database, DEBUG off as in production."""
+    database_recreate(db_name)
+    env = app_env(
+        free_port(), database_url=database_url(db_name), redis_url=redis_url, debug=False, overrides=overrides
+    )
+    migrate({**env, "DEBUG": "1"}, log_dir)
+    os.environ.update({**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
 def _manage(args: list[str], *, env: dict[str, str], log_path: Path) -> None:
     with log_path.open("wb") as log:
         code = subprocess.call(  # noqa: S603 - the project's own manage.py
