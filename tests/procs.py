@@ -516,12 +516,16 @@ class Held:
     redis: int
 
 
+def postgres_ports_held(pids: set[int]) -> set[int]:
+    """The client ports of the test database's connections these processes hold: one per connection."""
+    owners = socket_owners(int(urlsplit(database_url()).port or 5432))
+    return {port for port in postgres_client_ports() if owners.get(port, set()) & pids}
+
+
 def connections_held(pids: set[int]) -> Held:
     """How many of the test database's and test Redis db's connections these processes hold."""
-    pg_port = int(urlsplit(database_url()).port or 5432)
-    redis_port = int(urlsplit(settings.REDIS_URL).port or 6379)
-    pg_owners, redis_owners = socket_owners(pg_port), socket_owners(redis_port)
+    redis_owners = socket_owners(int(urlsplit(settings.REDIS_URL).port or 6379))
     return Held(
-        postgres=sum(1 for port in postgres_client_ports() if pg_owners.get(port, set()) & pids),
+        postgres=len(postgres_ports_held(pids)),
         redis=sum(1 for port in redis_client_ports() if redis_owners.get(port, set()) & pids),
     )

@@ -7,8 +7,16 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from worker.analyzers.base import CostModel, NeutralBand, Scores
-from worker.analyzers.registry import UnknownAnalyzer, analyzer_names, analyzer_specs, get_analyzer, spec_get
+from worker.analyzers.registry import (
+    UnknownAnalyzer,
+    analyzer_names,
+    analyzer_specs,
+    get_analyzer,
+    spec_for_job,
+    spec_get,
+)
 from worker.analyzers.vader import BAND, VaderAnalyzer
+from worker.exceptions import InputError
 
 REFERENCE = SentimentIntensityAnalyzer()
 
@@ -109,6 +117,13 @@ def test_unknown_analyzer_is_refused_with_the_choices():
 
 def test_unknown_analyzer_is_a_lookup_error():
     assert issubclass(UnknownAnalyzer, LookupError)
+
+
+def test_a_jobs_analyzer_gone_since_its_submit_is_its_bad_input_with_the_choices():
+    assert spec_for_job("vader") is spec_get("vader")
+    with pytest.raises(InputError, match=r"'nope'.*vader") as caught:
+        spec_for_job("nope")
+    assert caught.value.code == "unknown_analyzer"
 
 
 def test_get_analyzer_returns_one_cached_instance():

@@ -23,14 +23,14 @@ from tests.builders import SAMPLE_TEXTS, make_job, make_results, vader, vader_sc
 from tests.workerjobs import chunk_take
 from web import services
 from web.models import Job, JobChunk, JobInput, Result
-from worker import pipeline
+from worker import pipeline, split
 from worker.analyzers.base import Scores
 from worker.analyzers.registry import get_analyzer
 from worker.analyzers.vader import BAND as VADER_BAND
 from worker.analyzers.vader import SPEC as VADER_SPEC
 from worker.chunking import TAIL_SHRINK
-from worker.chunks import chunks_refill, chunks_window
 from worker.exceptions import JobStopped
+from worker.fanout import chunks_refill, chunks_window
 from worker.queues import BULK, chunk_rq_id, get_queue, get_redis
 from worker.results import results_copy, results_store
 from worker.summary import summary_compute
@@ -1035,7 +1035,7 @@ def test_a_failed_job_frees_its_stored_input_at_once(sentimeter_settings):
 
 def test_a_split_canceled_midway_leaves_no_texts_behind(monkeypatch):
     job = make_job(texts=TEXTS * 2)
-    real_write = pipeline.chunk_write
+    real_write = split.chunk_write
 
     def cancel_before_the_sixth_chunk(job_id, seq, rows):
         # The splitter notices a cancel only at its next refill (every SPLIT_REFILL_EVERY chunks by then).
@@ -1043,14 +1043,14 @@ def test_a_split_canceled_midway_leaves_no_texts_behind(monkeypatch):
             services.job_cancel(job=Job.objects.get(pk=job_id))
         real_write(job_id, seq, rows)
 
-    monkeypatch.setattr(pipeline, "chunk_write", cancel_before_the_sixth_chunk)
+    monkeypatch.setattr(split, "chunk_write", cancel_before_the_sixth_chunk)
 
     pipeline.job_process(job.pk, chunk_size=1)
 
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED
     # Chunks 5 to 8 were written after the cancel; the refill after chunk 8 stopped the split.
-    assert JobChunk.objects.filter(job=job).count() == 2 * pipeline.SPLIT_REFILL_EVERY + 1
+    assert JobChunk.objects.filter(job=job).count() == 2 * split.SPLIT_REFILL_EVERY + 1
     assert input_size(job) == 0
 
 
@@ -1145,7 +1145,7 @@ def test_a_job_deleted_while_it_is_analyzed_inline_leaves_no_result_behind(monke
 def test_cancel_while_splitting_stops_the_split(monkeypatch, sentimeter_settings):
     sentimeter_settings["CHUNK_WINDOW"] = 2
     job = make_job(texts=TEXTS)
-    real_refill = pipeline.chunks_refill
+    real_refill = split.chunks_refill
     refills = []
 
     def cancel_on_second_refill(job_id):
@@ -1154,7 +1154,7 @@ def test_cancel_while_splitting_stops_the_split(monkeypatch, sentimeter_settings
             services.job_cancel(job=Job.objects.get(pk=job_id))
         return real_refill(job_id)
 
-    monkeypatch.setattr(pipeline, "chunks_refill", cancel_on_second_refill)
+    monkeypatch.setattr(split, "chunks_refill", cancel_on_second_refill)
 
     pipeline.job_process(job.pk, chunk_size=1)
 
@@ -1322,7 +1322,10 @@ def test_results_written_with_binary_copy_round_trip_any_text_and_exact_scores()
     assert rows == [(t, s.label, s.compound, s.pos, s.neu, s.neg) for t, s in zip(texts, scores, strict=True)]
 
 
-@pytest.mark.parametrize("part", ["chunks", "exceptions", "locks", "results", "storedinput", "summary"])
+@pytest.mark.parametrize(
+    "part",
+    ["chunk", "chunking", "exceptions", "fanout", "locks", "results", "split", "storedinput", "summary"],
+)
 def test_the_pipelines_parts_never_import_the_state_machine_or_the_job_functions(part):
     # Imports run one way: pipeline.py drives its parts; a part that reached back would start a circle.
     tree = ast.parse((Path(pipeline.__file__).parent / f"{part}.py").read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from django.db import connection, connections
+from rq import Worker
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
@@ -23,8 +24,10 @@ from tests.procs import (  # noqa: F401 - fixtures
     HEROKU_GRACE,
     VENV_BIN,
     database_url,
+    descendants,
     heroku_stop,
     horses,
+    postgres_ports_held,
     process_env,
     procfile_command,
     procs_fixture,
@@ -44,7 +47,7 @@ from web import services
 from web.models import Job, JobInput, Result
 from worker import tasks
 from worker.analyzers.vader import SPEC as VADER_SPEC
-from worker.process import SentimeterWorker
+from worker.process import CONNECTION_LINGER, SentimeterWorker
 from worker.queues import BULK, QUICK, get_queue, get_redis, job_enqueue
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -118,6 +121,34 @@ def test_fifty_jobs_in_a_row_through_one_worker_never_break_its_connection(worke
     assert Result.objects.filter(job_id__in=job_ids).count() == 100
     log = worker.log()
     assert [sign for sign in BROKEN_CONNECTION_SIGNS if sign in log] == [], worker.log_tail()
+
+
+@pytest.mark.slow
+def test_texts_sent_one_after_another_share_the_workers_database_connection(worker_proc):
+    worker = worker_proc()
+
+    def held() -> set[int]:
+        return postgres_ports_held({worker.pid, *descendants(worker.pid)})
+
+    def idle_after(job_id) -> bool:
+        # The worker is idle again once it has done everything that follows the job.
+        (rq_worker,) = Worker.all(connection=get_redis())
+        finished = RQJob.fetch(str(job_id), connection=get_redis()).get_status() == JobStatus.FINISHED
+        return finished and rq_worker.get_state() == "idle"
+
+    ports = []
+    for i in range(3):
+        job = make_job(texts=[f"One text after another, number {i}."], queue=QUICK)
+        job_enqueue(job_id=str(job.pk), queue_name=QUICK)  # outside a transaction: at once
+        (done,) = jobs_wait_final([job.pk], worker=worker)
+        assert done.status == Job.Status.SUCCEEDED, done.error_message
+        wait_for(lambda job_id=job.pk: idle_after(job_id), what=worker.log_tail)
+        ports.append(held())
+    # Each job found the connection of the one before it still open: one connection, the same port.
+    assert len(ports[0]) == 1
+    assert ports[1] == ports[2] == ports[0]
+    # Idle, the worker gives it back after a while.
+    wait_for(lambda: not held(), timeout=CONNECTION_LINGER + 30, what=lambda: f"{held()}")
 
 
 def test_fork_work_horse_closes_every_database_connection_before_forking(monkeypatch):

@@ -1,22 +1,17 @@
 """The job's state machine: claim, analyze inline or split, store each chunk, finalize or fail.
 
-A job that fits in one chunk is analyzed inline by its RQ job (the quick
-path). A bigger one is split: its texts are written as JobChunk rows, and
-chunk jobs on the `bulk` queue, on any worker, analyze them; a job keeps at
-most a window of chunks on the queue, so big jobs take turns. The chunk
+queued -> running (job_claim) -> succeeded (job_finalize) or failed
+(job_fail); a cancel (web/services.py) moves it to canceled. Every change
+is compare-and-set on the status, so cancel-versus-finish and duplicate
+deliveries cannot both win. A job that fits in one chunk is counted,
+stored and marked succeeded in one transaction (the quick path). A bigger
+one is split into chunks that chunk jobs on any worker store; the chunk
 that completes the set finalizes the job (a row lock serializes them).
 
-Exactly once: each chunk's results, its `done` status and the job's
-progress counters are written in one transaction, guarded by
-compare-and-set on the chunk and on the job's `running` status; inline
-results are inserted with ON CONFLICT DO NOTHING on `(job, idx)`. So
-`Job.done` always equals the number of stored results, a retried or
-duplicated chunk stores nothing twice, and a canceled job takes no more.
-
-The parts it drives live in their own modules, which never import this
-one: `storedinput` (reading the stored input back), `chunks` (chunk rows
-and their window on the queue), `results` (storing results) and `summary`
-(statistics and warnings when a job ends).
+The parts it drives never import this module: `split` (the input read into
+chunks and counted), `fanout` (chunk rows and their window on the queue),
+`chunk` (one chunk analyzed and stored exactly once), `storedinput`,
+`results` and `summary`.
 """
 
 from __future__ import annotations
@@ -25,39 +20,27 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 
-from web.models import Job, JobChunk
-from worker.analyzers.base import Analyzer, AnalyzerSpec
-from worker.analyzers.registry import UnknownAnalyzer, analyzer_names, get_analyzer, spec_get
+from web.models import Job
+from worker.analyzers.base import Analyzer
+from worker.analyzers.registry import get_analyzer, spec_for_job
 from worker.breakdowns import breakdowns_store
-from worker.chunking import chunks_of, tail_bound
-from worker.chunks import (
-    chunk_write,
-    chunks_refill,
-    chunks_requeue_lost,
-    workers_count,
-)
-from worker.exceptions import InputError, JobStopped
+from worker.chunk import chunk_store
+from worker.exceptions import JobStopped
+from worker.fanout import chunks_refill, chunks_requeue_lost
 from worker.inputs import Row
-from worker.messages import Message, gettext_noop
-from worker.results import SKIPPED_BATCH, results_copy, results_store, skipped_store
-from worker.storedinput import input_free, input_get, input_rows, input_workbook_convert, range_rows
+from worker.messages import Message
+from worker.results import results_store
+from worker.split import Skips, job_counted, job_split, split_open
+from worker.storedinput import input_free
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 from worker.webhooks import webhook_schedule
 
 logger = logging.getLogger(__name__)
-
-# Skipped rows reported on the job, with their row numbers.
-SKIPPED_EXAMPLES = 10
-# The splitter tops up the queue after each of the first chunks, then every so often.
-SPLIT_REFILL_EVERY = 4
 
 
 def job_claim(job_id: uuid.UUID) -> Job | None:
@@ -158,53 +141,6 @@ def job_fail(job_id: uuid.UUID, *, code: str, message: Message | str) -> bool:
     return failed
 
 
-@dataclass(slots=True)
-class _Skips:
-    """Rows of an upload that have no usable text: a count, the first examples, and the rows stored.
-
-    Each skipped row is kept (SkippedRow, written a batch at a time) so the
-    downloads give back every row of the upload.
-    """
-
-    job_id: uuid.UUID
-    count: int = 0
-    examples: list[dict] = field(default_factory=list)
-    pending: list[Row] = field(default_factory=list)
-
-    def add(self, row: Row) -> None:
-        self.count += 1
-        if len(self.examples) < SKIPPED_EXAMPLES:
-            reason = row.problem or Message("")
-            self.examples.append(
-                {"row": row.row_number, "reason": reason.english(), "text": reason.to_json()}
-            )
-        self.pending.append(row)
-        if len(self.pending) >= SKIPPED_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        """Store the skipped rows not stored yet."""
-        if self.pending:
-            skipped_store(job_id=self.job_id, rows=self.pending)
-            self.pending = []
-
-
-def _spec_for(job: Job) -> AnalyzerSpec:
-    try:
-        return spec_get(job.analyzer)
-    except UnknownAnalyzer:
-        # The words of a submit's refusal (web.services.analyzer_validate), in the reader's language.
-        raise InputError(
-            gettext_noop("Unknown analyzer %(analyzer)s; choose one of: %(names)s."),
-            params={"analyzer": repr(job.analyzer), "names": ", ".join(analyzer_names())},
-            code="unknown_analyzer",
-        ) from None
-
-
-def _analyzer_for(job: Job) -> Analyzer:
-    return get_analyzer(_spec_for(job).name)
-
-
 def job_process(
     job_id: uuid.UUID, *, chunk_size: int | None = None, chunk_seconds: float | None = None
 ) -> None:
@@ -219,31 +155,16 @@ def job_process(
     if job is None:
         logger.info("job %s: already ended, nothing to do", job_id)
         return
-    conf = settings.SENTIMETER
-    spec = _spec_for(job)
-    skips = _Skips(job_id)
-    rows, unread = input_rows(input_workbook_convert(input_get(job)), max_chars=conf["MAX_TEXT_CHARS"])
-    # A split interrupted earlier resumes after the texts its chunks cover
-    # (whatever the chunk settings are now), numbering on from its last chunk.
-    # A first attempt has none to look for.
-    written = (
-        JobChunk.objects.filter(job_id=job_id).aggregate(count=Count("id"), texts=Sum("size"))
-        if job.attempts > 1
-        else {"count": 0, "texts": 0}
-    )
-    covered = written["texts"] or 0
-    chunks = chunks_of(
-        _texts_skip(rows, covered),
-        cost=spec.cost,
-        max_texts=chunk_size or conf["CHUNK_SIZE"],
-        bound=tail_bound(chunk_seconds or conf["CHUNK_SECONDS"], unread=unread, workers=workers_count()),
-        on_skip=skips.add,
+    spec = spec_for_job(job.analyzer)
+    skips = Skips(job_id)
+    written, chunks = split_open(
+        job, cost=spec.cost, skips=skips, chunk_size=chunk_size, chunk_seconds=chunk_seconds
     )
     try:
-        if written["count"]:
-            logger.info("job %s: resuming the split after %d chunks", job_id, written["count"])
+        if written.chunks:
+            logger.info("job %s: resuming the split after %d chunks", job_id, written.chunks)
             chunks_requeue_lost(job_id)
-            _job_split(job, chunks, skips=skips, first_seq=written["count"], covered=covered)
+            job_split(job, chunks, skips=skips, written=written)
         else:
             first = next(chunks, None)
             second = next(chunks, None) if first is not None else None
@@ -252,7 +173,7 @@ def job_process(
                 if total is not None:
                     _job_succeeded(job_id, total)
                 return
-            _job_split(job, itertools.chain([first, second], chunks), skips=skips)
+            job_split(job, itertools.chain([first, second], chunks), skips=skips, written=written)
     except JobStopped:
         # Canceled while splitting: the cancel dropped the input, unless a lock kept it from doing so then.
         input_free(job_id)
@@ -261,46 +182,7 @@ def job_process(
     job_finalize(job_id)
 
 
-def _job_counted(job: Job, *, total: int, chunks_total: int, skips: _Skips) -> None:
-    """Record how many texts the input holds (and what was skipped); fail if none."""
-    skips.flush()
-    if total == 0:
-        # The failure's message names one skipped row; the job shows them all, as when it succeeds.
-        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-            skipped=skips.count, skipped_examples=skips.examples
-        )
-        if not skips.examples:
-            raise InputError(gettext_noop("There is no text to analyze in the input."), code="no_texts")
-        first = skips.examples[0]
-        raise InputError(
-            gettext_noop(
-                "There is no text to analyze in the input: all %(count)s rows were skipped "
-                "(row %(row)s: %(reason)s)."
-            ),
-            params={
-                "count": skips.count,
-                "row": first["row"],
-                "reason": Message.from_json(first["text"]) or first["reason"],
-            },
-            code="no_texts",
-        )
-    updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        total=total, chunks_total=chunks_total, skipped=skips.count, skipped_examples=skips.examples
-    )
-    if not updated:
-        raise JobStopped(str(job.pk))
-
-
-def _texts_skip(rows: Iterator[Row], covered: int) -> Iterator[Row]:
-    """Pass rows on, except the first `covered` rows with text (skipped rows still count)."""
-    for row in rows:
-        if row.text is not None and covered > 0:
-            covered -= 1
-            continue
-        yield row
-
-
-def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: _Skips) -> int | None:
+def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: Skips) -> int | None:
     """Analyze and store a job that fits in one chunk, right here, and finalize it; its total if it succeeded.
 
     The count, the results and the success are one transaction, so one wait
@@ -309,96 +191,31 @@ def _job_inline(job: Job, rows: list[Row], *, analyzer: Analyzer, skips: _Skips)
     the job's row is locked only for the writes (a cancel does not wait on it).
     """
     if not rows:
-        _job_counted(job, total=0, chunks_total=0, skips=skips)  # raises: no text
+        job_counted(job, total=0, chunks_total=0, skips=skips)  # raises: no text
     texts = [r.text for r in rows]
     scores = analyzer.analyze(texts)
     with transaction.atomic():
-        _job_counted(job, total=len(rows), chunks_total=0, skips=skips)
+        job_counted(job, total=len(rows), chunks_total=0, skips=skips)
         results_store(job_id=job.pk, rows=rows, scores=scores)
         return _job_succeed(job.pk, texts=texts)
 
 
-def _job_split(
-    job: Job, chunks: Iterator[list[Row]], *, skips: _Skips, first_seq: int = 0, covered: int = 0
-) -> None:
-    """Write each chunk as a JobChunk row and keep a window of them queued."""
-    total = covered
-    seq = first_seq - 1
-    for seq, chunk in enumerate(chunks, start=first_seq):
-        total += len(chunk)
-        chunk_write(job.pk, seq, chunk)
-        if seq < SPLIT_REFILL_EVERY or seq % SPLIT_REFILL_EVERY == 0:
-            if not chunks_refill(job.pk):
-                raise JobStopped(str(job.pk))
-    _job_counted(job, total=total, chunks_total=seq + 1, skips=skips)
-    logger.info("job %s: %d chunks, %d texts, %d rows skipped", job.pk, seq + 1, total, skips.count)
-    chunks_refill(job.pk)
-
-
-def _chunk_rows(job: Job, chunk: JobChunk) -> list[Row] | None:
-    """A chunk's rows with text, read and parsed from its range of the input; None if the job ended."""
-    rows = range_rows(
-        input_get(job),
-        start=chunk.start,
-        end=chunk.end,
-        idx_first=chunk.idx_first,
-        row_first=chunk.row_first,
-        max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
-    )
-    rows = [row for row in rows if row.text is not None]
-    if len(rows) != chunk.size:
-        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).exists():
-            return None  # its input was dropped when it ended
-        raise RuntimeError(f"job {job.pk}: chunk {chunk.seq} read {len(rows)} texts, its split {chunk.size}")
-    return rows
-
-
 def chunk_process(job_id: uuid.UUID, seq: int) -> None:
-    """Analyze one chunk of a big job and store it exactly once; finalize if it was the last."""
-    chunk = JobChunk.objects.filter(job_id=job_id, seq=seq).first()
-    if chunk is None:
+    """Analyze one chunk of a big job and store it exactly once; finalize the job if it was the last."""
+    stored = chunk_store(job_id, seq)
+    if stored is None:
         return
-    if chunk.status == JobChunk.Status.DONE:
-        # Stored by an earlier run that may have died before these steps:
-        # both are idempotent, so a retry still moves the job on.
-        chunks_refill(job_id)
-        job_finalize(job_id)
-        return
-    job = Job.objects.only("status", "analyzer").get(pk=job_id)
-    if job.status != Job.Status.RUNNING:
-        return
-    started = time.process_time()
-    rows = _chunk_rows(job, chunk)
-    if rows is None:
-        logger.info("job %s: chunk %d: the input is gone, the job ended", job_id, seq)
-        return
-    texts = [row.text for row in rows]
-    loaded = time.process_time()
-    scores = _analyzer_for(job).analyze(texts)
-    analyzed = time.process_time()
-    with transaction.atomic():
-        # Compare-and-set on the chunk: of two deliveries, exactly one stores it.
-        won = JobChunk.objects.filter(pk=chunk.pk).exclude(status=JobChunk.Status.DONE)
-        if not won.update(status=JobChunk.Status.DONE):
-            return
-        inserted = results_copy(job_id=job_id, rows=rows, scores=scores)
-        counted = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            done=F("done") + inserted, chunks_done=F("chunks_done") + 1
-        )
-        if not counted:
-            transaction.set_rollback(True)
-            return
-    stored = time.process_time()
     chunks_refill(job_id)
     job_finalize(job_id)
-    # CPU seconds of this process, so a busy machine does not blur where a chunk's time goes.
-    logger.info(
-        "job %s: chunk %d stored, %d texts; cpu s: load %.3f, analyze %.3f, store %.3f, refill %.3f",
-        job_id,
-        seq,
-        len(texts),
-        loaded - started,
-        analyzed - loaded,
-        stored - analyzed,
-        time.process_time() - stored,
-    )
+    if stored.texts:
+        # CPU seconds of this process, so a busy machine does not blur where a chunk's time goes.
+        logger.info(
+            "job %s: chunk %d stored, %d texts; cpu s: load %.3f, analyze %.3f, store %.3f, refill %.3f",
+            job_id,
+            seq,
+            stored.texts,
+            stored.load,
+            stored.analyze,
+            stored.store,
+            time.process_time() - stored.at,
+        )

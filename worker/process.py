@@ -66,6 +66,12 @@ IN_PROCESS_QUEUES = (QUICK,)
 IN_PROCESS_FUNCS = (CHUNK_FUNC,)
 
 
+# Seconds a worker keeps its Postgres connection once its queues are empty: a text
+# sent right after another (a person's next one, a script's loop) finds it open
+# instead of paying for a new one (on Heroku, TLS and authentication over the
+# network), and an idle worker still holds none for long (README "Connections").
+CONNECTION_LINGER = 5
+
 # Sent to the main thread to interrupt a job running in this process (see kill_horse).
 STOP_SIGNAL = signal.SIGUSR1
 
@@ -98,6 +104,8 @@ class SentimeterWorker(HerokuWorker):
         # True while a job runs in this process (see execute_job); set if it was interrupted.
         self._performing_in_process = False
         self._interrupted = False
+        # Set when a job ran in this process and left the queues empty (see dequeue_job_and_maintain_ttl).
+        self._lingering = False
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
@@ -189,14 +197,31 @@ class SentimeterWorker(HerokuWorker):
                 stop.set()
                 beat.join()
         finally:
-            if self._interrupted or self._queues_empty():
+            if self._interrupted:
                 # Interrupted anywhere, perhaps mid-query: start the next job on new connections.
-                # Or about to wait on empty queues: hold no Postgres connection meanwhile
-                # (it counts against the plan's limit); the next job opens one.
                 connections.close_all()
             else:
                 close_old_connections()
+                # About to wait on empty queues: the connection is kept CONNECTION_LINGER s at most.
+                self._lingering = self._queues_empty()
         self.set_state(WorkerStatus.IDLE)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """Wait for the next job; after a job left the queues empty, close the connection if none comes soon.
+
+        An idle worker holds no Postgres connection (it counts against the
+        plan's limit), but not at once: a job that comes within
+        CONNECTION_LINGER seconds uses the one still open.
+        """
+        if self._lingering:
+            self._lingering = False
+            if timeout is not None and max_idle_time is None:
+                # RQ's loop ends a wait of max_idle_time seconds with no job, instead of waiting on.
+                found = super().dequeue_job_and_maintain_ttl(CONNECTION_LINGER, CONNECTION_LINGER)
+                if found is not None:
+                    return found
+            connections.close_all()
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     def _queues_empty(self) -> bool:
         """Whether no job waits on this worker's queues (False if Redis cannot say)."""

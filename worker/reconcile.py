@@ -37,7 +37,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from web.models import Job, JobChunk
-from worker.chunks import chunks_refill
+from worker.fanout import chunks_refill
 from worker.messages import Message, gettext_noop
 from worker.pipeline import job_fail, job_finalize
 from worker.queues import chunk_enqueue_now, chunk_rq_id, get_queue, get_redis, job_enqueue_now

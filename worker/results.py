@@ -30,9 +30,13 @@ def results_store(
     (ON CONFLICT), so a retry stores nothing twice. Raises JobStopped (and
     stores nothing) if the job is no longer running. Returns the number of
     rows newly stored.
+
+    Inside a caller's transaction (the quick path's) it takes no savepoint, two
+    statements fewer on a single text's way: a JobStopped then rolls back the
+    caller's whole transaction, which is what that caller wants.
     """
     rows = _rows_of(rows, idxs, texts)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         inserted = _results_insert(job_id=job_id, rows=rows, scores=scores)
         # Compare-and-set: a canceled job takes no more results.
         updated = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(done=F("done") + inserted)

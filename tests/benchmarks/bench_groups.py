@@ -42,7 +42,6 @@ missed; 1 if something broke.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -109,21 +108,13 @@ def line(name: str, times: list[float], target: float | None = None) -> str:
 
 
 def bench(args: argparse.Namespace) -> None:
-    harness.database_recreate(args.database)
     # As in production (DEBUG off), in this process: Django's test client is the browser.
-    env = harness.app_env(
-        harness.free_port(),
-        database_url=harness.database_url(args.database),
+    harness.django_here(
+        args.database,
         redis_url=args.redis_url,
-        debug=False,
+        log_dir=Path(args.log_dir),
         overrides={"ALLOWED_HOSTS": "testserver"},
     )
-    harness.migrate({**env, "DEBUG": "1"}, Path(args.log_dir))
-    os.environ.update({**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
-    sys.path.insert(0, str(harness.ROOT))
-    import django
-
-    django.setup()
     from django.conf import settings
     from django.db import connection, transaction
     from django.test import Client

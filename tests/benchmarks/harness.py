@@ -73,7 +73,7 @@ SHORT_REVIEWS = (
 STARTUP_TIMEOUT = 60.0  # seconds for web and worker to come up
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 
-# worker.pipeline's "job <id>: [split into ]N chunks, M texts, K rows skipped" line, logged by the splitter.
+# worker.split's "job <id>: [split into ]N chunks, M texts, K rows skipped" line, logged by the splitter.
 SPLIT_LINE = re.compile(r"^.*\b\d+ chunks, \d+ texts\b.*$", re.MULTILINE)
 
 # Errors that mean "the benchmark broke" (exit 1) rather than "a target was missed" (exit 0).
@@ -313,6 +313,22 @@ def migrate(env: dict[str, str], log_dir: Path) -> None:
     _manage(["migrate", "--noinput"], env=env, log_path=log_dir / "migrate.log")
     if env.get("DEBUG") == "0":
         _manage(["collectstatic", "--noinput"], env=env, log_path=log_dir / "collectstatic.log")
+
+
+def django_here(
+    db_name: str, *, redis_url: str, log_dir: Path, overrides: dict[str, str] | None = None
+) -> None:
+    """Set Django up in this process on a fresh, migrated database, DEBUG off as in production."""
+    database_recreate(db_name)
+    env = app_env(
+        free_port(), database_url=database_url(db_name), redis_url=redis_url, debug=False, overrides=overrides
+    )
+    migrate({**env, "DEBUG": "1"}, log_dir)
+    os.environ.update({**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
 
 
 def _manage(args: list[str], *, env: dict[str, str], log_path: Path) -> None:

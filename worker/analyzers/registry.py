@@ -12,6 +12,8 @@ from functools import cache
 
 from worker.analyzers import e5, vader
 from worker.analyzers.base import Analyzer, AnalyzerSpec
+from worker.exceptions import InputError
+from worker.messages import gettext_noop
 
 ANALYZERS: tuple[AnalyzerSpec, ...] = (e5.SPEC, vader.SPEC)
 
@@ -39,6 +41,19 @@ def spec_get(name: str) -> AnalyzerSpec:
     except KeyError:
         raise UnknownAnalyzer(
             f"Unknown analyzer {name!r}; choose one of: {', '.join(analyzer_names())}."
+        ) from None
+
+
+def spec_for_job(name: str) -> AnalyzerSpec:
+    """Return a job's analyzer's spec; one gone since the submit is the job's bad input (InputError)."""
+    try:
+        return spec_get(name)
+    except UnknownAnalyzer:
+        # The words of a submit's refusal (web.services.analyzer_validate), in the reader's language.
+        raise InputError(
+            gettext_noop("Unknown analyzer %(analyzer)s; choose one of: %(names)s."),
+            params={"analyzer": repr(name), "names": ", ".join(analyzer_names())},
+            code="unknown_analyzer",
         ) from None
 
 
