@@ -125,16 +125,27 @@ def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dic
 
     Reads at most DRIVERS_SAMPLE texts of each label (`counts` has how many
     there are), every n-th by row, so a big job's sample spans all of it.
+    Both labels' samples come from one scan of the results, in row order:
+    a scan less at the end of a big job, which nothing else runs beside.
     """
-    if counts[Result.Label.NEGATIVE] + counts[Result.Label.POSITIVE] < MIN_TEXTS:
+    labels = (Result.Label.NEGATIVE, Result.Label.POSITIVE)
+    if sum(counts[label] for label in labels) < MIN_TEXTS:
         return drivers([])  # no term can be in enough texts: a single text reads none
-    texts: list[tuple[str, str]] = []
-    for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
+    sampled = Q()
+    for label in labels:
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
-        rows = results.filter(label=label).order_by("idx")
+        sampled |= Q(label=label) if step == 1 else Q(label=label, **{f"nth_{label}": 0})
         if step > 1:
-            rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
-        texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
+            results = results.alias(**{f"nth_{label}": Mod("idx", step)})
+    rows = results.filter(sampled).order_by("idx").values_list("text", "label")
+    taken = dict.fromkeys(labels, 0)
+    texts: list[tuple[str, str]] = []
+    for text, label in rows.iterator(chunk_size=DRIVERS_SAMPLE):
+        if taken[label] < DRIVERS_SAMPLE:
+            taken[label] += 1
+            texts.append((text, label))
+        elif all(n >= DRIVERS_SAMPLE for n in taken.values()):
+            break
     return drivers(texts)
 
 
