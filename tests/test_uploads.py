@@ -23,7 +23,13 @@ from web.models import Job, JobChunk, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks
 from worker.queues import get_queue
-from worker.storedinput import BLOCK_BYTES, BlockCompressor, input_bytes, input_compress
+from worker.storedinput import (
+    BLOCK_BYTES,
+    LEGACY_BLOCK_BYTES,
+    BlockCompressor,
+    input_bytes,
+    input_compress,
+)
 
 REFERENCE = SentimentIntensityAnalyzer()
 SCORE_FIELDS = ("compound", "pos", "neu", "neg")
@@ -706,6 +712,26 @@ def test_an_upload_stored_before_blocks_existed_is_still_read(api):
     JobInput.objects.filter(job=job).update(data=REVIEWS_CSV, blocks=[])
 
     assert_scored(process(job), REVIEWS)
+
+
+def test_an_upload_stored_before_its_block_size_was_recorded_is_read_in_ranges_of_1_mib_blocks(api):
+    # Blocks were 1 MiB, and not recorded, before migration 0010: a job stored then and
+    # split now must still find each chunk's bytes where they are.
+    texts = [f"Review {i}: {'great' if i % 3 else 'awful'} blender." for i in range(3000)]
+    rows = "".join(f"{i},{t},{'n' * 400}\r\n" for i, t in enumerate(texts, 1))
+    data = ("id,review,notes\r\n" + rows).encode()
+    assert len(data) > LEGACY_BLOCK_BYTES  # chunks in the second block
+    job = submitted(post_file(api, data[:1000].rsplit(b"\r\n", 1)[0] + b"\r\n", column="review"))
+    stored, blocks = input_compress(data, block_bytes=LEGACY_BLOCK_BYTES)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=None, size=len(data))
+
+    pipeline.job_process(job.pk, chunk_size=700)
+    for seq in JobChunk.objects.filter(job=job).order_by("seq").values_list("seq", flat=True):
+        pipeline.chunk_process(job.pk, seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == texts
 
 
 def input_left(job: Job) -> tuple[int, list[int], int, str]:

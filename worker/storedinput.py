@@ -59,6 +59,8 @@ READ_SLICE_BYTES = 1024 * 1024
 # inflate little beyond it (with 1 MB blocks, a chunk inflated twice the bytes
 # it read). zlib's window is 32 KB, so blocks this size compress as well.
 BLOCK_BYTES = 256 * 1024
+# The block size of an upload stored before JobInput.block_bytes was recorded (migration 0010).
+LEGACY_BLOCK_BYTES = 1024 * 1024
 # Compressed bytes fetched per query while streaming a stored upload (a few blocks).
 FETCH_BYTES = 256 * 1024
 # Compressed bytes sent per statement when a converted input is stored.
@@ -398,7 +400,7 @@ def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
     reader = InputReader(job_input.pk, job_input.size)
     if not job_input.blocks:
         return reader.stored(start, end - start)
-    block_bytes = job_input.block_bytes or BLOCK_BYTES
+    block_bytes = job_input.block_bytes or LEGACY_BLOCK_BYTES
     first, last = start // block_bytes, (end - 1) // block_bytes
     lengths = job_input.blocks[first : last + 1]
     stored = reader.stored(sum(job_input.blocks[:first]), sum(lengths))
