@@ -275,7 +275,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1
 FILE_UPLOAD_HANDLERS = [
     "web.uploads.LimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+    "web.uploads.CompressingUploadHandler",
 ]
 
 # --- Sessions: jobs belong to the browser session that created them -------

@@ -1,15 +1,17 @@
 """What drives a job's sentiment: terms, their log-odds ranking, and the summary that keeps them."""
 
+import random
 from collections import Counter
 
 import pytest
 from django.template.loader import render_to_string
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.builders import make_job, owner_session
+from tests.builders import make_job, make_results, owner_session
 from web import selectors, views
 from web.models import Result
 from worker import drivers, pipeline, summary
+from worker.analyzers.base import Scores
 
 NEGATIVE = [
     "The delivery was late and the box was crushed.",
@@ -125,6 +127,46 @@ def test_the_summary_keeps_the_drivers_and_the_extremes(db):
     assert [e["idx"] for e in summary["extremes"]["negative"]] == [r.idx for r in worst]
     assert [e["idx"] for e in summary["extremes"]["positive"]] == [r.idx for r in best]
     assert all(e["compound"] > 0 for e in summary["extremes"]["positive"])
+
+
+def _scores(compound: float, label: str) -> Scores:
+    return Scores(compound=compound, pos=0.0, neu=1.0, neg=0.0, label=label)
+
+
+def _tied_results(n: int, *, seed: int) -> list[tuple[float, str]]:
+    rng = random.Random(seed)
+    scores, labels = [-0.99, -0.95, -0.9, 0.9, 0.95, 0.99], ["positive", "negative", "neutral"]
+    return [(rng.choice(scores), rng.choice(labels)) for _ in range(n)]
+
+
+# Results (compound, label) in idx order. The extremes are read from a window at each end of the
+# scale first: ties and other labels that run past it must give what the full query gives.
+EXTREME_CASES = {
+    "ties run past the window": [(0.5, "positive")] * 3 + [(0.9, "positive")] * 30,
+    "other labels fill the window": (
+        [(0.99, "neutral")] * 25 + [(0.3, "positive")] * 7 + [(-0.99, "neutral")] * 25
+    ),
+    "fewer than five of a label": [(0.7, "positive"), (-0.2, "negative"), (0.1, "neutral")],
+    "a tie on the window's edge": (
+        [(0.8, "positive")] * 4 + [(0.6, "neutral")] * 15 + [(0.6, "positive")] * 3
+    ),
+    "random scores with many ties": _tied_results(300, seed=7),
+}
+
+
+@pytest.mark.parametrize("case", EXTREME_CASES)
+def test_the_extremes_are_the_first_of_each_label_by_score_then_row(db, case):
+    results = EXTREME_CASES[case]
+    job = make_job(texts=[f"text {i}" for i in range(len(results))])
+    make_results(
+        job, [f"text {i}" for i in range(len(results))], scores=[_scores(c, lb) for c, lb in results]
+    )
+
+    extremes = summary.extremes_of(Result.objects.filter(job=job))
+
+    for side, order in (("positive", ("-compound", "idx")), ("negative", ("compound", "idx"))):
+        expected = Result.objects.filter(job=job, label=side).order_by(*order)[: summary.EXTREMES]
+        assert [e["idx"] for e in extremes[side]] == [r.idx for r in expected], side
 
 
 def test_an_extreme_text_is_clipped():

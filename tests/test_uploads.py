@@ -18,11 +18,18 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tests.builders import ZIP_HEADER, browser, csrf_headers, csrf_token, xlsx
+from web import uploads
 from web.models import Job, JobChunk, JobInput, Result
 from web.uploads import MULTIPART_OVERHEAD_BYTES
 from worker import pipeline, tasks
 from worker.queues import get_queue
-from worker.storedinput import input_bytes, input_compress
+from worker.storedinput import (
+    BLOCK_BYTES,
+    LEGACY_BLOCK_BYTES,
+    BlockCompressor,
+    input_bytes,
+    input_compress,
+)
 
 REFERENCE = SentimentIntensityAnalyzer()
 SCORE_FIELDS = ("compound", "pos", "neu", "neg")
@@ -654,6 +661,37 @@ def test_an_upload_is_stored_compressed_in_blocks_and_read_back_whole(api):
     assert job.status == Job.Status.SUCCEEDED and job.done == 400
 
 
+def test_a_big_upload_is_compressed_while_it_streams_in_into_the_blocks_stored(api, settings, monkeypatch):
+    # Past FILE_UPLOAD_MAX_MEMORY_SIZE the upload streams to a temporary file through
+    # CompressingUploadHandler, which compresses its blocks on the way (web/uploads.py):
+    # the submit does not compress the file again.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000
+    monkeypatch.setattr(uploads, "input_compress", lambda data: pytest.fail("compressed after the upload"))
+    texts = [f"Review {i}: the kettle {'boils fast' if i % 2 else 'leaks badly'}." for i in range(12_000)]
+    data = csv_of(texts, "utf-8")
+    assert len(data) > 2 * BLOCK_BYTES  # several blocks, the last one short
+
+    job = submitted(post_file(api, data, column="review"))
+
+    job_input = JobInput.objects.get(job=job)
+    stored, blocks = input_compress(data)
+    assert (bytes(job_input.data), job_input.blocks, job_input.size) == (stored, blocks, len(data))
+    assert input_bytes(job_input) == data
+    job = process(job)
+    assert job.status == Job.Status.SUCCEEDED and job.done == len(texts)
+
+
+@pytest.mark.parametrize("pieces", [1, 5, 64 * 1024, 300_000])
+def test_a_file_compressed_as_it_arrives_in_pieces_of_any_size_gives_the_blocks_of_the_whole(pieces):
+    data = bytes(range(256)) * 3000 + b"tail"
+    compressor = BlockCompressor(block_bytes=65_536)
+    for at in range(0, len(data), pieces):
+        compressor.write(data[at : at + pieces])
+
+    assert compressor.finish() == input_compress(data, block_bytes=65_536)
+    assert compressor.size == len(data)
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp949"])
 @pytest.mark.parametrize("block_bytes", [1, 3, 7, 64])
 def test_rows_cut_by_block_boundaries_are_read_whole(api, encoding, block_bytes):
@@ -674,6 +712,26 @@ def test_an_upload_stored_before_blocks_existed_is_still_read(api):
     JobInput.objects.filter(job=job).update(data=REVIEWS_CSV, blocks=[])
 
     assert_scored(process(job), REVIEWS)
+
+
+def test_an_upload_stored_before_its_block_size_was_recorded_is_read_in_ranges_of_1_mib_blocks(api):
+    # Blocks were 1 MiB, and not recorded, before migration 0010: a job stored then and
+    # split now must still find each chunk's bytes where they are.
+    texts = [f"Review {i}: {'great' if i % 3 else 'awful'} blender." for i in range(3000)]
+    rows = "".join(f"{i},{t},{'n' * 400}\r\n" for i, t in enumerate(texts, 1))
+    data = ("id,review,notes\r\n" + rows).encode()
+    assert len(data) > LEGACY_BLOCK_BYTES  # chunks in the second block
+    job = submitted(post_file(api, data[:1000].rsplit(b"\r\n", 1)[0] + b"\r\n", column="review"))
+    stored, blocks = input_compress(data, block_bytes=LEGACY_BLOCK_BYTES)
+    JobInput.objects.filter(job=job).update(data=stored, blocks=blocks, block_bytes=None, size=len(data))
+
+    pipeline.job_process(job.pk, chunk_size=700)
+    for seq in JobChunk.objects.filter(job=job).order_by("seq").values_list("seq", flat=True):
+        pipeline.chunk_process(job.pk, seq)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    assert list(Result.objects.filter(job=job).order_by("idx").values_list("text", flat=True)) == texts
 
 
 def input_left(job: Job) -> tuple[int, list[int], int, str]:

@@ -16,12 +16,13 @@ from django.db.models.functions import Now
 from web.exceptions import InputError, InputTooLarge, JobConflict
 from web.limits import active_jobs_admit
 from web.models import ApiToken, Job, JobChunk, JobInput
+from web.uploads import upload_compress
 from worker import inputs, workbooks
 from worker.analyzers.registry import analyzer_names, spec_get
 from worker.breakdowns import columns_of
 from worker.messages import Message, gettext_noop
 from worker.queues import chunk_rq_id, job_enqueue, queue_for, rq_work_stop
-from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_compress, input_free
+from worker.storedinput import BLOCK_BYTES, TEXT_KEY, input_free
 from worker.summary import partial_summary_store
 from worker.webhooks import WebhookRefused, url_check, webhook_schedule
 
@@ -344,11 +345,9 @@ def job_create_from_upload(
             "headers": list(spec.headers),
         }
         columns, text_column = list(spec.headers), spec.text_name
-    upload.seek(0)
-    data = upload.read()
     queue_name = queue_for(seconds=seconds)
-    # Compressed before the transaction: it takes ~1 s of a core for 50 MB.
-    stored, blocks = input_compress(data)
+    # Compressed before the transaction (a big upload already is, while it streamed in).
+    stored, blocks, size = upload_compress(upload)
     with transaction.atomic():
         active_jobs_admit(session_key=session_key)
         filename = filename[:255]
@@ -369,7 +368,7 @@ def job_create_from_upload(
             data=b"" if connection.vendor == "postgresql" else stored,
             blocks=blocks,
             block_bytes=BLOCK_BYTES,
-            size=len(data),
+            size=size,
             filename=filename,
             options=options,
         )

@@ -2,14 +2,22 @@
 
 An upload is stored as zlib blocks of BLOCK_BYTES of the file each, one
 after the other in `JobInput.data`, with the compressed length of each in
-`JobInput.blocks` (the index): a reader fetches and inflates one block per
-query, so memory stays bounded and no query reads the whole value. An
+`JobInput.blocks` (the index) and the block size in `JobInput.block_bytes`:
+a reader fetches a few blocks per query and inflates them, so memory stays
+bounded and no query reads the whole value; a chunk job inflates only the
+blocks its byte range touches, and of the last one only what it needs. An
 input stored before blocks existed (`blocks` empty) is read as raw slices.
 Once its job has ended nothing reads an input again: `input_free` drops it.
+
+The web request compresses an upload while it streams in (BlockCompressor,
+fed by web/uploads.py), on COMPRESS_THREADS threads beside the request's own:
+zlib lets go of the GIL while it works, so the request mostly waits for the
+body, not for the compression.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -19,6 +27,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 import psycopg
@@ -48,22 +57,80 @@ TEXT_KEY = "text"
 _NOT_A_LIST = gettext_noop("The stored input is not a list of texts; please submit it again.")
 # Bytes read from a stored upload per query while streaming it.
 READ_SLICE_BYTES = 1024 * 1024
-# Bytes of the file in each compressed block: one query and one inflate each while streaming.
-BLOCK_BYTES = READ_SLICE_BYTES
+# Bytes of the file in each compressed block. A chunk job reads a range of
+# about a MB, from the start of the block where it begins: small blocks
+# inflate little beyond it (with 1 MB blocks, a chunk inflated twice the bytes
+# it read). zlib's window is 32 KB, so blocks this size compress as well.
+BLOCK_BYTES = 256 * 1024
+# The block size of an upload stored before JobInput.block_bytes was recorded (migration 0010).
+LEGACY_BLOCK_BYTES = 1024 * 1024
+# Compressed bytes fetched per query while streaming a stored upload (a few blocks).
+FETCH_BYTES = 256 * 1024
 # Compressed bytes sent per statement when a converted input is stored.
 APPEND_BYTES = 8 * 1024 * 1024
-# zlib's fastest level: the web request compresses the upload (~50 MB/s of
-# one core here), and it already saves ~75 % of generated review CSV
-# (level 6 saves ~82 % at under a third of the speed).
+# zlib's fastest level: it already saves most of a review file's bytes, and
+# higher levels cost several times the CPU for a few per cent more (README, Storage).
 COMPRESS_LEVEL = 1
+# Threads per process that compress blocks: a web dyno has at least two
+# cores, and the request itself mostly waits on them.
+COMPRESS_THREADS = 2
+
+
+def block_compress(block: bytes) -> bytes:
+    """Compress one block of a file as it is stored."""
+    return zlib.compress(block, COMPRESS_LEVEL)
+
+
+@functools.cache
+def _compress_pool() -> ThreadPoolExecutor:
+    # Made on first use, in the process that compresses: never before a fork.
+    return ThreadPoolExecutor(max_workers=COMPRESS_THREADS, thread_name_prefix="compress")
+
+
+class BlockCompressor:
+    """Compress a file in blocks of `block_bytes` as its bytes arrive, on background threads.
+
+    write() the file's bytes in order, in pieces of any size; finish() gives
+    what input_compress gives for the whole file.
+    """
+
+    def __init__(self, *, block_bytes: int = BLOCK_BYTES) -> None:
+        self._block_bytes = block_bytes
+        self._pending = bytearray()
+        self._blocks: list[Future[bytes]] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        """Take the file's next bytes; each whole block goes to a compressing thread."""
+        self.size += len(data)
+        self._pending += data
+        if len(self._pending) < self._block_bytes:
+            return
+        whole = len(self._pending) - len(self._pending) % self._block_bytes
+        view = memoryview(self._pending)
+        for at in range(0, whole, self._block_bytes):
+            self._submit(bytes(view[at : at + self._block_bytes]))
+        view.release()
+        del self._pending[:whole]
+
+    def _submit(self, block: bytes) -> None:
+        self._blocks.append(_compress_pool().submit(block_compress, block))
+
+    def finish(self) -> tuple[bytes, list[int]]:
+        """Compress what is left; (the blocks one after the other, their lengths)."""
+        if self._pending:
+            self._submit(bytes(self._pending))
+            self._pending = bytearray()
+        blocks = [future.result() for future in self._blocks]
+        self._blocks = []
+        return b"".join(blocks), [len(block) for block in blocks]
 
 
 def input_compress(data: bytes, *, block_bytes: int = BLOCK_BYTES) -> tuple[bytes, list[int]]:
     """Compress an upload in blocks of `block_bytes`: (the blocks one after the other, their lengths)."""
-    blocks = [
-        zlib.compress(data[i : i + block_bytes], COMPRESS_LEVEL) for i in range(0, len(data), block_bytes)
-    ]
-    return b"".join(blocks), [len(block) for block in blocks]
+    compressor = BlockCompressor(block_bytes=block_bytes)
+    compressor.write(data)
+    return compressor.finish()
 
 
 def input_free(job_id: uuid.UUID) -> int | None:
@@ -139,14 +206,20 @@ class InputReader(io.RawIOBase):
             return data
         if self._block >= len(self._blocks):
             return b""
-        length = self._blocks[self._block]
-        stored = self.stored(self._stored_offset, length)
-        if len(stored) < length:
+        # Consecutive blocks up to FETCH_BYTES stored (at least one), in one query.
+        lengths = [self._blocks[self._block]]
+        while (
+            self._block + len(lengths) < len(self._blocks)
+            and sum(lengths) + self._blocks[self._block + len(lengths)] <= FETCH_BYTES
+        ):
+            lengths.append(self._blocks[self._block + len(lengths)])
+        stored = self.stored(self._stored_offset, sum(lengths))
+        if len(stored) < sum(lengths):
             # Dropped since the read began (input_free: the job ended): nothing more to read.
             return b""
-        self._block += 1
-        self._stored_offset += length
-        data = zlib.decompress(stored)
+        self._block += len(lengths)
+        self._stored_offset += sum(lengths)
+        data = _blocks_inflate(stored, lengths)
         self._offset += len(data)
         return data
 
@@ -222,7 +295,7 @@ def input_workbook_convert(job_input: JobInput) -> JobInput:
         with tempfile.TemporaryFile() as packed:
             blocks = []
             while block := table.read(BLOCK_BYTES):
-                blocks.append(packed.write(zlib.compress(block, COMPRESS_LEVEL)))
+                blocks.append(packed.write(block_compress(block)))
             packed.seek(0)
             converted = {
                 "encoding": spec.encoding,
@@ -313,7 +386,13 @@ def range_rows(
     data = input_range(job_input, start=start, end=end)
     if len(data) < end - start:
         return []
-    head = data[:4] if start == 0 else input_range(job_input, start=0, end=min(4, job_input.size))
+    if start == 0:
+        head = data[:4]
+    elif spec.encoding == "utf-16":
+        # The one codec that depends on the file's first bytes (its byte order mark): see range_codec.
+        head = input_range(job_input, start=0, end=min(4, job_input.size))
+    else:
+        head = b""
     at = RangeStart(offset=start, idx=idx_first, row_number=row_first, codec=range_codec(spec.encoding, head))
     return list(iter_rows(io.BytesIO(data), spec, max_chars=max_chars, at=at))
 
@@ -328,19 +407,30 @@ def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
     reader = InputReader(job_input.pk, job_input.size)
     if not job_input.blocks:
         return reader.stored(start, end - start)
-    block_bytes = job_input.block_bytes or BLOCK_BYTES
+    block_bytes = job_input.block_bytes or LEGACY_BLOCK_BYTES
     first, last = start // block_bytes, (end - 1) // block_bytes
     lengths = job_input.blocks[first : last + 1]
     stored = reader.stored(sum(job_input.blocks[:first]), sum(lengths))
     if len(stored) < sum(lengths):
         return b""
+    skip = start - first * block_bytes
+    # Of the last block, only the bytes up to `end`: a file's first bytes (its
+    # byte order mark) cost a few bytes of inflating, not a block.
+    return _blocks_inflate(stored, lengths, last_bytes=end - last * block_bytes)[skip : skip + end - start]
+
+
+def _blocks_inflate(stored: bytes, lengths: list[int], *, last_bytes: int = 0) -> bytes:
+    """Inflate blocks of these compressed lengths (of the last, its first `last_bytes`, if given)."""
     view = memoryview(stored)
     parts, at = [], 0
-    for length in lengths:
-        parts.append(zlib.decompress(view[at : at + length]))
+    for i, length in enumerate(lengths):
+        block = view[at : at + length]
+        if last_bytes and i == len(lengths) - 1:
+            parts.append(zlib.decompressobj().decompress(block, last_bytes))
+        else:
+            parts.append(zlib.decompress(block))
         at += length
-    skip = start - first * block_bytes
-    return b"".join(parts)[skip : skip + end - start]
+    return b"".join(parts)
 
 
 def _pasted_texts(job_input: JobInput) -> tuple[list[str], Callable[[int], list[str | None] | None]]:

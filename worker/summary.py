@@ -25,6 +25,8 @@ DRIVERS_SAMPLE = 5000
 # The most positive and most negative texts a summary keeps, each clipped to this many characters.
 EXTREMES = 5
 EXTREME_CHARS = 300
+# Results read at each end of the scale, whatever their label, to find the extremes among.
+EXTREMES_WINDOW = 4 * EXTREMES
 
 
 def summary_compute(job_id: uuid.UUID, *, details: bool = True) -> dict:
@@ -125,16 +127,27 @@ def drivers_of(results: QuerySet[Result], *, counts: dict) -> dict[str, list[dic
 
     Reads at most DRIVERS_SAMPLE texts of each label (`counts` has how many
     there are), every n-th by row, so a big job's sample spans all of it.
+    Both labels' samples come from one scan of the results, in row order:
+    a scan less at the end of a big job, which nothing else runs beside.
     """
-    if counts[Result.Label.NEGATIVE] + counts[Result.Label.POSITIVE] < MIN_TEXTS:
+    labels = (Result.Label.NEGATIVE, Result.Label.POSITIVE)
+    if sum(counts[label] for label in labels) < MIN_TEXTS:
         return drivers([])  # no term can be in enough texts: a single text reads none
-    texts: list[tuple[str, str]] = []
-    for label in (Result.Label.NEGATIVE, Result.Label.POSITIVE):
+    sampled = Q()
+    for label in labels:
         step = max(-(-counts[label] // DRIVERS_SAMPLE), 1)
-        rows = results.filter(label=label).order_by("idx")
+        sampled |= Q(label=label) if step == 1 else Q(label=label, **{f"nth_{label}": 0})
         if step > 1:
-            rows = rows.alias(nth=Mod("idx", step)).filter(nth=0)
-        texts += ((text, label) for text in rows.values_list("text", flat=True)[:DRIVERS_SAMPLE])
+            results = results.alias(**{f"nth_{label}": Mod("idx", step)})
+    rows = results.filter(sampled).order_by("idx").values_list("text", "label")
+    taken = dict.fromkeys(labels, 0)
+    texts: list[tuple[str, str]] = []
+    for text, label in rows.iterator(chunk_size=DRIVERS_SAMPLE):
+        if taken[label] < DRIVERS_SAMPLE:
+            taken[label] += 1
+            texts.append((text, label))
+        elif all(n >= DRIVERS_SAMPLE for n in taken.values()):
+            break
     return drivers(texts)
 
 
@@ -143,20 +156,42 @@ def extremes_of(results: QuerySet[Result], *, counts: dict | None = None) -> dic
 
     `counts`, when given, has how many results each label has.
     """
-    sides = {
-        "positive": results.filter(label=Result.Label.POSITIVE).order_by("-compound", "idx"),
-        "negative": results.filter(label=Result.Label.NEGATIVE).order_by("compound", "idx"),
-    }
+    sides = {"positive": (Result.Label.POSITIVE, -1), "negative": (Result.Label.NEGATIVE, 1)}
     return {
         side: [
             {"idx": idx, "row": row, "text": _clipped(text), "compound": compound}
-            for idx, row, text, compound in rows.values_list("idx", "row", "text", "compound")[:EXTREMES]
+            for idx, row, text, compound in _extremes_side(results, label=label, sign=sign)
         ]
         # A side with no text is not asked for (a query less for a single text's summary).
         if counts is None or counts[side]
         else []
-        for side, rows in sides.items()
+        for side, (label, sign) in sides.items()
     }
+
+
+def _extremes_side(results: QuerySet[Result], *, label: str, sign: int) -> list[tuple]:
+    """The EXTREMES results of `label` first in score order (descending if sign is -1), ties by idx.
+
+    First a look at the few results at that end of the scale, whatever their
+    label, read in the order of the (job, compound) index: a millisecond. The
+    query by label and score (the fallback, when ties or other labels run
+    past that window) is planned, just after a big job's results are written,
+    as a scan of all of them and a sort.
+    """
+    columns = ("idx", "row", "text", "compound", "label")
+    window = list(
+        results.order_by("compound" if sign > 0 else "-compound").values_list(*columns)[:EXTREMES_WINDOW]
+    )
+    picked = sorted((r for r in window if r[4] == label), key=lambda r: (sign * r[3], r[0]))
+    complete = len(window) < EXTREMES_WINDOW  # every result is in the window
+    if len(picked) >= EXTREMES:
+        # Every result whose score is as far out as the last one picked is in the window,
+        # unless the window ends on that score.
+        complete = complete or window[-1][3] != picked[EXTREMES - 1][3]
+    if complete:
+        return [r[:4] for r in picked[:EXTREMES]]
+    ordered = results.filter(label=label).order_by("compound" if sign > 0 else "-compound", "idx")
+    return list(ordered.values_list(*columns[:4])[:EXTREMES])
 
 
 def _clipped(text: str) -> str:
