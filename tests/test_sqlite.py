@@ -120,3 +120,37 @@ def test_groups_and_trends_on_sqlite(sqlite_env):
         "group_b": [1, 3],
     }
     assert found == {"stored": expected, "live": expected, "kinds": ["dates", "groups"]}
+
+
+# A Bearer poll checks its token within the job's statement (web.tokens.token_job): raw SQL, SQLite's branch.
+BEARER_POLL = """
+import json
+from web.exceptions import JobNotFound
+from web.selectors import job_get_by_token
+from web.services import job_create
+from web.tokens import token_create, token_hash, token_revoke
+mine = token_create(owner_key="owner", name="mine")
+other = token_create(owner_key="someone else", name="theirs")
+job = job_create(session_key="owner", texts=["good"])
+first = job_get_by_token(job_id=str(job.id), token_hash=token_hash(mine.token))
+again = job_get_by_token(job_id=str(job.id), token_hash=token_hash(mine.token))
+try:
+    job_get_by_token(job_id=str(job.id), token_hash=token_hash(other.token))
+    others = "seen"
+except JobNotFound:
+    others = "not found"
+token_revoke(owner_key="owner", token_id=mine.record.pk)
+revoked = job_get_by_token(job_id=str(job.id), token_hash=token_hash(mine.token))
+print("TOKEN", json.dumps({
+    "found": first.pk == job.pk, "last_used_kept": again.token_last_used_at is not None
+    and again.token_last_used_at.tzinfo is not None, "others": others, "revoked": revoked is None,
+}))
+"""
+
+
+def test_a_token_poll_on_sqlite(sqlite_env):
+    run(["python", "manage.py", "migrate", "--noinput", "-v", "0"], env=sqlite_env)
+
+    found = json.loads(shell(BEARER_POLL, env=sqlite_env, tag="TOKEN"))
+
+    assert found == {"found": True, "last_used_kept": True, "others": "not found", "revoked": True}

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from web.exceptions import InputError, JobConflict, JobNotFound
 from web.models import Job, JobInput, Result
-from web.tokens import token_check, token_field, token_use_note
+from web.tokens import token_check, token_job, token_use_note
 from worker.analyzers.base import AnalyzerSpec
 from worker.analyzers.registry import UnknownAnalyzer, analyzer_specs, spec_get
 from worker.breakdowns import (
@@ -95,16 +95,12 @@ def job_get_by_token(*, job_id: object, token_hash: str) -> Job | None:
         pk = uuid.UUID(str(job_id))
     except ValueError:
         pk = None
-    job = None
-    if pk is not None:
-        jobs = Job.objects.filter(session_key=token_field(token_hash, "owner_key"))
-        with contextlib.suppress(Job.DoesNotExist):
-            job = jobs.annotate(token_last_used_at=token_field(token_hash, "last_used_at")).get(pk=pk)
+    job = None if pk is None else token_job(token_hash, pk)
     if job is None:
         # Not found: tell a token that does not work (401) from a job it may not see (404).
         if token_check(token_hash) is None:
             return None
-        raise JobNotFound("No such job.")
+        raise JobNotFound(_NO_SUCH_JOB)
     token_use_note(hashed=token_hash, last_used_at=job.token_last_used_at)
     return job
 

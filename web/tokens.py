@@ -11,17 +11,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from web.exceptions import InputError, TokenNotFound
-from web.models import ApiToken
+from web.models import ApiToken, Job
 from worker.messages import gettext_noop
 from worker.webhooks import webhook_secret
 
@@ -110,20 +111,33 @@ def token_revoke(*, owner_key: str | None, token_id: object) -> None:
 
 
 @functools.cache
-def _field_sql(field: str, vendor: str) -> str:
-    column = connection.ops.quote_name(ApiToken._meta.get_field(field).column)
-    table = connection.ops.quote_name(ApiToken._meta.db_table)
-    return f"(SELECT {column} FROM {table} WHERE token_hash = %s AND revoked_at IS NULL)"  # noqa: S608 - ours
+def _job_sql(vendor: str) -> str:
+    job_table = connection.ops.quote_name(Job._meta.db_table)
+    columns = ", ".join(f"j.{connection.ops.quote_name(f.column)}" for f in Job._meta.concrete_fields)
+    token_table = connection.ops.quote_name(ApiToken._meta.db_table)
+    owner = connection.ops.quote_name(Job._meta.get_field("session_key").column)
+    pk = connection.ops.quote_name(Job._meta.pk.column)
+    return (
+        f"SELECT {columns}, t.last_used_at AS token_last_used_at FROM {job_table} j "  # noqa: S608 - ours
+        f"JOIN {token_table} t ON t.owner_key = j.{owner} "
+        f"WHERE j.{pk} = %s AND t.token_hash = %s AND t.revoked_at IS NULL"
+    )
 
 
-def token_field(hashed: str, field: str) -> RawSQL:
-    """One field of the working token with this hash, as an SQL expression (NULL when none works).
+def token_job(hashed: str, job_id: uuid.UUID) -> Job | None:
+    """The job, if the working token with this hash may see it, checked in one prebuilt statement.
 
-    For a query of another table that checks the token within itself. Plain SQL: a
-    Subquery of a queryset compiled in ~0.3 ms a request, more than the query it saves.
+    The job comes with `token_last_used_at`, the token's last use. None when
+    the token does not work or the job is not its owner's. Plain SQL through
+    raw(): the ORM's compiler took more time than the statement saves.
     """
-    sql = _field_sql(field, connection.vendor)
-    return RawSQL(sql, [hashed], output_field=ApiToken._meta.get_field(field))  # noqa: S611 - ours
+    pk = Job._meta.pk.get_db_prep_value(job_id, connection)
+    job = next(iter(Job.objects.raw(_job_sql(connection.vendor), [pk, hashed])), None)
+    if job is not None and connection.vendor == "sqlite" and job.token_last_used_at is not None:
+        # SQLite hands a column the model does not know back unconverted: in UTC, without its zone.
+        used = job.token_last_used_at
+        job.token_last_used_at = (parse_datetime(used) if isinstance(used, str) else used).replace(tzinfo=UTC)
+    return job
 
 
 def _working_token(hashed: str) -> ApiToken | None:
