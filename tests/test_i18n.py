@@ -7,12 +7,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
 from tests.builders import browser, csrf_headers, csrf_token, make_job, owner_session, post_json
 from tests.visible import english_left
+from web import errors
 from web.context_processors import script_strings
 from web.models import Job
 from worker import pipeline, tasks
@@ -365,3 +367,37 @@ def test_the_tokens_and_login_pages_in_korean_have_no_english_left(korean):
     assert english_left(login) == []
     failed = korean.post("/accounts/login/", {"username": "nobody", "password": "wrong"}).content.decode()
     assert english_left(failed) == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "heading", "said"),
+    [
+        (errors.bad_request, "잘못된 요청", "요청을 이해할 수 없습니다"),
+        (errors.permission_denied, "허용되지 않음", "권한이 없습니다."),
+        (errors.server_error, "서버 오류", None),
+    ],
+)
+def test_a_pages_error_is_in_the_readers_language(db, rf, handler, heading, said):
+    request = rf.get("/jobs/", headers={"accept-language": "ko-KR"})
+    request.user = AnonymousUser()
+    with translation.override("ko"):
+        response = handler(request) if handler is errors.server_error else handler(request, None)
+        page = response.content.decode()
+    english = handler(request) if handler is errors.server_error else handler(request, None)
+
+    assert heading in page
+    assert said is None or said in page
+    assert english_left(page) == []
+    assert heading not in english.content.decode()
+
+
+def test_a_pages_csrf_refusal_says_what_is_missing_in_korean(db):
+    client = Client(enforce_csrf_checks=True, **KOREAN)
+
+    response = client.post("/tokens/", {"name": "야간"})
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "허용되지 않음" in page
+    assert "CSRF 확인에 실패했습니다" in page
+    assert "CSRF verification failed" not in page

@@ -4,6 +4,7 @@ from django.core.exceptions import TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware import csrf
+from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -45,9 +46,7 @@ def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
         code, message, status = "bad_request", _("The request could not be understood."), 400
     if _is_api(request):
         return _json_error(code, message, status)
-    response = defaults.bad_request(request, exception)
-    response.status_code = status
-    return response
+    return _error_page(request, heading=_("Bad request"), message=message, status=status)
 
 
 def length_required(request: HttpRequest) -> HttpResponse:
@@ -69,16 +68,21 @@ def unauthorized(request: HttpRequest, message: str, *, code: str = "invalid_tok
     return response
 
 
+def _error_page(request: HttpRequest, *, heading: str, message: str, status: int) -> HttpResponse:
+    """An error page in the site's layout and the reader's language (Django's own are English only)."""
+    return render(request, "web/error.html", {"heading": heading, "message": message}, status=status)
+
+
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
         return _json_error("forbidden", _("Permission denied."), 403)
-    return defaults.permission_denied(request, exception)
+    return _error_page(request, heading=_("Forbidden"), message=_("Permission denied."), status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return _json_error("server_error", _("Something went wrong on our side; please try again."), 500)
-    return defaults.server_error(request)
+    return defaults.server_error(request, template_name="web/500.html")
 
 
 # What to do about each of Django's CSRF refusals (django.middleware.csrf's REASON_*), by how
@@ -127,6 +131,4 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     ) % {"advice": csrf_advice(reason)}
     if _is_api(request):
         return _json_error("csrf_failed", message, 403)
-    from django.views.csrf import csrf_failure as django_csrf_failure
-
-    return django_csrf_failure(request, reason=reason)
+    return _error_page(request, heading=_("Forbidden"), message=message, status=403)
