@@ -380,7 +380,7 @@ def _search_table(
         start = max(int(request.GET.get("from", 0)), 0)
     except ValueError:
         start = 0
-    limits = settings.SENTIMETER
+    conf = settings.SENTIMETER
     scan = selectors.results_search(
         job=job,
         q=q,
@@ -390,8 +390,8 @@ def _search_table(
         by=by,
         start=start,
         cap=MAX_PAGES * RESULTS_PER_PAGE,
-        seconds=limits["SEARCH_SECONDS"],
-        slice_rows=limits["SEARCH_SLICE_ROWS"],
+        seconds=conf["SEARCH_SECONDS"],
+        slice_rows=conf["SEARCH_SLICE_ROWS"],
     )
     count = len(scan.matches)
     pages = max(ceil(count / RESULTS_PER_PAGE), 1)
