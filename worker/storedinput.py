@@ -59,8 +59,9 @@ _NOT_A_LIST = gettext_noop("The stored input is not a list of texts; please subm
 READ_SLICE_BYTES = 1024 * 1024
 # Bytes of the file in each compressed block. A chunk job reads a range of
 # about a MB, from the start of the block where it begins: small blocks
-# inflate little beyond it (with 1 MB blocks, a chunk inflated twice the bytes
-# it read). zlib's window is 32 KB, so blocks this size compress as well.
+# inflate little beyond it (blocks as big as a chunk's range inflated about
+# twice the bytes it read). zlib's window is 32 KB, so blocks this size
+# compress as well.
 BLOCK_BYTES = 256 * 1024
 # The block size of an upload stored before JobInput.block_bytes was recorded (migration 0010).
 LEGACY_BLOCK_BYTES = 1024 * 1024
