@@ -9,13 +9,18 @@ import uuid
 import zipfile
 from collections.abc import Callable, Sequence
 
+from django.db import connection
 from django.test import Client
+from openpyxl import Workbook
+from psycopg.types.json import Jsonb
 
 from web.models import Job, JobInput, Result
 from web.sessions import OWNER_KEY
 from worker.analyzers.base import Scores
 from worker.analyzers.registry import get_analyzer
 from worker.analyzers.vader import BAND as VADER_BAND
+from worker.breakdowns import breakdowns_store
+from worker.summary import summary_compute
 
 DEFAULT_TEXTS = ("I love this, it is wonderful!", "This is terrible and I hate it.", "The box is brown.")
 
@@ -62,22 +67,36 @@ def vader_scores(compound: float, *, pos: float = 0.0, neu: float = 1.0, neg: fl
 def make_results(job: Job, texts: Sequence[str], *, scores: Sequence[Scores] | None = None) -> list[Result]:
     """Store results for `texts` (idx 0..n-1, rows 1..n) through the ORM and count them in `job.done`."""
     scores = vader(texts) if scores is None else scores
+    rows = _results_create(job, texts, scores, first_row=1)
+    job.refresh_from_db()
+    return rows
+
+
+def _results_create(
+    job: Job,
+    texts: Sequence[str],
+    scores: Sequence[Scores],
+    *,
+    first_row: int,
+    cells: Sequence[list[str | None]] | None = None,
+) -> list[Result]:
+    """Store one result a text (idx 0..n-1, rows from first_row) and count them in `job.done`."""
     rows = Result.objects.bulk_create(
         Result(
             job=job,
             idx=i,
-            row=i + 1,
-            text=t,
+            row=first_row + i,
+            text=text,
+            cells=None if cells is None else cells[i],
             label=s.label,
             compound=s.compound,
             pos=s.pos,
             neu=s.neu,
             neg=s.neg,
         )
-        for i, (t, s) in enumerate(zip(texts, scores, strict=True))
+        for i, (text, s) in enumerate(zip(texts, scores, strict=True))
     )
     Job.objects.filter(pk=job.pk).update(done=len(rows))
-    job.refresh_from_db()
     return rows
 
 
@@ -147,29 +166,13 @@ def make_table_job(
     Scores are VADER's, or made up from `compounds`. A succeeded job gets its
     summary and, with `stats`, the stored breakdowns its end writes.
     """
-    from worker.breakdowns import breakdowns_store
-    from worker.summary import summary_compute
-
     position = list(columns).index(text_column)
     texts = [row[position] for row in rows]
     job = make_job(texts=texts, columns=list(columns), text_column=text_column, status=status, **overrides)
     scores = vader(texts) if compounds is None else [vader_scores(c) for c in compounds]
-    Result.objects.bulk_create(
-        Result(
-            job=job,
-            idx=i,
-            row=i + 2,
-            text=row[position],
-            cells=[None if j == position else cell for j, cell in enumerate(row)],
-            label=s.label,
-            compound=s.compound,
-            pos=s.pos,
-            neu=s.neu,
-            neg=s.neg,
-        )
-        for i, (row, s) in enumerate(zip(rows, scores, strict=True))
-    )
-    Job.objects.filter(pk=job.pk).update(done=len(rows))
+    # The header is row 1; the text column's cell is Result.text, not kept twice.
+    cells = [[None if j == position else cell for j, cell in enumerate(row)] for row in rows]
+    _results_create(job, texts, scores, first_row=2, cells=cells)
     if status == Job.Status.SUCCEEDED:
         Job.objects.filter(pk=job.pk).update(summary=summary_compute(job.pk, details=False))
         if stats:
@@ -190,8 +193,6 @@ def results_copy_table(
 
     `cells(i)`, `text(i)` and `compound(i)` make row i; labels follow VADER's band.
     """
-    from django.db import connection
-    from psycopg.types.json import Jsonb
 
     table = Result._meta.db_table
     columns = "job_id, idx, row, text, cells, label, compound, pos, neu, neg"
@@ -213,7 +214,6 @@ def workbook(sheets: dict[str, list[list[object]]], *, shared_strings: bool = Tr
     Its texts are in a shared string table, as Excel saves them (openpyxl
     writes them inline: `shared_strings=False` keeps them so).
     """
-    from openpyxl import Workbook
 
     book = Workbook()
     book.remove(book.active)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus
@@ -23,7 +24,7 @@ from tests.builders import (
     post_json,
     vader_scores,
 )
-from web import selectors, services
+from web import selectors, services, table
 from web.models import Job, Result
 from worker import pipeline
 from worker.analyzers.vader import BAND as VADER_BAND
@@ -379,8 +380,6 @@ def test_submit_with_a_wrong_csrf_token_is_403(api):
 
 @pytest.mark.django_db
 def test_submit_without_the_csrf_cookie_is_403():
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)
 
     response = client.post("/api/jobs/", data=json.dumps({"texts": ["hi"]}), content_type="application/json")
@@ -814,8 +813,6 @@ def test_jsonl_keeps_text_as_is(api):
 
 
 def test_downloads_stream_more_than_one_batch(api, monkeypatch):
-    from web import table
-
     monkeypatch.setattr(table, "TABLE_BATCH", 3)
     texts = [f"text {i}" for i in range(10)]
     job = make_job(session_key=owner_session(api), texts=texts, status=Job.Status.SUCCEEDED)

@@ -6,11 +6,21 @@ import re
 from datetime import date
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from jsonschema import Draft202012Validator
 
-from tests.builders import browser, csrf_token, make_table_job, owner_session, post_json
+from tests.builders import (
+    browser,
+    csrf_token,
+    make_job,
+    make_results,
+    make_table_job,
+    owner_session,
+    post_json,
+)
+from web import views
 from web.models import ColumnStats, Job
 from worker import breakdowns, pipeline
 from worker.breakdowns import columns_of, groups_of, trend_of
@@ -396,8 +406,6 @@ def test_submit_refuses_a_group_by_that_is_no_column_name(client, group_by):
 
 
 def test_upload_keeps_group_by(client):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     upload = SimpleUploadedFile("r.csv", b"shop,text\nA,good\n", content_type="text/csv")
     response = client.post(
         "/api/jobs/",
@@ -516,8 +524,6 @@ def test_a_running_jobs_page_draws_no_breakdowns(client):
 
 
 def test_the_submit_form_takes_a_column_to_group_by(client):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     upload = SimpleUploadedFile("r.csv", b"shop,text\nA,good\n", content_type="text/csv")
     response = client.post(
         "/jobs/",
@@ -545,7 +551,6 @@ def test_groups_api_body_is_json_serializable_for_empty_cells(client, db):
 
 def paged_job(client, n: int, *, idxs=None) -> Job:
     """A finished job of n results whose texts say their idx (idx 0..n-1, or `idxs`)."""
-    from tests.builders import make_job, make_results
 
     job = make_job(texts=["x"] * n, status=Job.Status.SUCCEEDED, session_key=owner_session(client))
     make_results(job, [f"text {i}" for i in range(n)])
@@ -582,8 +587,6 @@ def test_results_with_gaps_in_idx_page_by_offset(client):
 
 
 def test_sorted_and_filtered_views_stop_at_max_pages(client, monkeypatch):
-    from web import views
-
     monkeypatch.setattr(views, "MAX_PAGES", 2)
     job = paged_job(client, 260)
 

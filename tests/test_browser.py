@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from openpyxl import load_workbook
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from tests.builders import workbook
+from tests.builders import make_table_job, workbook
 from tests.procs import PROJECT_DIR, ProcessRunner, production_app, redis_db_aside
 from tests.visible import english_words
+from web.sessions import OWNER_KEY
 from web.table import OUR_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -793,12 +796,6 @@ def test_results_filter_works_without_javascript(site, tab_factory):
 
 
 def test_group_the_results_click_a_group_to_filter_the_table_and_see_the_trend(site, tab):
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from tests.builders import make_table_job
-    from web.sessions import OWNER_KEY
-
     # The job is made here with its cells (the worker's part is tested elsewhere), owned by
     # a session this browser is given.
     session = SessionStore()

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from django.db import connection, connections
 from rq import Worker
+from rq.command import send_stop_job_command
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
@@ -311,8 +312,6 @@ def quick_job_waiting_at_its_claim(worker, texts: list[str]) -> Iterator[tuple[J
 
 @pytest.mark.slow
 def test_a_quick_job_runs_in_the_worker_process_and_a_stop_command_interrupts_only_it(worker_proc):
-    from rq.command import send_stop_job_command
-
     texts = texts_sample(3, tag="in-process")
     # A reconciler pass every second: the default 30 s would be most of this test's time.
     worker = worker_proc(RECONCILE_INTERVAL="1")

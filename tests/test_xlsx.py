@@ -21,6 +21,7 @@ from tests.procs import procs_fixture, worker_proc_fixture  # noqa: F401 - fixtu
 from tests.workerjobs import jobs_wait_final
 from web import services
 from web.models import Job, JobInput, Result
+from web.serializers import job_links
 from web.table import OUR_COLUMNS
 from worker import pipeline, workbooks
 from worker.exceptions import InputError
@@ -260,7 +261,5 @@ def test_an_unreadable_workbook_in_the_form_is_shown_next_to_the_file(api):
 
 
 def test_the_job_links_name_the_xlsx_download():
-    from web.serializers import job_links
-
     job = Job(pk="6f1e8a44-0b0c-4d6c-9a55-0e1f3f9d2c11")
     assert job_links(job)["xlsx"] == f"/api/jobs/{job.pk}/results.xlsx"

@@ -121,13 +121,18 @@ def jobs(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _own_job(request: HttpRequest, job_id: str) -> Job:
+    """This browser's (or user's) job; 404 for any other, as if it did not exist."""
+    try:
+        return selectors.job_get(job_id=job_id, session_key=session_key_get(request))
+    except JobNotFound:
+        raise Http404("No such job.") from None
+
+
 @require_GET
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     """Show a job: its progress, then its summary and a page of results."""
-    try:
-        job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
-    except JobNotFound:
-        raise Http404("No such job.") from None
+    job = _own_job(request, job_id)
     table = _results_table(request, job)
     summary = selectors.job_summary(job)
     analyzer = selectors.analyzer_of(job)
@@ -278,10 +283,7 @@ def _trend_chart(trend) -> dict:
 @require_POST
 def job_group(request: HttpRequest, job_id: str) -> HttpResponse:
     """Group the job's page by the column chosen in its form (303 back to the groups)."""
-    try:
-        job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
-    except JobNotFound:
-        raise Http404("No such job.") from None
+    job = _own_job(request, job_id)
     try:
         services.job_group_by_set(job=job, column=request.POST.get("group_by", ""))
     except SentimeterError:
@@ -500,11 +502,9 @@ def rate_text(rate: float | None) -> str:
 @require_POST
 def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     """Cancel from the job page's button (303 back to the page)."""
+    job = _own_job(request, job_id)
     try:
-        job = selectors.job_get(job_id=job_id, session_key=session_key_get(request))
         services.job_cancel(job=job)
-    except JobNotFound:
-        raise Http404("No such job.") from None
     except SentimeterError:
         pass  # Already finished: the page shows how.
     return _see_other(job_id)
