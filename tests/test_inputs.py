@@ -605,3 +605,16 @@ def test_iter_rows_reads_every_row_of_a_large_file():
 
     assert count == 200_000
     assert raw.bytes_read == raw.size
+
+
+def test_without_text_cells_only_the_skipped_rows_carry_their_cells():
+    # The split's pass: where each row lies, and the cells of the rows it stores as skipped.
+    data = b"id,review,note\n1,Great kettle,gift\n2,,no review\n3,\"Slow, but fine\",\n"
+    spec = spec_of(data, column="review")
+
+    full = list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS))
+    light = list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS, text_cells=False))
+
+    assert [r.cells for r in full] == [["1", None, "gift"], ["2", None, "no review"], ["3", None, None]]
+    assert [r.cells for r in light] == [None, ["2", None, "no review"], None]
+    assert [r._replace(cells=None) for r in light] == [r._replace(cells=None) for r in full]

@@ -584,7 +584,12 @@ class _CountedLines:
 
 
 def iter_rows(
-    stream: BinaryIO, spec: InputSpec, *, max_chars: int, at: RangeStart | None = None
+    stream: BinaryIO,
+    spec: InputSpec,
+    *,
+    max_chars: int,
+    at: RangeStart | None = None,
+    text_cells: bool = True,
 ) -> Iterator[Row]:
     """Yield every data row of a stored file, in order, streaming, with its byte range in the file.
 
@@ -592,7 +597,9 @@ def iter_rows(
     and reports it). Raises InputError, naming the row, when the file
     cannot be read past some point. With `at`, the stream holds a byte
     range of the file that begins at a record (a chunk of a big job): it is
-    read on from the state the full pass had there.
+    read on from the state the full pass had there. With `text_cells`
+    False, only rows without text carry their cells (the split, which
+    stores those rows and hands the others on as byte ranges).
     """
     if at is None:
         head = _head(stream)
@@ -637,8 +644,15 @@ def iter_rows(
                     start = end
                     continue
                 cell = _decoded(cell, spec, row_number)
-                cells = _record_cells(record, spec, row_number, width, column) if width else None
-                row = _row_text(cell, row_number, idx, max_chars, no_text, start, end, cells)
+                if width and text_cells:
+                    cells = _record_cells(record, spec, row_number, width, column)
+                    row = _row_text(cell, row_number, idx, max_chars, no_text, start, end, cells)
+                else:
+                    row = _row_text(cell, row_number, idx, max_chars, no_text, start, end)
+                    cells = None
+                    if width and row.text is None:
+                        cells = _record_cells(record, spec, row_number, width, column)
+                        row = row._replace(cells=cells)
                 if cells is not None and column < width:
                     # Result.text holds the cell; a text stripped of spaces (or a skipped
                     # row) keeps it here, so a download gives the cell back exactly.
@@ -669,7 +683,7 @@ def iter_rows(
                     row = Row(idx, row_number, None, _LONE_SURROGATE, start, end)
                 else:
                     row = _row_text(text, row_number, idx, max_chars, no_text, start, end)
-                if spec.headers:
+                if spec.headers and (text_cells or row.text is None):
                     row = row._replace(cells=_object_cells(value, spec, row.text))
                 yield row
                 idx += 1

@@ -35,7 +35,7 @@ from worker.fanout import chunks_refill, chunks_requeue_lost
 from worker.inputs import Row
 from worker.messages import Message
 from worker.results import results_store
-from worker.split import Skips, job_counted, job_split, split_open
+from worker.split import Skips, job_counted, job_split, rows_with_cells, split_open
 from worker.storedinput import input_free
 from worker.summary import job_warnings, partial_summary_store, summary_compute
 from worker.webhooks import webhook_schedule
@@ -157,7 +157,7 @@ def job_process(
         return
     spec = spec_for_job(job.analyzer)
     skips = Skips(job_id)
-    written, chunks = split_open(
+    written, chunks, job_input = split_open(
         job, cost=spec.cost, skips=skips, chunk_size=chunk_size, chunk_seconds=chunk_seconds
     )
     try:
@@ -169,7 +169,8 @@ def job_process(
             first = next(chunks, None)
             second = next(chunks, None) if first is not None else None
             if second is None:
-                total = _job_inline(job, first or [], analyzer=get_analyzer(spec.name), skips=skips)
+                rows = rows_with_cells(job_input, first or [])
+                total = _job_inline(job, rows, analyzer=get_analyzer(spec.name), skips=skips)
                 if total is not None:
                     _job_succeeded(job_id, total)
                 return

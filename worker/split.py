@@ -14,11 +14,12 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from web.models import Job, JobChunk
+from web.models import Job, JobChunk, JobInput
 from worker.analyzers.base import CostModel
 from worker.chunking import chunks_of, tail_bound
 from worker.exceptions import InputError, JobStopped
@@ -26,7 +27,7 @@ from worker.fanout import chunk_write, chunks_refill, workers_count
 from worker.inputs import Row
 from worker.messages import Message, gettext_noop
 from worker.results import SKIPPED_BATCH, skipped_store
-from worker.storedinput import input_get, input_rows, input_workbook_convert
+from worker.storedinput import input_get, input_rows, input_workbook_convert, range_rows
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,28 @@ class Written:
     texts: int = 0
 
 
+class Opened(NamedTuple):
+    """A job's input opened for its split: what an earlier split wrote, and the chunks after it."""
+
+    written: Written
+    # Chunks of rows with text. A file's rows come without their cells: the
+    # split only needs where each row lies, and a chunk job parses its range
+    # again, cells included (rows_with_cells, for a chunk analyzed right here).
+    chunks: Iterator[list[Row]]
+    job_input: JobInput
+
+
 def split_open(
     job: Job, *, cost: CostModel, skips: Skips, chunk_size: int | None, chunk_seconds: float | None
-) -> tuple[Written, Iterator[list[Row]]]:
+) -> Opened:
     """What an earlier split wrote, and the job's input as chunks of rows with text after it.
 
     chunk_size and chunk_seconds override the settings (None: CHUNK_SIZE,
-    CHUNK_SECONDS). Rows without text go to skips.
+    CHUNK_SECONDS). Rows without text go to skips, with their cells.
     """
     conf = settings.SENTIMETER
-    rows, unread = input_rows(input_workbook_convert(input_get(job)), max_chars=conf["MAX_TEXT_CHARS"])
+    job_input = input_workbook_convert(input_get(job))
+    rows, unread = input_rows(job_input, max_chars=conf["MAX_TEXT_CHARS"], text_cells=False)
     # A split interrupted earlier resumes after the texts its chunks cover
     # (whatever the chunk settings are now), numbering on from its last chunk.
     # A first attempt has none to look for.
@@ -99,7 +112,26 @@ def split_open(
         bound=tail_bound(chunk_seconds or conf["CHUNK_SECONDS"], unread=unread, workers=workers_count()),
         on_skip=skips.add,
     )
-    return written, chunks
+    return Opened(written, chunks, job_input)
+
+
+def rows_with_cells(job_input: JobInput, rows: list[Row]) -> list[Row]:
+    """One chunk's rows as split_open gave them, with their cells: a file's are read again from their range.
+
+    For a job analyzed in one go (the state machine's quick path). Pasted
+    texts, and files without columns, have nothing to add.
+    """
+    if not rows or rows[0].cells is not None or not (job_input.options or {}).get("headers"):
+        return rows
+    read = range_rows(
+        job_input,
+        start=rows[0].start,
+        end=rows[-1].end,
+        idx_first=rows[0].idx,
+        row_first=rows[0].row_number,
+        max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
+    )
+    return [row for row in read if row.text is not None]
 
 
 def texts_skip(rows: Iterator[Row], covered: int) -> Iterator[Row]:

@@ -350,13 +350,16 @@ def _data_append(job_id: uuid.UUID, packed: IO[bytes]) -> None:
             )
 
 
-def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], Callable[[], int]]:
+def input_rows(
+    job_input: JobInput, *, max_chars: int, text_cells: bool = True
+) -> tuple[Iterator[Row], Callable[[], int]]:
     """The input's rows in order (pasted/JSON texts, or a stored file streamed), and how much is unread.
 
     The second item tells, whenever asked, roughly how much of the input the
     rows handed out so far have not covered: characters of pasted texts,
     bytes of a file (a few KB of read-ahead aside). Each row carries its
     range in the input (list positions of pasted texts, bytes of a file).
+    With `text_cells` False, only rows without text carry their cells (iter_rows).
     """
     if job_input.format == JobInput.Format.TEXTS:
         texts, cells = _pasted_texts(job_input)
@@ -370,7 +373,8 @@ def input_rows(job_input: JobInput, *, max_chars: int) -> tuple[Iterator[Row], C
         return pasted(), lambda: left[0]
     reader = InputReader(job_input.pk, job_input.size, blocks=job_input.blocks)
     stream = io.BufferedReader(reader)
-    return iter_rows(stream, _spec_of(job_input), max_chars=max_chars), lambda: reader.unread
+    rows = iter_rows(stream, _spec_of(job_input), max_chars=max_chars, text_cells=text_cells)
+    return rows, lambda: reader.unread
 
 
 def range_rows(
