@@ -1,6 +1,7 @@
 """What drives a job's sentiment: terms, their log-odds ranking, and the summary that keeps them."""
 
 import random
+import string
 from collections import Counter
 
 import pytest
@@ -380,3 +381,16 @@ def test_the_group_block_keeps_the_group_in_its_links(db):
     assert 'id="group-drivers-negative"' in html and 'id="group-extremes-negative"' in html
     assert 'href="?by=product&amp;group=mug&amp;q=cracked#results"' in html
     assert "“mug”" in html
+
+
+def test_an_ascii_text_is_split_as_the_unicode_pattern_splits_it():
+    # terms_latin's quicker pattern for ASCII texts must find exactly what the general one finds.
+    rng = random.Random(7)
+    alphabet = string.printable + "''''aaaeeeiii   "
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))).lower() for _ in range(2000)]
+    texts += ["don't stop", "it's 5 o'clock!", "a_b c1d 'quoted' words'", "end.\nnew line; (paren) [x]"]
+
+    for text in texts:
+        assert drivers._ASCII_WORD_OR_CLAUSE_END.findall(text) == drivers._WORD_OR_CLAUSE_END.findall(text), (
+            text
+        )

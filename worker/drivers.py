@@ -53,6 +53,9 @@ STOP_WORDS = frozenset(
 # A word, or a run of the punctuation that ends a clause (matched as an empty word):
 # one pass over a text finds both.
 _WORD_OR_CLAUSE_END = re.compile(r"([^\W\d_]+(?:'[^\W\d_]+)?)|[.!?;:,()\[\]\n\u2026\u3002\uff01\uff1f]+")
+# The same for a lowercased ASCII text, where a letter is a-z: a plain character set
+# is matched about twice as fast as a Unicode category.
+_ASCII_WORD_OR_CLAUSE_END = re.compile(r"([a-z]+(?:'[a-z]+)?)|[.!?;:,()\[\]\n]+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
@@ -64,10 +67,9 @@ def terms_latin(text: str) -> list[str]:
     every sampled text when a big job ends, so it is one regex pass.
     """
     # The typographic apostrophe is written as ' (isn’t and isn't are one term).
-    kept = [
-        None if not w or w in STOP_WORDS or len(w) < 2 else w
-        for w in _WORD_OR_CLAUSE_END.findall(text.lower().replace("’", "'"))
-    ]
+    text = text.lower().replace("’", "'")
+    pattern = _ASCII_WORD_OR_CLAUSE_END if text.isascii() else _WORD_OR_CLAUSE_END
+    kept = [None if not w or w in STOP_WORDS or len(w) < 2 else w for w in pattern.findall(text)]
     words = [w for w in kept if w]
     return words + [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False) if a and b]
 
