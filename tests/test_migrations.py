@@ -157,8 +157,11 @@ def test_results_are_keyed_by_job_and_idx_and_their_columns_need_no_padding(db):
             "WHERE attrelid = 'web_result'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
         )
         attributes = cursor.fetchall()
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'web_result_pkey'")
+        key_options = cursor.fetchone()[0]
 
     assert "id" not in columns
+    assert key_options == ["fillfactor=100"]
     keys = [c["columns"] for c in constraints.values() if c["primary_key"]]
     assert keys == [["job_id", "idx"]]
     assert not [name for name, c in constraints.items() if c["unique"] and not c["primary_key"]]
