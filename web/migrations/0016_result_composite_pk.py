@@ -38,8 +38,8 @@ POSTGRES = [
     # Leaf pages packed full (fillfactor 100, not btree's 90) where Postgres applies it: this
     # rebuild's index of the rows already stored, and a full page at the index's right end,
     # split to keep fillfactor's share on the left, which the job's ascending idx seldom
-    # revisit. bench_storage.py, 20 MB into an empty table: 37.6 bytes a result instead of
-    # 42.4 (medians of 3). A full page inside the index (a job whose id sorts before another's)
+    # revisit. bench_storage.py, 20 MB into an empty table: 37.4 bytes a result instead of
+    # 42.2 (medians of 3). A full page inside the index (a job whose id sorts before another's)
     # splits 50:50 whatever the fillfactor: ~73 bytes either way (README, "Storage").
     'ALTER TABLE "web_result" ADD CONSTRAINT "web_result_pkey" PRIMARY KEY ("job_id", "idx") '
     "WITH (fillfactor = 100)",
