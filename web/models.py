@@ -157,6 +157,8 @@ class Result(models.Model):
     # The key a result is found and stored by: no surrogate id, whose 8 bytes and
     # index a row cost for nothing (README, "Storage"). Its index serves every
     # read of a job's results in input order, and the worker's ON CONFLICT.
+    # The table's column order (no padding) and the key's fill factor are
+    # migration 0016's: Django's state holds neither.
     pk = models.CompositePrimaryKey("job", "idx")
     # No foreign key constraint in the database: Postgres checked it once per
     # row when a chunk's transaction committed, over half of the server's CPU
