@@ -154,3 +154,54 @@ def test_a_token_poll_on_sqlite(sqlite_env):
     found = json.loads(shell(BEARER_POLL, env=sqlite_env, tag="TOKEN"))
 
     assert found == {"found": True, "last_used_kept": True, "others": "not found", "revoked": True}
+
+
+# Results stored before 0016 (with an id), to be rebuilt keyed by (job, idx) on SQLite.
+RESULTS_BEFORE_KEY = """
+from django.db import connection
+from web.models import Job
+job = Job.objects.create(session_key="s", status="succeeded", analyzer="vader", queue="quick")
+with connection.cursor() as cursor:
+    for idx in (1, 0):
+        cursor.execute(
+            "INSERT INTO web_result (job_id, idx, row, text, cells, label, compound, pos, neu, neg) "
+            "VALUES (%s, %s, %s, %s, %s, 'positive', 0.5, 0.5, 0.5, 0.0)",
+            [job.pk.hex, idx, idx + 2, f"text {idx}", None if idx else '["0", null]'],
+        )
+print("JOB", job.pk)
+"""
+RESULTS_KEYED = """
+import json
+from django.db import IntegrityError, connection, transaction
+from web.models import Result
+rows = list(Result.objects.filter(job_id={job_id!r}).values_list("job_id", "idx", "row", "text", "cells"))
+by_key = Result.objects.get(pk=({job_id!r}, 1)).text
+try:
+    with transaction.atomic():
+        Result.objects.create(job_id={job_id!r}, idx=0, text="again", label="neutral",
+                              compound=0.0, pos=0.0, neu=1.0, neg=0.0)
+    duplicate = "stored"
+except IntegrityError:
+    duplicate = "refused"
+with connection.cursor() as cursor:
+    columns = [c.name for c in connection.introspection.get_table_description(cursor, "web_result")]
+print("KEYED", json.dumps({{
+    "rows": [[str(job), idx, row, text, cells] for job, idx, row, text, cells in rows],
+    "by_key": by_key, "duplicate": duplicate, "id": "id" in columns,
+}}))
+"""
+
+
+def test_results_stored_before_their_key_survive_the_rebuild_on_sqlite(sqlite_env):
+    run(["python", "manage.py", "migrate", "--noinput", "-v", "0", "web", "0015"], env=sqlite_env)
+    job_id = shell(RESULTS_BEFORE_KEY, env=sqlite_env, tag="JOB")
+
+    run(["python", "manage.py", "migrate", "--noinput", "-v", "0"], env=sqlite_env)
+    found = json.loads(shell(RESULTS_KEYED.format(job_id=job_id), env=sqlite_env, tag="KEYED"))
+
+    assert found == {
+        "rows": [[job_id, 0, 2, "text 0", ["0", None]], [job_id, 1, 3, "text 1", None]],
+        "by_key": "text 1",
+        "duplicate": "refused",
+        "id": False,
+    }

@@ -52,8 +52,10 @@ MAX_QUERY_CHARS = 200
 # Result orders by name: input order, most negative first, most positive first.
 # `idx` breaks ties so paging through equal scores is stable.
 SORTS = {"idx": ("idx",), "compound": ("compound", "idx"), "-compound": ("-compound", "idx")}
-# The page's sort while a job runs: the rows stored last first.
-LATEST_ORDER = ("-id",)
+# The page's sort while a job runs: about the rows stored last first. Results have no
+# insertion order of their own (no id); chunks are stored about in input order, so the
+# highest idx stored are among the newest, and the (job, idx) key serves it read backwards.
+LATEST_ORDER = ("-idx",)
 
 
 def analyzer_list() -> list[AnalyzerSpec]:

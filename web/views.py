@@ -350,7 +350,7 @@ def _results_table(request: HttpRequest, job: Job) -> dict:
         job=job, label=label, sort=None if sort == LATEST else sort, group=group or None, by=group_by
     )
     if sort == LATEST:
-        rows = rows.order_by("-id")
+        rows = rows.order_by(*selectors.LATEST_ORDER)
     rows = (
         rows.filter(idx__gte=offset)[:RESULTS_PER_PAGE]
         if keyset

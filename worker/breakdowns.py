@@ -147,8 +147,9 @@ def _counts(results: QuerySet, key) -> QuerySet:
     return (
         results.values(key=key)
         .annotate(
-            count=Count("id"),
-            **{label: Count("id", filter=Q(label=label)) for label in LABELS},
+            # idx, never null: a result has no id (its key is (job, idx)).
+            count=Count("idx"),
+            **{label: Count("idx", filter=Q(label=label)) for label in LABELS},
             score_sum=Sum("compound"),
         )
         .order_by()

@@ -16,7 +16,12 @@ the upload:
   pages at a table's end are given back, the rest is reused by later jobs).
 
 Each figure is printed in bytes, per uploaded MiB, and as a multiple of the
-upload's bytes (target after the job ends: <= 1.5x). Then how many such
+upload's bytes (target after the job ends: <= 1.5x), and web_result's heap,
+TOAST and each index in bytes per result. By default the job's results go
+into an empty table; with --neighbour-rows N, N results of another job whose
+id sorts after it are stored first (and counted in the "before" size), so
+the job's keys go into the middle of web_result's indexes, as they do in a
+database that holds other jobs. Then how many such
 finished jobs fit each Heroku Postgres plan's storage.
 
 Then, to decide where a result's text lives (--reads, default 5 rounds;
@@ -67,6 +72,8 @@ DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/8"
 TABLES = ("web_job", "web_jobinput", "web_jobchunk", "web_result")
 TARGET_RATIO = 1.5
+# --neighbour-rows's job: its id sorts after every uuid4.
+NEIGHBOUR_JOB = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 # worker/storedinput.py's blocks (not imported: the script also measures releases without them).
 BLOCK_BYTES = 1024 * 1024
 MIB = 1024 * 1024
@@ -96,9 +103,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reads", type=int, default=5, help="rounds of the text reads (default 5; 0: skip)")
     parser.add_argument("--query", default="blender", help="the search's word (default blender)")
     parser.add_argument("--redis-url", default=REDIS_URL, help=f"Redis database to flush ({REDIS_URL})")
+    parser.add_argument(
+        "--neighbour-rows",
+        type=int,
+        default=0,
+        help="results of another job, stored first, whose id sorts after the measured job's "
+        "(default 0: the job's results go into an empty table)",
+    )
     args = parser.parse_args(argv)
-    if args.bytes < 1000 or args.workers < 1 or args.sample_interval <= 0:
-        parser.error("--bytes must be >= 1000, --workers >= 1, --sample-interval > 0")
+    if args.bytes < 1000 or args.workers < 1 or args.sample_interval <= 0 or args.neighbour_rows < 0:
+        parser.error("--bytes must be >= 1000, --workers >= 1, --sample-interval > 0, --neighbour-rows >= 0")
     return args
 
 
@@ -109,6 +123,38 @@ def sizes(conn: psycopg.Connection) -> dict[str, int]:
         [list(TABLES)],
     ).fetchall()
     return {name: size for name, size in rows}
+
+
+def result_parts(conn: psycopg.Connection) -> dict[str, int]:
+    """pg_relation_size of web_result's heap, its TOAST table and each of its indexes."""
+    rows = conn.execute(
+        "SELECT 'heap', pg_relation_size('web_result') "
+        "UNION ALL SELECT 'toast', pg_total_relation_size(reltoastrelid) FROM pg_class "
+        "WHERE relname = 'web_result' AND reltoastrelid <> 0 "
+        "UNION ALL SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+        "WHERE indrelid = 'web_result'::regclass"
+    ).fetchall()
+    return {name: size for name, size in rows}
+
+
+def neighbour_store(conn: psycopg.Connection, rows: int) -> None:
+    """Store `rows` results of a job whose id sorts after any other (its row in web_job is not needed).
+
+    A job's results then go into the middle of web_result's (job_id, idx)
+    indexes, as in a database that holds other jobs (ids are random), not
+    at their right end, where Postgres splits full pages differently.
+    """
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(
+            "COPY web_result (job_id, idx, row, text, cells, label, compound, pos, neu, neg) FROM STDIN"
+        ) as copy,
+    ):
+        for i in range(rows):
+            copy.write_row(
+                (NEIGHBOUR_JOB, i, i + 2, f"review {i}", f'["{i}", null]', "neutral", 0.0, 0, 1, 0)
+            )
+    conn.execute("VACUUM ANALYZE web_result")
 
 
 def line(label: str, measured: dict[str, int], base: dict[str, int], upload: int) -> int:
@@ -201,7 +247,10 @@ def bench(args: argparse.Namespace) -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="sentimeter-storage-"))
     print("Sentimeter storage benchmark (Postgres bytes of one big upload, during and after its job)")
     print(harness.machine_line())
-    print(f"parameters: bytes<={args.bytes:,} workers={args.workers} sample every {args.sample_interval:g} s")
+    print(
+        f"parameters: bytes<={args.bytes:,} workers={args.workers} sample every {args.sample_interval:g} s"
+        f" neighbour rows={args.neighbour_rows:,}"
+    )
     print(f"database: {DATABASE_URL}   redis: {args.redis_url}   logs: {log_dir}", flush=True)
 
     data, rows = csv_of_size(args.bytes, seed=args.seed)
@@ -221,7 +270,10 @@ def bench(args: argparse.Namespace) -> None:
             commands, env=env, log_dir=log_dir, base_url=base_url, workers=args.workers, processes=processes
         )
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            if args.neighbour_rows:
+                neighbour_store(conn, args.neighbour_rows)
             base = sizes(conn)
+            base_parts = result_parts(conn)
             session, csrf = harness.session_open(base_url)
             with session:
                 t0 = time.perf_counter()
@@ -247,6 +299,7 @@ def bench(args: argparse.Namespace) -> None:
             ended = sizes(conn)
             conn.execute(f"VACUUM {', '.join(TABLES)}")
             vacuumed = sizes(conn)
+            vacuumed_parts = result_parts(conn)
     finally:
         harness.shutdown(
             processes, redis_url=args.redis_url, log_dir=log_dir, what=f"web and {args.workers} worker(s)"
@@ -258,6 +311,11 @@ def bench(args: argparse.Namespace) -> None:
     print(f"{'':<28}(at {peak_at or 'the POST'})")
     line("succeeded, as left", ended, base, upload)
     total = line("succeeded, after VACUUM", vacuumed, base, upload)
+    done = polls[-1].done
+    parts = "  ".join(
+        f"{name} {(size - base_parts.get(name, 0)) / done:.1f}" for name, size in vacuumed_parts.items()
+    )
+    print(f"{'':<28}web_result per result, bytes: {parts}")
     verdict = "met" if total <= TARGET_RATIO * upload else "MISSED"
     print(f"\nended, after VACUUM: {total / upload:.2f}x the upload (target <= {TARGET_RATIO}x: {verdict})")
     print(f"\n{'Heroku Postgres plan':<22}{'storage':>9}{'finished jobs of this upload':>32}")
