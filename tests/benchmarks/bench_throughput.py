@@ -21,7 +21,7 @@ Run it from the project root (100,000 rows take a few minutes per worker count):
 --analyzer names the analyzer of the job and of the raw reference (default
 vader); --korean makes the texts Korean (our development set, cycled, each
 with its row number appended so no two are the same) instead of generated
-English reviews. Targets: vader 1 worker >= 0.85x raw, 2 >= 1.7x; e5 (the
+English reviews. Targets: vader 1 worker >= 0.85x raw, 2 >= 1.75x; e5 (the
 model's time dwarfs the job system's) 1 >= 0.9x, 2 >= 1.8x. One dyno of two
 processes (issue 15): vader >= 1.6x, e5 >= 1.8x, and the dyno's PSS total with
 two processes <= 1.3x its PSS total with one.
@@ -54,7 +54,7 @@ What it does:
   rate is also printed as a fraction of it ("x N-proc raw");
 - reports, per worker count, texts/s from just before the POST to the poll
   that shows `succeeded`, and its ratio to raw. Targets: 1 worker >= 0.85x raw,
-  2 workers >= 1.7x raw. Missing one still exits 0 (a measurement, not a
+  2 workers >= 1.75x raw. Missing one still exits 0 (a measurement, not a
   test); anything that breaks exits 1.
 
 To show where the time goes it also prints: the POST alone; the job's own
@@ -100,8 +100,9 @@ from harness import Poll, Process, RqJob
 
 DB_NAME = "sentimeter_bench_throughput"
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/3"
-# analyzer -> workers -> minimum end-to-end throughput as a multiple of raw
-TARGETS_BY_ANALYZER = {"vader": {1: 0.85, 2: 1.7}, "e5": {1: 0.9, 2: 1.8}}
+# analyzer -> workers -> minimum end-to-end throughput as a multiple of raw (two dynos of
+# one process each: issue 15 raised VADER's from 1.7x to 1.75x)
+TARGETS_BY_ANALYZER = {"vader": {1: 0.85, 2: 1.75}, "e5": {1: 0.9, 2: 1.8}}
 # The same for one dyno of N processes (WORKER_CONCURRENCY=N), issue 15.
 TARGETS_ONE_DYNO = {"vader": {1: 0.85, 2: 1.6}, "e5": {1: 0.9, 2: 1.8}}
 # A dyno of two processes against one: PSS total at most this multiple (issue 15).
