@@ -609,7 +609,7 @@ def test_iter_rows_reads_every_row_of_a_large_file():
 
 def test_without_text_cells_only_the_skipped_rows_carry_their_cells():
     # The split's pass: where each row lies, and the cells of the rows it stores as skipped.
-    data = b"id,review,note\n1,Great kettle,gift\n2,,no review\n3,\"Slow, but fine\",\n"
+    data = b'id,review,note\n1,Great kettle,gift\n2,,no review\n3,"Slow, but fine",\n'
     spec = spec_of(data, column="review")
 
     full = list(iter_rows(io.BytesIO(data), spec, max_chars=MAX_CHARS))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+
+from tests.builders import make_job
+from web.models import job_id_new
 
 BEFORE_DROP = [("web", "0012_column_stats")]
 DROP = [("web", "0013_drop_chunk_data")]
@@ -176,3 +182,19 @@ def test_results_are_keyed_by_job_and_idx_and_their_columns_need_no_padding(db):
         assert offset % alignment == 0, name
         offset += length
     assert fixed[-1][0] == "row" and fixed[-1][1] == 4 and offset % 4 == 0
+
+
+def test_a_new_jobs_id_is_time_ordered_so_its_results_keys_go_to_the_indexs_end(db):
+    before = job_id_new()
+    time.sleep(0.002)
+    job = make_job()
+    time.sleep(0.002)
+    after = job_id_new()
+
+    assert job.pk.version == 7 and job.pk.variant == uuid.RFC_4122
+    assert before < job.pk < after
+    # 74 random bits: ids made in the same millisecond differ, in their end too (a job's heading).
+    same_ms = {job_id_new() for _ in range(1000)}
+    assert len(same_ms) == 1000 and len({str(i)[-8:] for i in same_ms}) > 990
+    # Unix milliseconds in the first 48 bits.
+    assert abs((job.pk.int >> 80) / 1000 - time.time()) < 60

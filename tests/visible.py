@@ -63,6 +63,6 @@ def english_left(html: str, *, job=None) -> list[str]:
 def english_words(seen: str, *, job=None) -> list[str]:
     """Words in Latin letters in a text a reader sees, but for KEPT and the job's id."""
     if job is not None:
-        seen = seen.replace(str(job.pk)[:8], "")
+        seen = seen.replace(str(job.pk)[-8:], "")
     words = re.findall(r"[A-Za-z]{2,}", seen)
     return sorted({w for w in words if w.lower() not in KEPT})

@@ -1,9 +1,27 @@
 """Jobs, their raw input and their results: Postgres is the source of truth."""
 
+import os
+import time
 import uuid
 
 from django.db import models
 from django.utils.translation import gettext
+
+
+def job_id_new() -> uuid.UUID:
+    """A new job's id: a time-ordered UUID (version 7, RFC 9562), 74 of its bits random.
+
+    Its first 48 bits are the Unix time in milliseconds, so a new job's id sorts
+    after the jobs before it, and its results' (job_id, idx) keys go to the
+    right end of web_result's key index, where Postgres fills pages full.
+    Random ids put every job's keys inside the index, where full pages split
+    50:50 and stay half empty: ~73 bytes a result for the key instead of ~37
+    (README, "Storage"). Python's own uuid7() comes in 3.14.
+    """
+    value = (time.time_ns() // 1_000_000 % (1 << 48)) << 80 | int.from_bytes(os.urandom(10))
+    value = value & ~(0xF << 76) | 0x7 << 76  # the version, 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the variant, RFC 9562's
+    return uuid.UUID(int=value)
 
 
 class JobQuerySet(models.QuerySet):
@@ -29,7 +47,7 @@ class Job(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
     FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=job_id_new, editable=False)
     session_key = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     analyzer = models.CharField(max_length=32)
@@ -88,8 +106,8 @@ class Job(models.Model):
 
     @property
     def heading(self) -> str:
-        """The job's title, or the start of its id when it has none."""
-        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[:8]}
+        """The job's title, or the end of its id when it has none (random; its start is a time)."""
+        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[-8:]}
 
     @property
     def is_final(self) -> bool:

@@ -20,8 +20,11 @@ upload's bytes (target after the job ends: <= 1.5x), and web_result's heap,
 TOAST and each index in bytes per result. By default the job's results go
 into an empty table; with --neighbour-rows N, N results of another job whose
 id sorts after it are stored first (and counted in the "before" size), so
-the job's keys go into the middle of web_result's indexes, as they do in a
-database that holds other jobs. Then how many such
+the job's keys go into the middle of web_result's indexes, as they do where
+another job with a later id stores at the same time (or, with random ids,
+in any database that holds other jobs). With --neighbour-before that job's
+id sorts before the measured one's, as an earlier job's does with the
+time-ordered ids jobs get (web.models.job_id_new). Then how many such
 finished jobs fit each Heroku Postgres plan's storage.
 
 Then, to decide where a result's text lives (--reads, default 5 rounds;
@@ -72,8 +75,10 @@ DATABASE_URL = harness.database_url(DB_NAME)
 REDIS_URL = f"{harness.REDIS_SERVER_URL}/8"
 TABLES = ("web_job", "web_jobinput", "web_jobchunk", "web_result")
 TARGET_RATIO = 1.5
-# --neighbour-rows's job: its id sorts after every uuid4.
-NEIGHBOUR_JOB = "ffffffff-ffff-4fff-bfff-ffffffffffff"
+# --neighbour-rows's job: its id sorts after every job id (random or time-ordered), or
+# with --neighbour-before, before every one.
+NEIGHBOUR_AFTER = "ffffffff-ffff-7fff-bfff-ffffffffffff"
+NEIGHBOUR_BEFORE = "00000000-0000-7000-8000-000000000000"
 # worker/storedinput.py's blocks (not imported: the script also measures releases without them).
 BLOCK_BYTES = 1024 * 1024
 MIB = 1024 * 1024
@@ -110,6 +115,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="results of another job, stored first, whose id sorts after the measured job's "
         "(default 0: the job's results go into an empty table)",
     )
+    parser.add_argument(
+        "--neighbour-before",
+        action="store_true",
+        help="the --neighbour-rows job's id sorts before the measured job's "
+        "(an earlier job's, with time-ordered ids)",
+    )
     args = parser.parse_args(argv)
     if args.bytes < 1000 or args.workers < 1 or args.sample_interval <= 0 or args.neighbour_rows < 0:
         parser.error("--bytes must be >= 1000, --workers >= 1, --sample-interval > 0, --neighbour-rows >= 0")
@@ -137,13 +148,14 @@ def result_parts(conn: psycopg.Connection) -> dict[str, int]:
     return {name: size for name, size in rows}
 
 
-def neighbour_store(conn: psycopg.Connection, rows: int) -> None:
-    """Store `rows` results of a job whose id sorts after any other (its row in web_job is not needed).
+def neighbour_store(conn: psycopg.Connection, rows: int, *, before: bool) -> None:
+    """Store `rows` results of a job whose id sorts after any other, or `before` any (no web_job row needed).
 
-    A job's results then go into the middle of web_result's (job_id, idx)
-    indexes, as in a database that holds other jobs (ids are random), not
-    at their right end, where Postgres splits full pages differently.
+    Sorting after, the measured job's results go into the middle of
+    web_result's (job_id, idx) indexes, not at their right end, where
+    Postgres splits full pages differently; sorting before, at the end still.
     """
+    job_id = NEIGHBOUR_BEFORE if before else NEIGHBOUR_AFTER
     with (
         conn.cursor() as cursor,
         cursor.copy(
@@ -151,9 +163,7 @@ def neighbour_store(conn: psycopg.Connection, rows: int) -> None:
         ) as copy,
     ):
         for i in range(rows):
-            copy.write_row(
-                (NEIGHBOUR_JOB, i, i + 2, f"review {i}", f'["{i}", null]', "neutral", 0.0, 0, 1, 0)
-            )
+            copy.write_row((job_id, i, i + 2, f"review {i}", f'["{i}", null]', "neutral", 0.0, 0, 1, 0))
     conn.execute("VACUUM ANALYZE web_result")
 
 
@@ -250,6 +260,7 @@ def bench(args: argparse.Namespace) -> None:
     print(
         f"parameters: bytes<={args.bytes:,} workers={args.workers} sample every {args.sample_interval:g} s"
         f" neighbour rows={args.neighbour_rows:,}"
+        f"{' (id sorting before)' if args.neighbour_before and args.neighbour_rows else ''}"
     )
     print(f"database: {DATABASE_URL}   redis: {args.redis_url}   logs: {log_dir}", flush=True)
 
@@ -271,7 +282,7 @@ def bench(args: argparse.Namespace) -> None:
         )
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             if args.neighbour_rows:
-                neighbour_store(conn, args.neighbour_rows)
+                neighbour_store(conn, args.neighbour_rows, before=args.neighbour_before)
             base = sizes(conn)
             base_parts = result_parts(conn)
             session, csrf = harness.session_open(base_url)
