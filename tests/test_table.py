@@ -16,9 +16,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.builders import browser, csrf_headers, make_job, make_results, owner_session, post_json
+from web import services
 from web.models import Job, JobChunk, Result, SkippedRow
 from web.table import OUR_COLUMNS, names_unique, table_header, table_rows
-from worker import pipeline
+from worker import pipeline, split
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,6 +168,23 @@ def test_results_keep_their_spreadsheet_row_and_cells(api, mode):
     extremes = [e for side in job.summary["extremes"].values() for e in side]
     assert extremes and all(e["row"] == rows_by_idx[e["idx"]] for e in extremes)
     assert [r["id"] for r in page] == ["A-1", "A-2", "A-4", "A-6", "A-7", "A-8"]
+
+
+def test_a_cancel_while_a_small_upload_is_read_again_for_its_cells_stops_it(api, monkeypatch):
+    # The quick path reads the file's one chunk again for its cells: the input may be gone by then.
+    job = post_file(api, delimited(TABLE, ","), "reviews.csv")
+    read_again = split.range_rows
+
+    def canceled_first(job_input, **kwargs):
+        services.job_cancel(job=Job.objects.get(pk=job.pk))
+        return read_again(job_input, **kwargs)
+
+    monkeypatch.setattr(split, "range_rows", canceled_first)
+    pipeline.job_process(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED and not job.error_code
+    assert not Result.objects.filter(job=job).exists()
 
 
 def test_a_short_row_and_extra_cells_keep_to_the_header(api):

@@ -119,7 +119,8 @@ def rows_with_cells(job_input: JobInput, rows: list[Row]) -> list[Row]:
     """One chunk's rows as split_open gave them, with their cells: a file's are read again from their range.
 
     For a job analyzed in one go (the state machine's quick path). Pasted
-    texts, and files without columns, have nothing to add.
+    texts, and files without columns, have nothing to add. Raises
+    JobStopped if the input was dropped meanwhile (its job was canceled).
     """
     if not rows or rows[0].cells is not None or not (job_input.options or {}).get("headers"):
         return rows
@@ -131,7 +132,12 @@ def rows_with_cells(job_input: JobInput, rows: list[Row]) -> list[Row]:
         row_first=rows[0].row_number,
         max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
     )
-    return [row for row in read if row.text is not None]
+    if not read:
+        raise JobStopped(str(job_input.job_id))
+    read = [row for row in read if row.text is not None]
+    if len(read) != len(rows):
+        raise RuntimeError(f"job {job_input.job_id}: read {len(read)} texts again, the split {len(rows)}")
+    return read
 
 
 def texts_skip(rows: Iterator[Row], covered: int) -> Iterator[Row]:
