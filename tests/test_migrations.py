@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -23,15 +24,22 @@ def migrate_to(targets):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.fixture
-def before_chunk_data_drop(transactional_db):
-    """The database as 0011 left it; back to the latest migration afterwards, whatever happens."""
-    apps = migrate_to(BEFORE_DROP)
+@contextmanager
+def migrated_to(targets):
+    """The apps as of `targets`; back to the latest migration afterwards, whatever happens."""
+    apps = migrate_to(targets)
     try:
         yield apps
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def before_chunk_data_drop(transactional_db):
+    """The database as 0011 left it."""
+    with migrated_to(BEFORE_DROP) as apps:
+        yield apps
 
 
 def test_dropping_chunk_data_fails_only_the_jobs_whose_chunks_still_held_texts(before_chunk_data_drop):
@@ -101,13 +109,9 @@ def result_insert(job_id, idx: int, *, on_conflict: str = "") -> int:
 
 @pytest.fixture
 def before_result_key(transactional_db):
-    """The database as 0015 left it (results with an id); back to the latest migration afterwards."""
-    apps = migrate_to(BEFORE_KEY)
-    try:
+    """The database as 0015 left it (results with an id)."""
+    with migrated_to(BEFORE_KEY) as apps:
         yield apps
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_keying_results_by_job_and_idx_keeps_every_result_and_the_key_holds(before_result_key):
