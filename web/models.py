@@ -15,8 +15,8 @@ def job_id_new() -> uuid.UUID:
     after the jobs before it, and its results' (job_id, idx) keys go to the
     right end of web_result's key index, where Postgres fills pages full.
     Random ids put every job's keys inside the index, where full pages split
-    50:50 and stay half empty: ~73 bytes a result for the key instead of ~37
-    (README, "Storage"). Python's own uuid7() comes in 3.14.
+    50:50 and stay half empty (README, "Storage", has the figures). Python's
+    own uuid7() comes in 3.14.
     """
     value = (time.time_ns() // 1_000_000 % (1 << 48)) << 80 | int.from_bytes(os.urandom(10))
     value = value & ~(0xF << 76) | 0x7 << 76  # the version, 7
