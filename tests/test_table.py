@@ -19,7 +19,7 @@ from tests.builders import browser, csrf_headers, make_job, make_results, owner_
 from web import services
 from web.models import Job, JobChunk, Result, SkippedRow
 from web.table import OUR_COLUMNS, names_unique, table_header, table_rows
-from worker import pipeline, split
+from worker import pipeline, split, storedinput
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,18 +173,35 @@ def test_results_keep_their_spreadsheet_row_and_cells(api, mode):
 def test_a_cancel_while_a_small_upload_is_read_again_for_its_cells_stops_it(api, monkeypatch):
     # The quick path reads the file's one chunk again for its cells: the input may be gone by then.
     job = post_file(api, delimited(TABLE, ","), "reviews.csv")
-    read_again = split.range_rows
+    read_again = split.range_texts
 
     def canceled_first(job_input, **kwargs):
         services.job_cancel(job=Job.objects.get(pk=job.pk))
         return read_again(job_input, **kwargs)
 
-    monkeypatch.setattr(split, "range_rows", canceled_first)
+    monkeypatch.setattr(split, "range_texts", canceled_first)
     pipeline.job_process(job.pk)
 
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELED and not job.error_code
     assert not Result.objects.filter(job=job).exists()
+
+
+def test_a_range_read_again_gives_its_texts_or_says_the_input_is_gone_or_refuses_a_wrong_count(api):
+    # What a chunk job and the quick path read: the split's count must come back, exactly.
+    job = post_file(api, delimited(TABLE, ","), "reviews.csv")
+    data = delimited(TABLE, ",")
+    span = {"start": data.index(b"\r\n") + 2, "end": len(data), "idx_first": 0, "row_first": 2}
+
+    def read(count):
+        job_input = storedinput.input_get(job)
+        return storedinput.range_texts(job_input, **span, count=count, max_chars=100)
+
+    assert [row.text for row in read(6)][:2] == [TABLE[1][4], TABLE[2][4]]
+    with pytest.raises(RuntimeError, match="the split counted 7"):
+        read(7)
+    storedinput.input_free(job.pk)
+    assert read(6) is None
 
 
 def test_a_short_row_and_extra_cells_keep_to_the_header(api):

@@ -23,7 +23,7 @@ from web.models import Job, JobChunk
 from worker.analyzers.registry import get_analyzer, spec_for_job
 from worker.inputs import Row
 from worker.results import results_copy
-from worker.storedinput import input_get, range_rows
+from worker.storedinput import input_get, range_texts
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +88,12 @@ def chunk_store(job_id: uuid.UUID, seq: int) -> ChunkStored | None:
 
 def _chunk_rows(job: Job, chunk: JobChunk) -> list[Row] | None:
     """A chunk's rows with text, read and parsed from its range of the input; None if the job ended."""
-    rows = range_rows(
+    return range_texts(
         input_get(job),
         start=chunk.start,
         end=chunk.end,
         idx_first=chunk.idx_first,
         row_first=chunk.row_first,
+        count=chunk.size,
         max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
     )
-    rows = [row for row in rows if row.text is not None]
-    if len(rows) != chunk.size:
-        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).exists():
-            return None  # its input was dropped when it ended
-        raise RuntimeError(f"job {job.pk}: chunk {chunk.seq} read {len(rows)} texts, its split {chunk.size}")
-    return rows

@@ -27,7 +27,7 @@ from worker.fanout import chunk_write, chunks_refill, workers_count
 from worker.inputs import Row
 from worker.messages import Message, gettext_noop
 from worker.results import SKIPPED_BATCH, skipped_store
-from worker.storedinput import input_get, input_rows, input_workbook_convert, range_rows
+from worker.storedinput import input_get, input_rows, input_workbook_convert, range_texts
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +124,17 @@ def rows_with_cells(job_input: JobInput, rows: list[Row]) -> list[Row]:
     """
     if not rows or rows[0].cells is not None or not (job_input.options or {}).get("headers"):
         return rows
-    read = range_rows(
+    read = range_texts(
         job_input,
         start=rows[0].start,
         end=rows[-1].end,
         idx_first=rows[0].idx,
         row_first=rows[0].row_number,
+        count=len(rows),
         max_chars=settings.SENTIMETER["MAX_TEXT_CHARS"],
     )
-    if not read:
+    if read is None:
         raise JobStopped(str(job_input.job_id))
-    read = [row for row in read if row.text is not None]
-    if len(read) != len(rows):
-        raise RuntimeError(f"job {job_input.job_id}: read {len(read)} texts again, the split {len(rows)}")
     return read
 
 

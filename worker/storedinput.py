@@ -402,6 +402,27 @@ def range_rows(
     return list(iter_rows(io.BytesIO(data), spec, max_chars=max_chars, at=at))
 
 
+def range_texts(
+    job_input: JobInput, *, start: int, end: int, idx_first: int, row_first: int, count: int, max_chars: int
+) -> list[Row] | None:
+    """The rows with text of one range of the input, which the split counted `count` of (a chunk's).
+
+    None if the input was dropped meanwhile (its job ended); a count that
+    differs from the split's is an error, never a silent loss.
+    """
+    rows = range_rows(
+        job_input, start=start, end=end, idx_first=idx_first, row_first=row_first, max_chars=max_chars
+    )
+    if not rows:
+        return None
+    rows = [row for row in rows if row.text is not None]
+    if len(rows) != count:
+        raise RuntimeError(
+            f"job {job_input.job_id}: {len(rows)} texts in bytes {start}-{end}, the split counted {count}"
+        )
+    return rows
+
+
 def input_range(job_input: JobInput, *, start: int, end: int) -> bytes:
     """Return bytes [start, end) of the stored file, inflating only the blocks that hold them.
 
